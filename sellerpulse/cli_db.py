@@ -1,0 +1,41 @@
+"""`sellerpulse db ...`: create and inspect the schema."""
+
+from __future__ import annotations
+
+import argparse
+
+from storage import migrate
+from storage.db import get_engine, get_target
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    target = get_target()
+    migrate.upgrade(get_engine(), args.revision)
+    status = migrate.schema_status(get_engine())
+    print(f"database: {target.describe()}")
+    print(f"schema:   {status.current} (head {status.head})")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    target = get_target()
+    status = migrate.schema_status(get_engine())
+    print(f"database: {target.describe()}")
+    print(f"embedded: {'yes' if target.embedded else 'no'}")
+    print(f"current:  {status.current or '(empty database)'}")
+    print(f"head:     {status.head}")
+    if not status.at_head:
+        print("the schema is not at head: run `sellerpulse db upgrade`")
+        return 1
+    print("the schema is up to date")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    db = sub.add_parser("db", help="database schema: upgrade, status")
+    actions = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = actions.add_parser("upgrade", help="apply migrations up to head (creates the embedded database if needed)")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=_upgrade)
+    st = actions.add_parser("status", help="current vs head revision, and which database")
+    st.set_defaults(func=_status)

@@ -1,0 +1,206 @@
+"""Application settings: one pydantic-settings class, read from the environment and `.env`.
+
+Every setting is documented in `.env.example`. A bad value stops start-up with a message
+that names the setting (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sellerpulse.errors import UserError
+
+ALLEGRO_HOSTS = {
+    "production": ("https://allegro.pl", "https://api.allegro.pl"),
+    "sandbox": ("https://allegro.pl.allegrosandbox.pl", "https://api.allegro.pl.allegrosandbox.pl"),
+}
+
+SECRET_KEY_FILE = "secret.key"
+
+
+class Environment(StrEnum):
+    local = "local"
+    production = "production"
+
+
+class AllegroEnv(StrEnum):
+    production = "production"
+    sandbox = "sandbox"
+
+
+class SettingsError(UserError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "sellerpulse"
+
+
+BaseUrl = Annotated[str | None, Field(default=None)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    sellerpulse_env: Environment = Environment.local
+    sellerpulse_data_dir: Path = Field(default_factory=_default_data_dir)
+    sellerpulse_secret_key: SecretStr | None = None
+    # Older keys still accepted for decryption while credentials are re-encrypted (comma separated).
+    sellerpulse_old_secret_keys: SecretStr | None = None
+    sellerpulse_log_level: str = "INFO"
+
+    database_url: SecretStr | None = None
+
+    allegro_env: AllegroEnv = AllegroEnv.production
+    allegro_client_id: str = ""
+    allegro_client_secret: SecretStr = SecretStr("")
+    allegro_auth_url: BaseUrl
+    allegro_api_url: BaseUrl
+
+    wb_statistics_url: str = "https://statistics-api.wildberries.ru"
+    wb_analytics_url: str = "https://seller-analytics-api.wildberries.ru"
+    wb_feedbacks_url: str = "https://feedbacks-api.wildberries.ru"
+    wb_content_url: str = "https://content-api.wildberries.ru"
+    wb_marketplace_url: str = "https://marketplace-api.wildberries.ru"
+
+    # Sync behaviour (used by the pipeline and deployments).
+    sync_interval_seconds: int = Field(default=180, ge=30)
+    token_refresh_interval_seconds: int = Field(default=1800, ge=60)
+    token_refresh_window_seconds: int = Field(default=4 * 3600, ge=60)
+    sync_concurrency: int = Field(default=4, ge=1, le=64)
+    wb_lookback_hours: int = Field(default=72, ge=0, le=24 * 14)
+    sync_failing_after_seconds: int = Field(default=3600, ge=60)
+
+    # The API.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+
+    @field_validator(
+        "allegro_auth_url",
+        "allegro_api_url",
+        "wb_statistics_url",
+        "wb_analytics_url",
+        "wb_feedbacks_url",
+        "wb_content_url",
+        "wb_marketplace_url",
+    )
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        raw = value.get_secret_value().strip()
+        if not raw.startswith(("postgres://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must be a PostgreSQL URL (postgres:// or postgresql://)")
+        return SecretStr(raw)
+
+    @field_validator("sellerpulse_log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @model_validator(mode="after")
+    def _fill_allegro_hosts(self) -> Settings:
+        auth, api = ALLEGRO_HOSTS[self.allegro_env.value]
+        self.allegro_auth_url = self.allegro_auth_url or auth
+        self.allegro_api_url = self.allegro_api_url or api
+        if self.sellerpulse_env is Environment.production and self.sellerpulse_secret_key is None:
+            raise ValueError(
+                "SELLERPULSE_SECRET_KEY is required when SELLERPULSE_ENV=production "
+                "(generate one with `sellerpulse secret-key`)"
+            )
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str | None:
+        """DATABASE_URL in the form SQLAlchemy wants (psycopg 3 driver), or None for embedded."""
+        if self.database_url is None:
+            return None
+        raw = self.database_url.get_secret_value()
+        for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+            if raw.startswith(prefix):
+                return "postgresql+psycopg://" + raw[len(prefix) :]
+        raise AssertionError("validated above")
+
+    def secret_keys(self) -> list[str]:
+        """The current key first, then the old ones; generates the local key on first use."""
+        current = self.sellerpulse_secret_key
+        keys = [current.get_secret_value() if current else _local_secret_key(self.sellerpulse_data_dir)]
+        if self.sellerpulse_old_secret_keys:
+            keys += [k.strip() for k in self.sellerpulse_old_secret_keys.get_secret_value().split(",") if k.strip()]
+        return keys
+
+
+def _local_secret_key(data_dir: Path) -> str:
+    """Local mode: one key generated once into the data dir, readable by its owner only."""
+    path = data_dir / SECRET_KEY_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        from cryptography.fernet import Fernet
+
+        fh.write(Fernet.generate_key().decode())
+    return path.read_text().strip()
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        name = ".".join(str(p) for p in item["loc"]).upper() or "settings"
+        lines.append(f"{name}: {item['msg']}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning validation errors into one message naming each bad setting.
+
+    The offending value is never echoed: it may be a secret.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def generate_secret_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+__all__ = [
+    "AllegroEnv",
+    "Environment",
+    "Settings",
+    "SettingsError",
+    "generate_secret_key",
+    "get_settings",
+    "load_settings",
+]

@@ -1,0 +1,413 @@
+"""The schema: SQLAlchemy 2 declarative models. Alembic migrations in storage/migrations mirror it.
+
+Natural keys from the marketplaces (Allegro checkout-form id and event id, WB `srid`,
+`saleID`, feedback id) are unique per shop, so every write is an idempotent upsert.
+All times are `timestamptz` (UTC in, the person's zone out); money is `numeric`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Money = Numeric(14, 2)
+TZ = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Marketplace(enum.StrEnum):
+    allegro = "allegro"
+    wb = "wb"
+
+
+class ShopStatus(enum.StrEnum):
+    active = "active"
+    needs_reauth = "needs_reauth"
+    disabled = "disabled"
+    broken = "broken"
+
+
+class Role(enum.StrEnum):
+    owner = "owner"
+    member = "member"
+
+
+def _in(column: str, values: type[enum.Enum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(TZ, server_default=func.now(), nullable=False)
+
+
+class Person(Base):
+    """A Telegram user."""
+
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+    username: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(String(128))
+    last_name: Mapped[str | None] = mapped_column(String(128))
+    # None: each shop's default (ru for WB, pl for Allegro).
+    language: Mapped[str | None] = mapped_column(String(8))
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC", nullable=False)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now(), onupdate=func.now(), nullable=False)
+
+
+class Shop(Base):
+    """A marketplace connection. Credentials are encrypted (sellerpulse.crypto)."""
+
+    __tablename__ = "shops"
+    __table_args__ = (
+        CheckConstraint(_in("marketplace", Marketplace), name="marketplace"),
+        CheckConstraint(_in("status", ShopStatus), name="status"),
+        Index("ix_shops_status_marketplace", "status", "marketplace"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    marketplace: Mapped[str] = mapped_column(String(16), nullable=False)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # sha256 of the marketplace account identity, to recognise a re-connected shop; never the secret.
+    account_key: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), server_default=ShopStatus.active.value, nullable=False)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_changed_at: Mapped[datetime] = _created()
+    # Allegro access-token expiry: the refresh flow selects on it (not a secret).
+    token_expires_at: Mapped[datetime | None] = mapped_column(TZ)
+    # Notifications are created only for what happened after this point; None until the
+    # first sync has finished, so the first sync is silent.
+    notify_from: Mapped[datetime | None] = mapped_column(TZ)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = _created()
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (
+        CheckConstraint(_in("role", Role), name="role"),
+        Index("ix_memberships_person", "person_id"),
+    )
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(8), nullable=False, server_default=Role.member.value)
+    created_at: Mapped[datetime] = _created()
+
+
+class Order(Base):
+    """One order: an Allegro checkout form, or one WB order row (one unit, keyed by `srid`)."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "external_id"),
+        Index("ix_orders_shop_bought", "shop_id", "bought_at"),
+        Index("ix_orders_shop_status_bought", "shop_id", "status", "bought_at"),
+        Index("ix_orders_shop_basket", "shop_id", "basket_id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    external_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    # WB gNumber (shared by the items of one checkout); None for Allegro.
+    basket_id: Mapped[str | None] = mapped_column(String(64))
+    # Normalised: new, paid, processing, sent, delivered, cancelled, returned.
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    marketplace_status: Mapped[str | None] = mapped_column(String(32))
+    fulfillment_status: Mapped[str | None] = mapped_column(String(32))
+    is_cancelled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    total_amount: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    bought_at: Mapped[datetime | None] = mapped_column(TZ)
+    # The marketplace's change time (Allegro updatedAt, WB lastChangeDate): stale writes are refused.
+    source_updated_at: Mapped[datetime | None] = mapped_column(TZ)
+    cancelled_at: Mapped[datetime | None] = mapped_column(TZ)
+    revision: Mapped[str | None] = mapped_column(String(64))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    first_seen_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_key"),
+        Index("ix_order_lines_shop_sku", "shop_id", "sku"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), nullable=False)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    line_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    sku: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[str | None] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+
+
+class AllegroOrderEvent(Base):
+    """The raw Allegro order-event journal (kept beyond Allegro's 60-day retention)."""
+
+    __tablename__ = "allegro_order_events"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "event_id"),
+        Index("ix_allegro_order_events_shop_form", "shop_id", "checkout_form_id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    event_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    type: Mapped[str] = mapped_column(String(48), nullable=False)
+    occurred_at: Mapped[datetime | None] = mapped_column(TZ)
+    checkout_form_id: Mapped[str | None] = mapped_column(String(64))
+    revision: Mapped[str | None] = mapped_column(String(64))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    received_at: Mapped[datetime] = _created()
+
+
+class Sale(Base):
+    """WB sales report rows: `saleID` S... is a buyout, R... a return (negative amounts)."""
+
+    __tablename__ = "wb_sales"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "sale_id"),
+        CheckConstraint("kind IN ('buyout', 'return', 'other')", name="kind"),
+        Index("ix_wb_sales_shop_date", "shop_id", "sold_at"),
+        Index("ix_wb_sales_shop_srid", "shop_id", "srid"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    sale_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    srid: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    sku: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[str | None] = mapped_column(String(64))
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    for_pay: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    sold_at: Mapped[datetime | None] = mapped_column(TZ)
+    source_updated_at: Mapped[datetime | None] = mapped_column(TZ)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    first_seen_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class CustomerReturn(Base):
+    """Allegro customer returns."""
+
+    __tablename__ = "customer_returns"
+    __table_args__ = (UniqueConstraint("shop_id", "external_id"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    external_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    order_external_id: Mapped[str | None] = mapped_column(String(64))
+    created_at_source: Mapped[datetime | None] = mapped_column(TZ)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    first_seen_at: Mapped[datetime] = _created()
+
+
+class Product(Base):
+    """A WB card (sku = nmID) or an Allegro offer (sku = offer id)."""
+
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("shop_id", "sku"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    sku: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str | None] = mapped_column(Text)
+    vendor_code: Mapped[str | None] = mapped_column(String(128))
+    brand: Mapped[str | None] = mapped_column(String(128))
+    image_url: Mapped[str | None] = mapped_column(Text)
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    status: Mapped[str | None] = mapped_column(String(32))
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = _created()
+
+
+class Stock(Base):
+    """Current stock per shop, SKU, size and warehouse ('' where a marketplace has none)."""
+
+    __tablename__ = "stocks"
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[str] = mapped_column(String(64), primary_key=True, server_default="")
+    warehouse: Mapped[str] = mapped_column(String(128), primary_key=True, server_default="")
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    in_way_to_client: Mapped[int | None] = mapped_column(Integer)
+    in_way_from_client: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = _created()
+
+
+class StockHistory(Base):
+    """A row each time a stock value changes (the marketplaces keep only the current state)."""
+
+    __tablename__ = "stock_history"
+    __table_args__ = (Index("ix_stock_history_shop_sku_time", "shop_id", "sku", "recorded_at"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    sku: Mapped[str] = mapped_column(String(64), nullable=False)
+    size: Mapped[str] = mapped_column(String(64), nullable=False, server_default="")
+    warehouse: Mapped[str] = mapped_column(String(128), nullable=False, server_default="")
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    recorded_at: Mapped[datetime] = _created()
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "external_id"),
+        CheckConstraint("stars BETWEEN 0 AND 5", name="stars"),
+        Index("ix_reviews_shop_created", "shop_id", "created_at_source"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    external_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    sku: Mapped[str | None] = mapped_column(String(64))
+    product_name: Mapped[str | None] = mapped_column(Text)
+    stars: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    text: Mapped[str | None] = mapped_column(Text)
+    pros: Mapped[str | None] = mapped_column(Text)
+    cons: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(128))
+    is_answered: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    answer_text: Mapped[str | None] = mapped_column(Text)
+    created_at_source: Mapped[datetime | None] = mapped_column(TZ)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    first_seen_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class SyncCursor(Base):
+    """Where each stream of a shop stopped; moved only in the transaction of the rows it covers."""
+
+    __tablename__ = "sync_cursors"
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    updated_at: Mapped[datetime] = _created()
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'success', 'failed', 'skipped')", name="status"),
+        CheckConstraint("kind IN ('sync', 'backfill')", name="kind"),
+        Index("ix_sync_runs_shop_stream_started", "shop_id", "stream", "started_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    stream: Mapped[str] = mapped_column(String(64), nullable=False)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False, server_default="sync")
+    status: Mapped[str] = mapped_column(String(8), nullable=False, server_default="running")
+    started_at: Mapped[datetime] = _created()
+    finished_at: Mapped[datetime | None] = mapped_column(TZ)
+    fetched: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    inserted: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    updated: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    unchanged: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    stale_refused: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    requests: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Notification(Base):
+    """The outbox. `id` is monotonic: the bot's delivery cursor is an id."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_shop_id", "shop_id", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    # (shop, kind, entity, transition): the exactly-once guarantee.
+    dedupe_key: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[datetime] = _created()
+
+
+class NotificationSettings(Base):
+    """Per-person settings; defaults as in the original bot."""
+
+    __tablename__ = "notification_settings"
+    __table_args__ = (
+        CheckConstraint("review_rating_threshold BETWEEN 0 AND 5", name="review_threshold"),
+        CheckConstraint("critical_stock_threshold BETWEEN 0 AND 100000", name="stock_threshold"),
+        CheckConstraint("stock_horizon_days IN (1, 3, 7, 10, 14)", name="horizon"),
+        CheckConstraint("max_group_size BETWEEN 1 AND 50", name="group_size"),
+        CheckConstraint("group_timeout BETWEEN 0 AND 86400", name="group_timeout"),
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    notifications_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    new_orders_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    order_buyouts_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    order_cancellations_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    order_returns_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    negative_reviews_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    critical_stocks_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    # Allegro: notify at BOUGHT instead of waiting for payment.
+    notify_unpaid_orders: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    review_rating_threshold: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="3")
+    critical_stock_threshold: Mapped[int] = mapped_column(Integer, nullable=False, server_default="5")
+    stock_horizon_days: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="3")
+    grouping_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    max_group_size: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="5")
+    group_timeout: Mapped[int] = mapped_column(Integer, nullable=False, server_default="300")
+    updated_at: Mapped[datetime] = _created()
+
+
+class DeliveryCursor(Base):
+    """The last notification id a person's bot has acknowledged."""
+
+    __tablename__ = "delivery_cursors"
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    last_notification_id: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    updated_at: Mapped[datetime] = _created()
+
+
+class ApiKey(Base):
+    """API keys, stored as sha256 of the key; the key itself is shown once at creation."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    # Short public prefix to tell keys apart in listings.
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None] = mapped_column(TZ)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ)

@@ -1,0 +1,73 @@
+"""Shared fixtures: settings pointed at a temporary data dir and a real, migrated PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from tests.dbutil import fresh_database
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sellerpulse-data")
+
+
+@pytest.fixture(scope="session")
+def database_url(data_dir: Path) -> Iterator[str]:
+    with fresh_database(data_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _settings_env(data_dir: Path, database_url: str) -> Iterator[None]:
+    """Point the application's settings at the test database and data dir for the whole run."""
+    from sellerpulse.settings import get_settings
+    from storage import db
+
+    saved = dict(os.environ)
+    os.environ["SELLERPULSE_DATA_DIR"] = str(data_dir)
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.pop("SELLERPULSE_ENV", None)
+    for cached in (get_settings, db.get_target, db.get_engine, db.get_sessionmaker):
+        cached.cache_clear()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def engine(_settings_env: None) -> Iterator[Engine]:
+    from storage import migrate
+    from storage.db import get_engine
+
+    engine = get_engine()
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose work, commits included, is rolled back after the test."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
+            yield s
+        outer.rollback()
+
+
+@pytest.fixture
+def clean_engine(engine: Engine) -> Iterator[Engine]:
+    """For tests that commit from several connections: every table is emptied afterwards."""
+    yield engine
+    from storage.models import Base
+
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
