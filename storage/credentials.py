@@ -26,12 +26,6 @@ def unseal(shop: Shop, *, box: SecretBox | None = None) -> dict[str, Any]:
     return (box or secret_box()).decrypt_json(shop.credentials)
 
 
-def store_credentials(
-    session: Session, *, shop_id: int, credentials: dict[str, Any], box: SecretBox | None = None
-) -> None:
-    session.execute(update(Shop).where(Shop.id == shop_id).values(credentials=seal(credentials, box=box)))
-
-
 def rotate_all_credentials(engine: Engine, settings: Settings) -> int:
     """Re-encrypt every shop's credentials with the current key (after putting a new key first)."""
     box = secret_box(settings)

@@ -4,8 +4,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from sellerpulse.settings import get_settings
-from storage.credentials import rotate_all_credentials, secret_box, store_credentials, unseal
+from storage.credentials import rotate_all_credentials, secret_box, unseal
 from storage.models import Shop
+from storage.shops import replace_credentials
 
 SECRETS = {"access_token": "eyJ-plaintext-access-7d1f", "refresh_token": "plaintext-refresh-93ac"}
 
@@ -25,7 +26,7 @@ def test_stored_credentials_are_not_plaintext_anywhere(session: Session) -> None
     shop = Shop(marketplace="allegro", name="my shop")
     session.add(shop)
     session.flush()
-    store_credentials(session, shop_id=shop.id, credentials=SECRETS)
+    replace_credentials(session, shop_id=shop.id, credentials=SECRETS)
     session.flush()
 
     dump = _all_rows_as_text(session)
@@ -50,7 +51,7 @@ def test_rotate_all_credentials_re_encrypts_with_the_current_key(clean_engine, m
         shop = Shop(marketplace="wb", name="wb shop")
         s.add(shop)
         s.flush()
-        store_credentials(s, shop_id=shop.id, credentials={"token": "wb-token-plain"}, box=secret_box(settings))
+        replace_credentials(s, shop_id=shop.id, credentials={"token": "wb-token-plain"}, box=secret_box(settings))
         shop_id = shop.id
 
     new_key = generate_secret_key()
