@@ -1,0 +1,99 @@
+"""Exceptions raised by the connectors.
+
+Every failure that leaves a connector is one of these; httpx and JSON errors are
+translated at the boundary (``raise X(...) from exc``). No message carries a token,
+key, device code or Authorization header: only status codes, paths and the
+marketplace's own error codes/descriptions.
+
+    ConnectorError
+    ├── TransientError          try again later; never means the credentials are bad
+    │   ├── RateLimited         429 (``retry_after`` seconds, when the host said so)
+    │   ├── ServerError         5xx
+    │   └── NetworkError        connect/read timeout, reset, truncated or undecodable body
+    ├── AuthError
+    │   ├── CredentialsRejected 401: token/key missing, expired, revoked or wrong category
+    │   └── ReauthRequired      the person must log in again (invalid_grant, revoked refresh)
+    ├── DeviceFlowError         the device-flow attempt is over; start a new one
+    │   ├── AccessDenied        the user refused
+    │   ├── DeviceCodeExpired   expires_in passed (or any undocumented 400)
+    │   └── InvalidDeviceCode   used or unknown device code
+    ├── BadRequest              any other 4xx: our request is wrong; retrying will not help
+    │   └── NotFound            404
+    └── PayloadError            a 2xx body that is not the shape we expect
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every connector error."""
+
+    def __init__(self, message: str, *, status: int | None = None, path: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.path = path
+
+    def __str__(self) -> str:
+        where = f" [{self.status} {self.path}]" if self.status is not None and self.path else ""
+        return f"{self.message}{where}"
+
+
+class TransientError(ConnectorError):
+    """Try again later; says nothing about the credentials."""
+
+
+class RateLimited(TransientError):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ServerError(TransientError):
+    pass
+
+
+class NetworkError(TransientError):
+    pass
+
+
+class AuthError(ConnectorError):
+    pass
+
+
+class CredentialsRejected(AuthError):
+    """401. For WB: mark the connection broken. For Allegro API: refresh, then retry once."""
+
+
+class ReauthRequired(AuthError):
+    """The refresh token is spent or revoked: the person must log in again."""
+
+
+class DeviceFlowError(ConnectorError):
+    pass
+
+
+class AccessDenied(DeviceFlowError):
+    pass
+
+
+class DeviceCodeExpired(DeviceFlowError):
+    pass
+
+
+class InvalidDeviceCode(DeviceFlowError):
+    pass
+
+
+class BadRequest(ConnectorError):
+    def __init__(self, message: str, *, codes: tuple[str, ...] = (), **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.codes = codes
+
+
+class NotFound(BadRequest):
+    pass
+
+
+class PayloadError(ConnectorError):
+    pass

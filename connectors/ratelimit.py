@@ -1,0 +1,130 @@
+"""Proactive rate limiting: one token bucket per (credential, API category), per process.
+
+Buckets live in a registry keyed by a keyed hash of the credential, so every client
+and every concurrent caller in the process that uses the same token shares one
+bucket, and the registry never holds the token itself. A 429 that names a retry
+time pauses the whole bucket (``pause_for``), so other callers wait too instead of
+burning requests that WB counts against us.
+
+The bucket reserves a slot under a thread lock and sleeps outside it, so callers
+queue in arrival order and it works across event loops (Prefect may run tasks in
+several threads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncio
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+_FINGERPRINT_KEY = os.urandom(16)  # per process: fingerprints cannot be looked up offline
+
+
+def fingerprint(secret: str) -> str:
+    """Short, non-reversible id of a credential, safe to use as a key or in logs."""
+    return hashlib.blake2b(secret.encode(), key=_FINGERPRINT_KEY, digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class Rate:
+    """`per_second` steady rate with a `burst` of back-to-back requests."""
+
+    per_second: float
+    burst: int = 1
+
+    @classmethod
+    def per_minute(cls, n: float, burst: int = 1) -> Rate:
+        return cls(n / 60.0, burst)
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Documented limits per API category (see marketplace-facts.md); override for tests."""
+
+    wb_statistics: Rate = Rate.per_minute(1, 1)
+    wb_analytics: Rate = Rate.per_minute(3, 1)
+    wb_feedbacks: Rate = Rate(3.0, 6)
+    wb_content: Rate = Rate.per_minute(100, 5)
+    wb_marketplace: Rate = Rate.per_minute(300, 20)
+    allegro_api: Rate = Rate.per_minute(9000, 150)
+    allegro_auth: Rate = Rate.per_minute(60, 10)
+    # True: no proactive waiting at all (benchmarks against a sandbox with limits off).
+    disabled: bool = False
+
+    def for_category(self, category: str) -> Rate:
+        return getattr(self, category)
+
+    @classmethod
+    def unlimited(cls) -> RateLimits:
+        return cls(disabled=True)
+
+
+class TokenBucket:
+    """Token bucket with FIFO reservations: `acquire` takes a token or waits its turn."""
+
+    def __init__(self, rate: Rate, *, clock: Clock = time.monotonic) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens = float(rate.burst)
+        self._updated = clock()
+        self._paused_until = 0.0
+
+    def reserve(self) -> float:
+        """Take one token now (possibly going into debt); return seconds to wait before using it."""
+        with self._lock:
+            now = self._clock()
+            if now < self._paused_until:
+                # The host told us when the next request is allowed: queue behind that point.
+                self._tokens = min(self._tokens, 0.0)
+                start = self._paused_until
+            else:
+                start = now
+            elapsed = max(0.0, start - self._updated)
+            self._tokens = min(float(self.rate.burst), self._tokens + elapsed * self.rate.per_second)
+            self._updated = start
+            self._tokens -= 1.0
+            debt = -self._tokens if self._tokens < 0 else 0.0
+            return (start - now) + debt / self.rate.per_second
+
+    async def acquire(self, sleep: Sleep = asyncio.sleep) -> None:
+        wait = self.reserve()
+        if wait > 0:
+            await sleep(wait)
+
+    def pause_for(self, seconds: float) -> None:
+        """Nobody may start a request for `seconds` (a 429 said so); the burst is spent."""
+        with self._lock:
+            now = self._clock()
+            self._paused_until = max(self._paused_until, now + seconds)
+            self._tokens = min(self._tokens, 0.0)
+            self._updated = max(self._updated, now)
+
+
+@dataclass
+class BucketRegistry:
+    """Process-wide buckets keyed by (credential fingerprint, category)."""
+
+    clock: Clock = time.monotonic
+    _buckets: dict[tuple[str, str], TokenBucket] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def bucket(self, credential: str, category: str, rate: Rate) -> TokenBucket:
+        key = (fingerprint(credential), category)
+        with self._lock:
+            found = self._buckets.get(key)
+            if found is None or found.rate != rate:
+                # A different configured rate means a different config (tests): start fresh.
+                found = self._buckets[key] = TokenBucket(rate, clock=self.clock)
+            return found
+
+
+DEFAULT_REGISTRY = BucketRegistry()

@@ -1,0 +1,320 @@
+"""Wildberries seller API client: statistics, analytics (stocks), feedbacks, content, FBS.
+
+One long-lived :class:`~connectors.http.HostClient` per WB host; the seller's token is
+passed to every call (one client serves every shop). Bulk reads are async generators
+of pages: write a page, then store its ``cursor``; memory stays at one page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from connectors.errors import PayloadError
+from connectors.http import Call, HostClient, RetryPolicy, Timeouts, gather_bounded
+from connectors.parsing import Page, RowError, RowParser, require
+from connectors.ratelimit import DEFAULT_REGISTRY, BucketRegistry, Clock, RateLimits, Sleep, fingerprint
+from connectors.timeutil import msk_day_param, parse_utc, to_unix
+from connectors.wildberries import models as m
+from connectors.wildberries.paging import (
+    STATISTICS_PAGE_ROWS,
+    CardsCursor,
+    FbsOrdersCursor,
+    FeedbackPaginator,
+    LastChangePaginator,
+    OffsetPaginator,
+    select_latest,
+)
+
+log = logging.getLogger("connectors.wildberries")
+
+Token = str | SecretStr
+
+ORDERS_PATH = "/api/v1/supplier/orders"
+SALES_PATH = "/api/v1/supplier/sales"
+STOCKS_PATH = "/api/analytics/v1/stocks-report/wb-warehouses"
+FEEDBACKS_PATH = "/api/v1/feedbacks"
+CARDS_PATH = "/content/v2/get/cards/list"
+FBS_NEW_PATH = "/api/v3/orders/new"
+FBS_ORDERS_PATH = "/api/v3/orders"
+FBS_STATUS_PATH = "/api/v3/orders/status"
+STOCKS_MAX_LIMIT = 250_000
+FBS_STATUS_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class WbUrls:
+    statistics: str = "https://statistics-api.wildberries.ru"
+    analytics: str = "https://seller-analytics-api.wildberries.ru"
+    feedbacks: str = "https://feedbacks-api.wildberries.ru"
+    content: str = "https://content-api.wildberries.ru"
+    marketplace: str = "https://marketplace-api.wildberries.ru"
+
+
+def _secret(token: Token) -> str:
+    return token.get_secret_value() if isinstance(token, SecretStr) else token
+
+
+def _remap(errors: list[RowError], positions: list[int]) -> list[RowError]:
+    """Errors from parsing a subset -> positions in the page as WB sent it."""
+    return [RowError(positions[e.index] if 0 <= e.index < len(positions) else e.index, e.message, e.key) for e in errors]
+
+
+def _created_unix(row: Any) -> int | None:
+    try:
+        return int(parse_utc(row["createdDate"]).timestamp())
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class WildberriesClient:
+    """Reads a WB seller account. Use ``async with`` or call :meth:`aclose`."""
+
+    def __init__(
+        self,
+        urls: WbUrls = WbUrls(),
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeouts: Timeouts = Timeouts(),
+        retry: RetryPolicy = RetryPolicy(),
+        limits: RateLimits = RateLimits(),
+        registry: BucketRegistry = DEFAULT_REGISTRY,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.monotonic,
+        concurrency: int = 4,
+        auth_scheme: str | None = None,  # None: raw token (documented); "Bearer" if a host wants it
+    ) -> None:
+        self.limits = limits
+        self.registry = registry
+        self.concurrency = concurrency
+        self._auth_scheme = auth_scheme
+        common: dict[str, Any] = dict(transport=transport, timeouts=timeouts, retry=retry, sleep=sleep, clock=clock)
+        self._hosts = {
+            "wb_statistics": HostClient(urls.statistics, name="wb-statistics", **common),
+            "wb_analytics": HostClient(urls.analytics, name="wb-analytics", **common),
+            "wb_feedbacks": HostClient(urls.feedbacks, name="wb-feedbacks", **common),
+            "wb_content": HostClient(urls.content, name="wb-content", **common),
+            "wb_marketplace": HostClient(urls.marketplace, name="wb-marketplace", **common),
+        }
+
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> WildberriesClient:
+        urls = WbUrls(
+            statistics=settings.wb_statistics_url,
+            analytics=settings.wb_analytics_url,
+            feedbacks=settings.wb_feedbacks_url,
+            content=settings.wb_content_url,
+            marketplace=settings.wb_marketplace_url,
+        )
+        return cls(urls, **kwargs)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(h.aclose() for h in self._hosts.values()))
+
+    async def __aenter__(self) -> WildberriesClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- plumbing -------------------------------------------------------------
+
+    async def _send(self, category: str, token: Token, method: str, path: str, **kw: Any) -> Any:
+        secret = _secret(token)
+        value = f"{self._auth_scheme} {secret}" if self._auth_scheme else secret
+        bucket = None
+        if not self.limits.disabled:
+            bucket = self.registry.bucket(secret, category, self.limits.for_category(category))
+        call = Call(method, path, headers={"Authorization": value}, bucket=bucket, **kw)
+        body, _ = await self._hosts[category].send(call)
+        return body
+
+    @staticmethod
+    def token_id(token: Token) -> str:
+        """A per-process id of a token, safe for logs."""
+        return fingerprint(_secret(token))
+
+    # -- statistics -----------------------------------------------------------
+
+    def iter_orders(
+        self, token: Token, since: datetime, *, full_page_rows: int | None = STATISTICS_PAGE_ROWS
+    ) -> AsyncIterator[Page[m.WbOrder, datetime | None]]:
+        """Orders with lastChangeDate >= `since` (aware), page by page; cursor = max lastChangeDate (UTC).
+
+        `full_page_rows`: a page shorter than this is the last one (saves a 1/min request);
+        None follows the docs literally and stops only on a page with nothing new.
+        """
+        paginator = LastChangePaginator("srid", since, full_page_rows)
+        return self._statistics_pages(ORDERS_PATH, token, paginator, m.ORDER_PARSER)
+
+    def iter_sales(
+        self, token: Token, since: datetime, *, full_page_rows: int | None = STATISTICS_PAGE_ROWS
+    ) -> AsyncIterator[Page[m.WbSale, datetime | None]]:
+        """Sales and returns with lastChangeDate >= `since`; same paging as :meth:`iter_orders`."""
+        paginator = LastChangePaginator("saleID", since, full_page_rows)
+        return self._statistics_pages(SALES_PATH, token, paginator, m.SALE_PARSER)
+
+    async def _statistics_pages(
+        self, path: str, token: Token, paginator: LastChangePaginator, parser: RowParser[Any]
+    ) -> AsyncIterator[Page[Any, datetime | None]]:
+        params = paginator.init_request()
+        while paginator.has_next_page:
+            rows = await self._send("wb_statistics", token, "GET", path, params=params)
+            rows = [] if rows is None else rows
+            if not isinstance(rows, list):
+                raise PayloadError("statistics response is not a list", path=path)
+            keep = paginator.update_state(rows)
+            if paginator.stalled:
+                log.warning("%s: a full page at one lastChangeDate; WB cannot page past it", path)
+            if keep:
+                items, errors = parser.parse([rows[i] for i in keep])
+                yield Page(items, paginator.cursor, _remap(errors, keep), received=len(rows))
+            paginator.update_request(params)
+
+    async def orders_for_day(self, token: Token, day: date) -> Page[m.WbOrder, date]:
+        """`flag=1`: every order whose `date` is on `day` (Moscow calendar day), for backfills."""
+        return await self._statistics_day(ORDERS_PATH, token, day, "srid", m.ORDER_PARSER)
+
+    async def sales_for_day(self, token: Token, day: date) -> Page[m.WbSale, date]:
+        """`flag=1`: every sale/return whose `date` is on `day`."""
+        return await self._statistics_day(SALES_PATH, token, day, "saleID", m.SALE_PARSER)
+
+    async def _statistics_day(
+        self, path: str, token: Token, day: date, key: str, parser: RowParser[Any]
+    ) -> Page[Any, date]:
+        params = {"dateFrom": msk_day_param(day), "flag": "1"}
+        rows = await self._send("wb_statistics", token, "GET", path, params=params) or []
+        if not isinstance(rows, list):
+            raise PayloadError("statistics response is not a list", path=path)
+        # One request holds the whole day; a key twice means two states: keep the latest.
+        keep = select_latest(rows, key)[0]
+        items, errors = parser.parse([rows[i] for i in keep])
+        return Page(items, day, _remap(errors, keep), received=len(rows))
+
+    # -- analytics: stocks ----------------------------------------------------
+
+    async def iter_stock_pages(
+        self,
+        token: Token,
+        *,
+        nm_ids: Sequence[int] = (),
+        chrt_ids: Sequence[int] = (),
+        limit: int = STOCKS_MAX_LIMIT,
+    ) -> AsyncIterator[Page[m.WbStockRow, int]]:
+        """Current stock per size per warehouse; cursor = offset of the next page."""
+        paging = OffsetPaginator(limit=min(limit, STOCKS_MAX_LIMIT))
+        while paging.has_next_page:
+            body = {"nmIds": list(nm_ids), "chrtIds": list(chrt_ids), "limit": paging.limit, "offset": paging.offset}
+            data = await self._send("wb_analytics", token, "POST", STOCKS_PATH, json_body=body)
+            rows = require(data, "data", "items") or []
+            paging.update_state(len(rows))
+            items, errors = m.STOCK_PARSER.parse(rows)
+            yield Page(items, paging.offset, errors, received=len(rows))
+
+    # -- feedbacks ------------------------------------------------------------
+
+    async def iter_feedbacks(
+        self,
+        token: Token,
+        *,
+        answered: bool | None = None,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        take: int = 5000,
+    ) -> AsyncIterator[Page[m.WbFeedback, datetime | None]]:
+        """Reviews oldest first; `answered=None` reads unanswered then answered (both matter).
+
+        Cursor: the newest createdDate delivered so far in this pass.
+        """
+        passes = [False, True] if answered is None else [answered]
+        for is_answered in passes:
+            paginator = FeedbackPaginator(
+                is_answered,
+                None if date_from is None else to_unix(date_from),
+                None if date_to is None else to_unix(date_to),
+                take=take,
+            )
+            async for page in self._feedback_pages(token, paginator):
+                yield page
+
+    async def _feedback_pages(
+        self, token: Token, paginator: FeedbackPaginator
+    ) -> AsyncIterator[Page[m.WbFeedback, datetime | None]]:
+        params = paginator.init_request()
+        newest: datetime | None = None
+        while paginator.has_next_page:
+            body = await self._send("wb_feedbacks", token, "GET", FEEDBACKS_PATH, params=params)
+            if isinstance(body, dict) and body.get("error"):
+                raise PayloadError(f"feedbacks error: {body.get('errorText') or 'unknown'}", path=FEEDBACKS_PATH)
+            rows = require(body, "data", "feedbacks") or []
+            keep = paginator.update_state(rows, [_created_unix(r) for r in rows])
+            items, errors = m.FEEDBACK_PARSER.parse([rows[i] for i in keep])
+            for item in items:
+                newest = item.created_date if newest is None else max(newest, item.created_date)
+            if items or errors:
+                yield Page(items, newest, _remap(errors, keep), received=len(rows))
+            paginator.update_request(params)
+
+    # -- content cards --------------------------------------------------------
+
+    async def iter_cards(self, token: Token, *, limit: int = 100) -> AsyncIterator[Page[m.WbCard, dict[str, Any]]]:
+        """All product cards; cursor = {"updatedAt", "nmID"} to continue from."""
+        cursor = CardsCursor(limit=limit)
+        while cursor.has_next_page:
+            body = await self._send("wb_content", token, "POST", CARDS_PATH, json_body=cursor.request_body())
+            rows = require(body, "cards") or []
+            cursor.update_state(require(body, "cursor"))
+            items, errors = m.CARD_PARSER.parse(rows)
+            yield Page(items, {"updatedAt": cursor.updated_at, "nmID": cursor.nm_id}, errors, received=len(rows))
+
+    # -- FBS marketplace ------------------------------------------------------
+
+    async def fbs_new_orders(self, token: Token) -> Page[m.WbFbsOrder, None]:
+        """Assembly tasks waiting right now."""
+        body = await self._send("wb_marketplace", token, "GET", FBS_NEW_PATH)
+        rows = require(body, "orders") or []
+        items, errors = m.FBS_ORDER_PARSER.parse(rows)
+        return Page(items, None, errors, received=len(rows))
+
+    async def iter_fbs_orders(
+        self, token: Token, *, date_from: datetime, date_to: datetime, limit: int = 1000, next_value: int = 0
+    ) -> AsyncIterator[Page[m.WbFbsOrder, int]]:
+        """Assembly tasks created in [date_from, date_to] (<= 30 days); cursor = `next`."""
+        cursor = FbsOrdersCursor(limit=limit, next=next_value)
+        while cursor.has_next_page:
+            params = {"limit": str(cursor.limit), "next": str(cursor.next),
+                      "dateFrom": str(to_unix(date_from)), "dateTo": str(to_unix(date_to))}
+            body = await self._send("wb_marketplace", token, "GET", FBS_ORDERS_PATH, params=params)
+            rows = require(body, "orders") or []
+            cursor.update_state(body.get("next"), len(rows))
+            items, errors = m.FBS_ORDER_PARSER.parse(rows)
+            if rows:
+                yield Page(items, cursor.next, errors, received=len(rows))
+
+    async def fbs_order_statuses(self, token: Token, order_ids: Iterable[int]) -> Page[m.WbFbsStatus, None]:
+        """Statuses of many assembly tasks (chunks of 1000, bounded concurrency)."""
+        ids = list(order_ids)
+        chunks = [ids[i : i + FBS_STATUS_CHUNK] for i in range(0, len(ids), FBS_STATUS_CHUNK)]
+
+        def fetch(chunk: list[int]) -> Any:
+            return lambda: self._send("wb_marketplace", token, "POST", FBS_STATUS_PATH, json_body={"orders": chunk})
+
+        bodies = await gather_bounded(self.concurrency, [fetch(c) for c in chunks])
+        items: list[m.WbFbsStatus] = []
+        errors: list[RowError] = []
+        received = 0
+        for body in bodies:
+            rows = require(body, "orders") or []
+            parsed, errs = m.FBS_STATUS_PARSER.parse(rows)
+            errors += [RowError(e.index + received, e.message, e.key) for e in errs]
+            items += parsed
+            received += len(rows)
+        return Page(items, None, errors, received=received)

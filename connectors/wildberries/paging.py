@@ -1,0 +1,212 @@
+"""Paging state for WB reads, in the style of dlt's paginators: a small object with
+``init_request`` / ``update_state`` / ``update_request`` / ``has_next_page``, driven by
+one generator loop in the client. Pure logic: no HTTP, tested directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connectors.timeutil import msk_to_utc, utc_to_msk_param
+
+STATISTICS_PAGE_ROWS = 80_000
+FEEDBACK_MAX_TAKE = 5_000
+FEEDBACK_MAX_SKIP = 199_990
+
+
+def _lcd(row: Any) -> datetime | None:
+    try:
+        return msk_to_utc(row["lastChangeDate"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+@dataclass
+class LastChangePaginator:
+    """Statistics `flag=0` paging by `lastChangeDate`.
+
+    WB returns rows with ``lastChangeDate >= dateFrom``; the next page starts at the
+    last row's lastChangeDate, so the rows at that instant come back again. We drop
+    rows already seen *with the same lastChangeDate* (a row whose key returns with a
+    newer lastChangeDate is a real change and is kept), and stop when a page is empty,
+    brings nothing new, does not move past `dateFrom`, or (when `full_page_rows` is
+    set) is shorter than a full page.
+    """
+
+    key: str
+    date_from: datetime  # aware; where the next request starts
+    full_page_rows: int | None = STATISTICS_PAGE_ROWS
+    has_next_page: bool = True
+    cursor: datetime | None = None  # max lastChangeDate delivered so far (aware UTC)
+    stalled: bool = False  # a full page at one instant: WB cannot page past it
+    _date_from_param: str = ""
+    _boundary: set[tuple[Any, datetime]] = field(default_factory=set)
+
+    def init_request(self) -> dict[str, str]:
+        self._date_from_param = utc_to_msk_param(self.date_from)
+        return {"dateFrom": self._date_from_param, "flag": "0"}
+
+    def update_request(self, params: dict[str, str]) -> None:
+        params["dateFrom"] = self._date_from_param
+
+    def update_state(self, rows: list[Any]) -> list[int]:
+        """Take a decoded page; return the positions of rows to deliver (new, latest per key)."""
+        if not rows:
+            self.has_next_page = False
+            return []
+        keep, page_max, max_raw = self._select(rows)
+        if not keep or page_max is None or page_max <= self.date_from:
+            # Nothing new, or a page that did not advance: another request repeats it.
+            full = self.full_page_rows is None or len(rows) >= self.full_page_rows
+            self.stalled = bool(keep) and page_max is not None and page_max <= self.date_from and full
+            self.has_next_page = False
+            return keep
+        self._boundary = {(r.get(self.key), page_max) for r in rows if isinstance(r, dict) and _lcd(r) == page_max}
+        self.date_from = page_max
+        self._date_from_param = max_raw  # send WB's own string back, to the digit
+        self.cursor = page_max if self.cursor is None else max(self.cursor, page_max)
+        if self.full_page_rows is not None and len(rows) < self.full_page_rows:
+            self.has_next_page = False
+        return keep
+
+    def _select(self, rows: list[Any]) -> tuple[list[int], datetime | None, str]:
+        return select_latest(rows, self.key, self._boundary)
+
+
+def select_latest(
+    rows: list[Any], key: str, skip: set[tuple[Any, datetime]] | frozenset[tuple[Any, datetime]] = frozenset()
+) -> tuple[list[int], datetime | None, str]:
+    """Positions to deliver (latest row per key, minus (key, lastChangeDate) pairs in `skip`;
+    malformed rows kept so the parser reports them), the page's max lastChangeDate and its raw string."""
+    chosen: dict[Any, tuple[int, datetime]] = {}
+    unkeyed: list[int] = []
+    page_max: datetime | None = None
+    max_raw = ""
+    for i, row in enumerate(rows):
+        lcd = _lcd(row)
+        value = row.get(key) if isinstance(row, dict) else None
+        if lcd is None or value is None:
+            unkeyed.append(i)
+            continue
+        if page_max is None or lcd > page_max:
+            page_max, max_raw = lcd, row["lastChangeDate"]
+        if (value, lcd) in skip:
+            continue
+        seen = chosen.get(value)
+        if seen is None or lcd >= seen[1]:
+            chosen[value] = (i, lcd)  # the same key twice: keep the latest state
+    keep = sorted([i for i, _ in chosen.values()] + unkeyed)
+    return keep, page_max, max_raw
+
+
+@dataclass
+class OffsetPaginator:
+    """Offset/limit paging that stops on a short page (stocks report, offers, returns)."""
+
+    limit: int
+    offset: int = 0
+    has_next_page: bool = True
+
+    def update_state(self, count: int) -> None:
+        self.offset += count
+        if count < self.limit:
+            self.has_next_page = False
+
+
+@dataclass
+class FeedbackPaginator:
+    """take/skip paging within WB's bounds (take <= 5000, skip <= 199990), oldest first.
+
+    When the next skip would pass the bound, restart at the last createdDate seen
+    (unix seconds) with skip 0; ids already delivered are dropped.
+    """
+
+    is_answered: bool
+    date_from: int | None = None  # unix seconds
+    date_to: int | None = None
+    take: int = FEEDBACK_MAX_TAKE
+    skip: int = 0
+    has_next_page: bool = True
+    _seen: set[str] = field(default_factory=set)
+    _last_created: int | None = None
+
+    def init_request(self) -> dict[str, str]:
+        params = {"isAnswered": "true" if self.is_answered else "false", "order": "dateAsc"}
+        if self.date_from is not None:
+            params["dateFrom"] = str(self.date_from)
+        if self.date_to is not None:
+            params["dateTo"] = str(self.date_to)
+        self.take = min(self.take, FEEDBACK_MAX_TAKE)
+        self.update_request(params)
+        return params
+
+    def update_request(self, params: dict[str, str]) -> None:
+        params["take"], params["skip"] = str(self.take), str(self.skip)
+        if self.date_from is not None:
+            params["dateFrom"] = str(self.date_from)
+
+    def update_state(self, rows: list[Any], created: list[int | None]) -> list[int]:
+        """`created` holds each row's createdDate in unix seconds (None if unreadable)."""
+        keep = []
+        for i, row in enumerate(rows):
+            fid = row.get("id") if isinstance(row, dict) else None
+            if fid is not None and fid in self._seen:
+                continue
+            if fid is not None:
+                self._seen.add(fid)
+            keep.append(i)
+        stamps = [c for c in created if c is not None]
+        if stamps:
+            self._last_created = max(stamps)
+        if len(rows) < self.take:
+            self.has_next_page = False
+        elif self.skip + self.take <= FEEDBACK_MAX_SKIP:
+            self.skip += self.take
+        else:
+            self._restart_at_last_date(rows_were_new=bool(keep))
+        return keep
+
+    def _restart_at_last_date(self, rows_were_new: bool) -> None:
+        if self._last_created is None or not rows_were_new or self._last_created == self.date_from:
+            # More than skip+take reviews in one second, or nothing moves: give up rather than loop.
+            self.has_next_page = False
+            return
+        self.date_from, self.skip = self._last_created, 0
+
+
+@dataclass
+class CardsCursor:
+    """Content cards cursor: copy `updatedAt` and `nmID` from each response; stop when total < limit."""
+
+    limit: int = 100
+    updated_at: str | None = None
+    nm_id: int | None = None
+    has_next_page: bool = True
+
+    def request_body(self) -> dict[str, Any]:
+        cursor: dict[str, Any] = {"limit": self.limit}
+        if self.updated_at is not None:
+            cursor["updatedAt"], cursor["nmID"] = self.updated_at, self.nm_id
+        return {"settings": {"cursor": cursor, "filter": {"withPhoto": -1}}}
+
+    def update_state(self, cursor: dict[str, Any]) -> None:
+        self.updated_at, self.nm_id = cursor.get("updatedAt"), cursor.get("nmID")
+        if int(cursor.get("total") or 0) < self.limit or self.updated_at is None:
+            self.has_next_page = False
+
+
+@dataclass
+class FbsOrdersCursor:
+    """`/api/v3/orders` paging with the `next` token; stop on an empty or short page."""
+
+    limit: int = 1000
+    next: int = 0
+    has_next_page: bool = True
+
+    def update_state(self, next_value: int | None, count: int) -> None:
+        if next_value is not None:
+            self.next = int(next_value)
+        if count < self.limit or next_value is None:
+            self.has_next_page = False
