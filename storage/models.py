@@ -411,3 +411,24 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = _created()
     last_used_at: Mapped[datetime | None] = mapped_column(TZ)
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class StockSnapshotRow(Base):
+    """Pages of a stock report being collected; merged into `stocks` once the report is complete.
+
+    A report read half-way must never be taken for the whole state (that would zero the rest),
+    so pages land here first, each in its own short transaction.
+    """
+
+    __tablename__ = "stock_snapshot_rows"
+    __table_args__ = (Index("ix_stock_snapshot_rows_snapshot", "snapshot_id"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    snapshot_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    sku: Mapped[str] = mapped_column(String(64), nullable=False)
+    size: Mapped[str] = mapped_column(String(64), nullable=False, server_default="")
+    warehouse: Mapped[str] = mapped_column(String(128), nullable=False, server_default="")
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    in_way_to_client: Mapped[int | None] = mapped_column(Integer)
+    in_way_from_client: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created()
