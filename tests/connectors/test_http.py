@@ -1,0 +1,157 @@
+"""Retry and error policy of the HTTP core, against small fake hosts that behave like
+the facts page (used where a fault must happen at an exact request)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from connectors import errors
+from connectors.http import Call, HostClient, RetryPolicy
+from connectors.ratelimit import Rate, TokenBucket
+
+TOKEN = "eyJhbGciOiJFUzI1NiJ9.secret-wb-token.sig"
+
+
+class VirtualTime:
+    """A clock and a sleep that advance together, instantly."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def host(handler: Callable[[httpx.Request], httpx.Response], vt: VirtualTime, **kw: object) -> HostClient:
+    return HostClient(
+        "https://wb.test", name="wb-test", transport=httpx.MockTransport(handler),
+        sleep=vt.sleep, clock=vt.clock, rng=random.Random(1), **kw,  # type: ignore[arg-type]
+    )
+
+
+def sequence(*steps: Callable[[httpx.Request], httpx.Response]) -> tuple[Callable[[httpx.Request], httpx.Response], list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return steps[min(len(seen), len(steps)) - 1](request)
+
+    return handler, seen
+
+
+def ok(_: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json=[{"srid": "a"}])
+
+
+def truncated(_: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=json.dumps([{"srid": "a"}] * 10).encode()[:37])
+
+
+def reset(request: httpx.Request) -> httpx.Response:
+    raise httpx.RemoteProtocolError("peer closed connection without sending complete message body", request=request)
+
+
+def unauthorized(_: httpx.Request) -> httpx.Response:
+    return httpx.Response(401, json={"title": "unauthorized", "detail": "token expired", "status": 401})
+
+
+def too_many(retry: str) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"X-Ratelimit-Retry": retry, "X-Ratelimit-Limit": "1"},
+                              json={"title": "too many requests", "status": 429})
+    return handler
+
+
+def call(**kw: object) -> Call:
+    return Call("GET", "/api/v1/supplier/orders", headers={"Authorization": TOKEN}, **kw)  # type: ignore[arg-type]
+
+
+async def test_truncated_json_and_resets_are_retried_to_success() -> None:
+    vt = VirtualTime()
+    handler, seen = sequence(truncated, reset, ok)
+    async with host(handler, vt) as client:
+        body, _ = await client.send(call())
+    assert body == [{"srid": "a"}] and len(seen) == 3
+    assert len(vt.slept) == 2 and all(0 <= s <= 30 for s in vt.slept)
+
+
+async def test_retries_are_capped() -> None:
+    vt = VirtualTime()
+    handler, seen = sequence(lambda r: httpx.Response(503, json={"title": "unavailable"}))
+    async with host(handler, vt, retry=RetryPolicy(attempts=4)) as client:
+        with pytest.raises(errors.ServerError):
+            await client.send(call())
+    assert len(seen) == 4
+
+
+async def test_wb_401_is_credentials_rejected_at_once() -> None:
+    vt = VirtualTime()
+    handler, seen = sequence(unauthorized)
+    async with host(handler, vt) as client:
+        with pytest.raises(errors.CredentialsRejected) as info:
+            await client.send(call())
+    assert len(seen) == 1 and vt.slept == []
+    assert not isinstance(info.value, errors.TransientError)
+
+
+async def test_other_4xx_is_not_retried() -> None:
+    vt = VirtualTime()
+    handler, seen = sequence(lambda r: httpx.Response(422, json={"errors": [{"code": "VALIDATION_ERROR"}]}))
+    async with host(handler, vt) as client:
+        with pytest.raises(errors.BadRequest) as info:
+            await client.send(call())
+    assert info.value.codes == ("VALIDATION_ERROR",) and len(seen) == 1
+
+
+async def test_429_waits_the_x_ratelimit_retry_time_and_pauses_the_shared_bucket() -> None:
+    vt = VirtualTime()
+    bucket = TokenBucket(Rate(per_second=100.0, burst=10), clock=vt.clock)
+    handler, seen = sequence(too_many("7"), ok)
+    async with host(handler, vt) as client:
+        await client.send(call(bucket=bucket))
+    assert vt.slept == [7.0] and len(seen) == 2
+    # Anyone else on the bucket right now also waits for the host's retry time.
+    vt.now -= 1.0
+    assert bucket.reserve() == pytest.approx(1.0, abs=0.02)
+
+
+async def test_retry_after_used_when_wb_header_absent_else_backoff() -> None:
+    vt = VirtualTime()
+    handler, _ = sequence(lambda r: httpx.Response(429, headers={"Retry-After": "3"}), lambda r: httpx.Response(429), ok)
+    async with host(handler, vt, retry=RetryPolicy(backoff_base=0.5, backoff_cap=4.0)) as client:
+        await client.send(call())
+    assert vt.slept[0] == 3.0 and 0.0 <= vt.slept[1] <= 4.0
+
+
+async def test_a_retry_time_longer_than_the_cap_is_raised_not_slept() -> None:
+    vt = VirtualTime()
+    handler, _ = sequence(too_many("10800"))  # a Base token: 1 request per 3 hours
+    async with host(handler, vt, retry=RetryPolicy(max_rate_limit_wait=600)) as client:
+        with pytest.raises(errors.RateLimited) as info:
+            await client.send(call())
+    assert info.value.retry_after == 10800 and vt.slept == []
+
+
+async def test_no_token_in_logs_or_exceptions(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    vt = VirtualTime()
+    handler, _ = sequence(reset, truncated, lambda r: httpx.Response(503), unauthorized)
+    async with host(handler, vt) as client:
+        with pytest.raises(errors.CredentialsRejected) as info:
+            await client.send(call())
+    texts = [caplog.text, str(info.value), repr(info.value)]
+    cause = info.value.__cause__ or info.value.__context__
+    texts += [str(cause), repr(cause)]
+    assert "retry" in caplog.text  # the retries were logged...
+    assert not any("secret-wb-token" in t for t in texts)  # ...without the token

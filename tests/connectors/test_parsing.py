@@ -1,0 +1,55 @@
+"""Payload parsing: typed fields, raw rows kept, bad rows reported by position."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from connectors.allegro.models import CHECKOUT_FORM_PARSER
+from connectors.wildberries.models import ORDER_PARSER, SALE_PARSER
+
+
+def wb_order(srid: str, **over: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "date": "2026-11-20T10:00:00", "lastChangeDate": "2026-11-20T11:00:00", "nmId": 1,
+        "totalPrice": 1234.1, "finishedPrice": 999.99, "priceWithDisc": 1000, "isCancel": False,
+        "cancelDate": "0001-01-01T00:00:00", "gNumber": "basket", "srid": srid, "somethingNew": {"x": 1},
+    }
+    row.update(over)
+    return row
+
+
+def test_wb_order_is_typed_and_keeps_the_raw_row() -> None:
+    raw = wb_order("s1")
+    (order,), errors = ORDER_PARSER.parse([raw])
+    assert errors == []
+    assert order.last_change_date == datetime(2026, 11, 20, 8, tzinfo=UTC)
+    assert order.total_price == Decimal("1234.1") and order.cancel_date is None
+    assert order.raw is raw and order.raw["somethingNew"] == {"x": 1}
+
+
+def test_a_malformed_row_is_reported_with_its_position_and_the_rest_survive() -> None:
+    rows = [wb_order("s1"), wb_order("s2", nmId="not-a-number"), wb_order("s3", lastChangeDate=None)]
+    orders, errors = ORDER_PARSER.parse(rows)
+    assert [o.srid for o in orders] == ["s1"]
+    assert [(e.index, e.key) for e in errors] == [(1, "s2"), (2, "s3")]
+    assert "nmId" in errors[0].message
+
+
+def test_sale_prefix_decides_return() -> None:
+    rows = [wb_order("s1", saleID="S123", forPay=10.5), wb_order("s2", saleID="R9", forPay=-10.5)]
+    sales, _ = SALE_PARSER.parse(rows)
+    assert [s.is_return for s in sales] == [False, True]
+    assert sales[1].for_pay == Decimal("-10.5")
+
+
+def test_checkout_form_tolerates_drift_and_parses_money() -> None:
+    form = {
+        "id": "29b2b7f0-1e2a-11ee-9f5a-000000000001", "status": "READY_FOR_PROCESSING",
+        "lineItems": [{"id": "li1", "quantity": 2, "price": {"amount": "12.30", "currency": "PLN"},
+                       "boughtAt": "2026-11-20T10:00:00.123Z", "offer": {"id": "o1", "name": "Mug"}}],
+        "summary": {"totalToPay": {"amount": "24.60", "currency": "PLN"}},
+        "updatedAt": "2026-11-20T10:05:00.000Z", "note": {"text": "new field"},
+    }
+    (parsed,), errors = CHECKOUT_FORM_PARSER.parse([form])
+    assert errors == [] and parsed.total == Decimal("24.60")
+    assert parsed.bought_at == datetime(2026, 11, 20, 10, 0, 0, 123000, tzinfo=UTC)
+    assert parsed.raw["note"] == {"text": "new field"}

@@ -1,0 +1,55 @@
+"""Token bucket arithmetic on a fake clock (the sandbox tests prove it on the wire)."""
+
+from connectors.ratelimit import BucketRegistry, Rate, RateLimits, TokenBucket, fingerprint
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_burst_then_steady_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(Rate(per_second=2.0, burst=3), clock=clock)
+    waits = [bucket.reserve() for _ in range(5)]
+    assert waits == [0.0, 0.0, 0.0, 0.5, 1.0]
+
+
+def test_refill_is_capped_at_burst() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(Rate(per_second=1.0, burst=2), clock=clock)
+    bucket.reserve()
+    clock.now = 100.0
+    assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 1.0]
+
+
+def test_pause_makes_every_caller_wait_for_the_retry_time_then_queue() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(Rate(per_second=1.0, burst=5), clock=clock)
+    bucket.pause_for(7.0)
+    assert bucket.reserve() == 7.0
+    assert bucket.reserve() == 8.0
+
+
+def test_registry_shares_buckets_per_credential_and_category_without_storing_tokens() -> None:
+    registry = BucketRegistry()
+    rate = RateLimits().wb_statistics
+    a = registry.bucket("token-A", "wb_statistics", rate)
+    assert registry.bucket("token-A", "wb_statistics", rate) is a
+    assert registry.bucket("token-B", "wb_statistics", rate) is not a
+    assert registry.bucket("token-A", "wb_content", rate) is not a
+    assert all("token" not in key for key, _ in registry._buckets)
+    assert fingerprint("token-A") != "token-A" and len(fingerprint("token-A")) == 16
+
+
+def test_documented_defaults() -> None:
+    limits = RateLimits()
+    assert limits.wb_statistics == Rate(1 / 60, 1)
+    assert limits.wb_analytics == Rate(3 / 60, 1)
+    assert limits.wb_feedbacks == Rate(3.0, 6)
+    assert limits.wb_content == Rate(100 / 60, 5)
+    assert limits.wb_marketplace == Rate(300 / 60, 20)
+    assert limits.allegro_api.per_second == 150.0
