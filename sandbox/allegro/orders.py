@@ -1,0 +1,315 @@
+"""Allegro checkout forms and the order event journal, generated lazily.
+
+Form k is bought at `appear(k)` and then moves through constant-delay stages
+(see `streams`): FILLED_IN +2 min, READY_FOR_PROCESSING (paid) +10 min,
+fulfilment PROCESSING +2 h, SENT +1 day, PICKED_UP +3 days. 6 % are
+cancelled before payment (+30 min; half BUYER_CANCELLED, half
+AUTO_CANCELLED), 3 % after payment (+3 h, BUYER_CANCELLED, fulfilment
+CANCELLED). 4 % get a second READY_FOR_PROCESSING event (+11 min, a real
+duplicate with its own id). 5 % of picked-up orders become customer returns
+(+5 days; the order itself does not change).
+
+Event ids encode (time, stage, k) as `time * 10**10 + stage * 10**8 + k`:
+numeric strings that grow in insertion order, decodable into a cursor.
+`occurredAt` is up to 90 s before the insertion time, so it can look
+shuffled relative to ids, as on the real journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sandbox.catalog import AllegroOffer, money
+from sandbox.hashing import h64, randint, u01, uuid_for
+from sandbox.scenario import ShopSpec, TimeLayout
+from sandbox.streams import Change, ChangeAt, Timeline
+from sandbox.timefmt import utc_z
+
+S_BOUGHT, S_FILLED, S_PAID, S_PAID_DUP, S_CANCEL_PRE = 0, 1, 2, 3, 4
+S_PROCESSING, S_CANCEL_POST, S_SENT, S_PICKED, S_RETURN = 5, 6, 7, 8, 9
+EVENT_STAGES = frozenset(range(0, 9))
+RETURN_DELAY = 5 * 86400
+ORDER_RETENTION = 365 * 86400
+EVENT_TYPES = (
+    "BOUGHT",
+    "FILLED_IN",
+    "READY_FOR_PROCESSING",
+    "BUYER_CANCELLED",
+    "FULFILLMENT_STATUS_CHANGED",
+    "BUYER_MODIFIED",
+    "AUTO_CANCELLED",
+)
+_FIRST = ("Anna", "Piotr", "Kasia", "Tomasz", "Ola", "Marek")
+_LAST = ("Nowak", "Kowalski", "Wiśniewska", "Wójcik", "Lewandowski")
+_CITIES = (("Warszawa", "00-001"), ("Kraków", "30-001"), ("Poznań", "60-001"), ("Gdańsk", "80-001"))
+_DELIVERY = (("2488f7b7-5d1c-4d65-b85c-4cbcf253fd93", "Allegro Paczkomaty InPost"), ("7203cb90-864c-4cda-bf08-dc883f0c78ad", "Allegro Kurier DPD"))
+
+
+class AllegroOrderModel:
+    def __init__(self, seed: int, shop: ShopSpec, offers: tuple[AllegroOffer, ...], layout: TimeLayout) -> None:
+        self.seed, self.shop, self.offers, self.layout = seed, shop, offers, layout
+        self.stream = 0x5000 + shop.index
+        self.buyers = max(5, shop.orders // 3)
+        self._id_cache: dict[str, int] = {}
+        self._id_scanned = 0
+        self.timeline = Timeline(
+            layout,
+            self.appear,
+            [
+                Change(S_BOUGHT, "form", 0, lambda k: True),
+                Change(S_FILLED, "form", 120, lambda k: True),
+                Change(S_PAID, "form", 600, self.paid),
+                Change(S_PAID_DUP, "dup", 660, self.paid_dup),
+                Change(S_CANCEL_PRE, "form", 1800, self.cancel_pre),
+                Change(S_PROCESSING, "form", 7200, self.paid),
+                Change(S_CANCEL_POST, "form", 3 * 3600, self.cancel_post),
+                Change(S_SENT, "form", 86400, self.shipped),
+                Change(S_PICKED, "form", 3 * 86400, self.shipped),
+                Change(S_RETURN, "return", RETURN_DELAY, self.returned),
+            ],
+        )
+
+    # -- per-form facts -------------------------------------------------------
+    def _u(self, k: int, salt: int) -> float:
+        return u01(self.seed, self.stream, k, salt)
+
+    def appear(self, k: int) -> int:
+        return self.layout.start + int((k + 0.9 * self._u(k, 1)) * self.layout.step)
+
+    def cancel_pre(self, k: int) -> bool:
+        return self._u(k, 2) < 0.06
+
+    def paid(self, k: int) -> bool:
+        return not self.cancel_pre(k)
+
+    def paid_dup(self, k: int) -> bool:
+        return self.paid(k) and self._u(k, 3) < 0.04
+
+    def cancel_post(self, k: int) -> bool:
+        return self.paid(k) and self._u(k, 4) < 0.03
+
+    def shipped(self, k: int) -> bool:
+        return self.paid(k) and not self.cancel_post(k)
+
+    def returned(self, k: int) -> bool:
+        return self.shipped(k) and self._u(k, 5) < 0.05
+
+    def form_id(self, k: int) -> str:
+        return uuid_for(self.seed, self.stream, k, 6)
+
+    def return_id(self, k: int) -> str:
+        return uuid_for(self.seed, self.stream, k, 7)
+
+    def buyer_index(self, k: int) -> int:
+        return h64(self.seed, self.stream, k, 8) % self.buyers
+
+    def buyer_login(self, k: int) -> str:
+        return f"kupujacy_{self.shop.index}_{self.buyer_index(k)}"
+
+    def visible_count(self, now: float) -> int:
+        return self.timeline.first_index_at(now + 1)
+
+    def oldest_retained(self, now: float) -> int:
+        return self.timeline.first_index_at(now - ORDER_RETENTION)
+
+    def index_of(self, form_id: str, now: float) -> int | None:
+        """Form ids are hashes, so finding one scans the visible forms once;
+        the cache makes later lookups O(1)."""
+        end = self.visible_count(now)
+        if form_id not in self._id_cache and self._id_scanned < end:
+            for k in range(self._id_scanned, end):
+                self._id_cache[self.form_id(k)] = k
+            self._id_scanned = end
+        return self._id_cache.get(form_id)
+
+    # -- state ----------------------------------------------------------------
+    def stages(self, k: int, now: float) -> list[int]:
+        return [c.tag for c in self.timeline.applied("form", k, now)]
+
+    def state(self, k: int, now: float) -> tuple[str, str, int, str]:
+        """(status, fulfillment status, updatedAt, revision) at `now`."""
+        stages = self.stages(k, now)
+        status = "BOUGHT"
+        fulfillment = "NEW"
+        for s in stages:
+            if s == S_FILLED:
+                status = "FILLED_IN"
+            elif s == S_PAID:
+                status = "READY_FOR_PROCESSING"
+            elif s in (S_CANCEL_PRE, S_CANCEL_POST):
+                status = "CANCELLED"
+                fulfillment = "CANCELLED" if s == S_CANCEL_POST else fulfillment
+            elif s == S_PROCESSING:
+                fulfillment = "PROCESSING"
+            elif s == S_SENT:
+                fulfillment = "SENT"
+            elif s == S_PICKED:
+                fulfillment = "PICKED_UP"
+        last = stages[-1]
+        updated = self.timeline.change_time(last, k)
+        revision = f"{h64(self.seed, self.stream, k, 100 + last) % 16**8:08x}"
+        return status, fulfillment, updated, revision
+
+    def line_items(self, k: int) -> list[dict[str, Any]]:
+        n = 1 if self._u(k, 9) < 0.7 else randint(self.seed, self.stream, k, 10, 2, 3)
+        out = []
+        for n_ix in range(n):
+            offer = self.offers[h64(self.seed, self.stream, k, 20 + n_ix) % len(self.offers)]
+            out.append(
+                {
+                    "id": uuid_for(self.seed, self.stream, k, 40 + n_ix),
+                    "offer": {"id": offer.offer_id, "name": offer.name, "external": {"id": offer.external_id}},
+                    "quantity": randint(self.seed, self.stream, k, 30 + n_ix, 1, 2),
+                    "originalPrice": money(offer.price),
+                    "price": money(offer.price),
+                    "boughtAt": utc_z(self.appear(k), millis=True),
+                }
+            )
+        return out
+
+    def total(self, k: int) -> int:
+        items = self.line_items(k)
+        goods = sum(int(round(float(i["price"]["amount"]) * 100)) * i["quantity"] for i in items)
+        return goods + 999
+
+    def buyer(self, k: int) -> dict[str, Any]:
+        b = self.buyer_index(k)
+        first, last = _FIRST[b % len(_FIRST)], _LAST[b % len(_LAST)]
+        city, post = _CITIES[b % len(_CITIES)]
+        login = self.buyer_login(k)
+        return {
+            "id": str(40_000_000 + self.shop.index * 1_000_000 + b),
+            "email": f"{login}@allegromail.pl",
+            "login": login,
+            "firstName": first,
+            "lastName": last,
+            "guest": False,
+            "phoneNumber": f"+48 600 {b % 1000:03d} {b // 1000 % 1000:03d}",
+            "address": {"street": f"Prosta {b % 90 + 1}", "city": city, "postCode": post, "countryCode": "PL"},
+        }
+
+    def checkout_form(self, k: int, now: float) -> dict[str, Any]:
+        status, fulfillment, updated, revision = self.state(k, now)
+        buyer = self.buyer(k)
+        total = self.total(k)
+        paid = S_PAID in self.stages(k, now)
+        payment: dict[str, Any] = {"id": uuid_for(self.seed, self.stream, k, 60), "type": "ONLINE", "provider": "P24"}
+        if paid:
+            payment["finishedAt"] = utc_z(self.timeline.change_time(S_PAID, k), millis=True)
+            payment["paidAmount"] = money(total)
+        method = _DELIVERY[k % len(_DELIVERY)]
+        form: dict[str, Any] = {
+            "id": self.form_id(k),
+            "messageToSeller": "Proszę o szybką wysyłkę" if self._u(k, 11) < 0.2 else "",
+            "buyer": buyer,
+            "payment": payment,
+            "status": status,
+            "fulfillment": {"status": fulfillment, "shipmentSummary": {"lineItemsSent": "ALL" if fulfillment in ("SENT", "PICKED_UP") else "NONE"}},
+            "delivery": {
+                "address": {
+                    "firstName": buyer["firstName"],
+                    "lastName": buyer["lastName"],
+                    "street": buyer["address"]["street"],
+                    "city": buyer["address"]["city"],
+                    "zipCode": buyer["address"]["postCode"],
+                    "countryCode": "PL",
+                },
+                "method": {"id": method[0], "name": method[1]},
+                "cost": money(999),
+                "smart": self._u(k, 12) < 0.5,
+                "calculatedNumberOfPackages": 1,
+            },
+            "invoice": {"required": False},
+            "lineItems": self.line_items(k),
+            "surcharges": [],
+            "summary": {"totalToPay": money(total)},
+            "updatedAt": utc_z(updated, millis=True),
+            "revision": revision,
+            "marketplace": {"id": "allegro-pl"},
+            "note": None,
+        }
+        # Drift from the 2023 spec, as the facts page says: `discounts` is
+        # sometimes missing in current responses; connectors must cope.
+        if self._u(k, 13) < 0.5:
+            form["discounts"] = []
+        return form
+
+    # -- event journal ----------------------------------------------------------
+    @staticmethod
+    def event_id(at: ChangeAt) -> str:
+        t, stage, k = at
+        return str(t * 10**10 + stage * 10**8 + k)
+
+    @staticmethod
+    def decode_event_id(event_id: str) -> ChangeAt:
+        n = int(event_id)
+        return n // 10**10, n // 10**8 % 100, n % 10**8
+
+    def event_type(self, stage: int, k: int) -> str:
+        if stage == S_BOUGHT:
+            return "BOUGHT"
+        if stage == S_FILLED:
+            return "FILLED_IN"
+        if stage in (S_PAID, S_PAID_DUP):
+            return "READY_FOR_PROCESSING"
+        if stage == S_CANCEL_PRE:
+            return "AUTO_CANCELLED" if self._u(k, 14) < 0.5 else "BUYER_CANCELLED"
+        if stage == S_CANCEL_POST:
+            return "BUYER_CANCELLED"
+        return "FULFILLMENT_STATUS_CHANGED"
+
+    def event(self, at: ChangeAt, seller_id: str) -> dict[str, Any]:
+        t, stage, k = at
+        shuffle = 0 if stage == S_BOUGHT else int(u01(self.seed, self.stream, k, 200 + stage) * 90)
+        buyer = self.buyer(k)
+        # The revision the form had right after this event.
+        _s, _f, _u, revision = self.state(k, t)
+        return {
+            "id": self.event_id(at),
+            "type": self.event_type(stage, k),
+            "occurredAt": utc_z(t - shuffle, millis=True),
+            "order": {
+                "seller": {"id": seller_id},
+                "buyer": {key: buyer[key] for key in ("id", "email", "login", "guest")},
+                "lineItems": self.line_items(k),
+                "checkoutForm": {"id": self.form_id(k), "revision": revision},
+            },
+        }
+
+    def events_after(self, cursor: ChangeAt | None, oldest: float, now: float) -> Iterator[ChangeAt]:
+        return self.timeline.changes_between(oldest, now, after=cursor, tags=set(EVENT_STAGES))
+
+    def latest_event(self, now: float) -> ChangeAt | None:
+        best: ChangeAt | None = None
+        for stage in EVENT_STAGES:
+            k = self.timeline.latest_before(stage, now)
+            if k is not None:
+                at = (self.timeline.change_time(stage, k), stage, k)
+                best = at if best is None or at > best else best
+        return best
+
+    # -- customer returns ----------------------------------------------------------
+    def customer_return(self, k: int) -> dict[str, Any]:
+        created = self.timeline.change_time(S_RETURN, k)
+        item = self.line_items(k)[0]
+        buyer = self.buyer(k)
+        return {
+            "id": self.return_id(k),
+            "createdAt": utc_z(created, millis=True),
+            "referenceNumber": f"ZW-{self.shop.index}-{k:08d}",
+            "orderId": self.form_id(k),
+            "buyer": {"email": buyer["email"], "login": buyer["login"]},
+            "items": [
+                {
+                    "offerId": item["offer"]["id"],
+                    "quantity": 1,
+                    "name": item["offer"]["name"],
+                    "price": item["price"],
+                    "url": f"https://allegro.pl/oferta/{item['offer']['id']}",
+                    "reason": {"type": "DONT_LIKE_IT", "userComment": "Nie pasuje"},
+                }
+            ],
+            "refund": {"bankAccount": {"owner": f"{buyer['firstName']} {buyer['lastName']}", "accountNumber": "61109010140000071219812874", "iban": "PL61109010140000071219812874", "swift": "WBKPPLPP"}},
+            "parcels": [{"createdAt": utc_z(created + 3600, millis=True), "waybill": f"6{k:023d}", "carrierId": "INPOST", "sender": {"phoneNumber": buyer["phoneNumber"]}}],
+        }

@@ -1,0 +1,28 @@
+"""Sandbox configuration (one frozen dataclass, passed to `create_app`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+DEFAULT_START = datetime(2026, 11, 23, 9, 0, 0, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    seed: int = 1
+    scenario: str = "tiny"  # name or "name:key=value,..." (see sandbox.scenario)
+    speed: float = 0.0  # sandbox seconds per real second; 0 = frozen (tests), CLI default 1
+    start: datetime = DEFAULT_START  # sandbox time at startup (UTC)
+    faults: str | None = None  # fault spec (see sandbox.faults)
+    rate_limits: bool = True
+    rate_limit_scale: float = 1.0  # >1 refills buckets faster (tests, demos)
+    wb_row_cap: int = 80_000  # WB statistics rows per response
+    auto_approve: bool = False  # device codes approved at once (demo)
+    allegro_client_id: str = "sellerpulse-sandbox-client"
+    allegro_client_secret: str | None = None  # None: derived from the seed
+    event_retention_s: float = 60 * 86400.0  # Allegro order event journal
+    offer_event_retention_s: float = 86400.0
+    slow_seconds: float = 2.0  # real seconds added by the `slow` fault
+    timeout_seconds: float = 65.0  # real seconds held by the `timeout` fault
+    request_log_size: int = 200_000

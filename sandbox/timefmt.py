@@ -1,0 +1,56 @@
+"""Time formats at the edges. Internally the sandbox counts integer UTC epoch
+seconds; WB statistics speaks Moscow time without a zone, Allegro and WB FBS
+speak UTC with `Z`, WB feedbacks carry an explicit offset."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+MSK = timezone(timedelta(hours=3))
+
+
+def to_dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+def to_epoch(dt: datetime) -> float:
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime")
+    return dt.timestamp()
+
+
+def msk_naive(epoch: int) -> str:
+    """WB statistics format: `2026-11-20T15:04:05` in Moscow time, no zone."""
+    return datetime.fromtimestamp(epoch, tz=MSK).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def utc_z(epoch: float, millis: bool = False) -> str:
+    dt = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    if millis:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def msk_offset(epoch: int) -> str:
+    """WB feedbacks `createdDate`: explicit +03:00 offset."""
+    return datetime.fromtimestamp(epoch, tz=MSK).isoformat()
+
+
+def parse_wb_date_from(value: str) -> float:
+    """Parse WB `dateFrom`: RFC3339 date or date-time; no zone means Moscow."""
+    text = value.strip()
+    if len(text) == 10:
+        text += "T00:00:00"
+    text = text.replace("Z", "+00:00")
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=MSK)
+    return dt.timestamp()
+
+
+def parse_iso_utc(value: str) -> float:
+    """Parse an ISO 8601 time (Allegro filters); a missing zone is UTC."""
+    dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
