@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from connectors import errors
+from connectors.parsing import gc_paused
 from connectors.ratelimit import Clock, Sleep, TokenBucket
 from sellerpulse import __version__
 
@@ -232,7 +233,8 @@ class HostClient:
         if not response.content:
             return None
         try:
-            return json.loads(response.content)
+            with gc_paused():
+                return json.loads(response.content)
         except ValueError as exc:
             # A 2xx body that does not parse is a body cut short: worth another try.
             raise errors.NetworkError(

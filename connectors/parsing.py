@@ -10,27 +10,94 @@ Every model keeps the dict the marketplace sent (``.raw``): backups store exactl
 
 from __future__ import annotations
 
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError, model_validator
 
 from connectors.errors import PayloadError
 from connectors.timeutil import msk_to_utc, msk_to_utc_or_none, parse_utc
+
+
+_gc_lock = threading.Lock()
+_gc_holders = 0
+_gc_restore = False
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while a page is decoded and parsed (re-entrant, thread-safe).
+
+    An 80,000-row page allocates millions of containers and none of them form cycles,
+    yet each allocation burst triggers traversals of the growing heap: pausing cuts
+    about a third off decode+parse. Reference counting still frees everything.
+    """
+    global _gc_holders, _gc_restore
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_restore = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_restore:
+                gc.enable()
 
 
 class Payload(BaseModel):
     """Base of marketplace payload models: unknown fields accepted (ignored here, kept in `raw`)."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=False)
-    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def raw(self) -> dict[str, Any]:
         """The row exactly as the marketplace sent it."""
-        return self._raw
+        private = self.__pydantic_private__
+        return private.get("raw", {}) if private else {}
+
+
+def attach_raw(model: Payload, row: dict[str, Any]) -> None:
+    # Not a declared PrivateAttr on purpose: declaring one makes pydantic run a Python
+    # hook for every instance, which costs about a third of a page's parse time.
+    object.__setattr__(model, "__pydantic_private__", {"raw": row})
+
+
+_MSK_OFFSET = timedelta(hours=3)
+
+
+class MoscowTimes(Payload):
+    """Statistics rows: fields named in `msk_fields` are Moscow wall time on the wire.
+
+    pydantic-core parses them (fast, in Rust); one after-validator per row then moves
+    naive values to aware UTC and turns WB's year-1 placeholder into None. One Python
+    call per row instead of one per field: about a third off the parse time of a page.
+    """
+
+    msk_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _moscow_to_utc(self) -> MoscowTimes:
+        values = self.__dict__
+        for name in self.msk_fields:
+            value = values[name]
+            if value is None:
+                continue
+            if value.year == 1:
+                values[name] = None  # '0001-01-01T00:00:00': no date
+            elif value.tzinfo is None:
+                values[name] = (value - _MSK_OFFSET).replace(tzinfo=UTC)
+            else:
+                values[name] = value.astimezone(UTC)
+        return self
 
 
 def _decimal(value: Any) -> Any:
@@ -93,13 +160,14 @@ class RowParser(Generic[M]):
     def parse(self, rows: Any, *, what: str = "rows") -> tuple[list[M], list[RowError]]:
         if not isinstance(rows, list):
             raise PayloadError(f"expected a list of {what}, got {type(rows).__name__}")
-        try:
-            models = self._list.validate_python(rows)
-        except ValidationError as exc:
-            return self._parse_slow(rows, exc)
-        for model, row in zip(models, rows, strict=True):
-            model._raw = row
-        return models, []
+        with gc_paused():
+            try:
+                models = self._list.validate_python(rows)
+            except ValidationError as exc:
+                return self._parse_slow(rows, exc)
+            for model, row in zip(models, rows, strict=True):
+                attach_raw(model, row)
+            return models, []
 
     def _parse_slow(self, rows: list[Any], exc: ValidationError) -> tuple[list[M], list[RowError]]:
         bad: dict[int, list[str]] = {}
@@ -111,7 +179,7 @@ class RowParser(Generic[M]):
         good = [i for i in range(len(rows)) if i not in bad]
         models = self._list.validate_python([rows[i] for i in good])
         for model, i in zip(models, good, strict=True):
-            model._raw = rows[i]
+            attach_raw(model, rows[i])
         return models, [self._error(rows, i, msgs) for i, msgs in sorted(bad.items())]
 
     def _error(self, rows: list[Any], index: int, messages: list[str]) -> RowError:

@@ -8,55 +8,60 @@ both as sent and as roubles.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
-from connectors.parsing import Dec, MskDatetime, MskDatetimeOpt, Payload, RowParser, UtcDatetime, UtcDatetimeOpt
+from connectors.parsing import MoscowTimes, Payload, RowParser, UtcDatetime, UtcDatetimeOpt
 
 _KOPECKS = Decimal(100)
 
 
-class WbOrder(Payload):
+class WbOrder(MoscowTimes):
     """One unit of goods ordered. Key: `srid` (gNumber is the whole basket)."""
+
+    msk_fields: ClassVar[tuple[str, ...]] = ("date", "last_change_date", "cancel_date")
 
     srid: str
     g_number: str | None = Field(None, alias="gNumber")
-    date: MskDatetime
-    last_change_date: MskDatetime = Field(alias="lastChangeDate")
+    date: datetime
+    last_change_date: datetime = Field(alias="lastChangeDate")
     nm_id: int = Field(alias="nmId")
     supplier_article: str | None = Field(None, alias="supplierArticle")
     barcode: str | None = None
     tech_size: str | None = Field(None, alias="techSize")
     warehouse_name: str | None = Field(None, alias="warehouseName")
     region_name: str | None = Field(None, alias="regionName")
-    total_price: Dec = Field(Decimal(0), alias="totalPrice")
-    discount_percent: Dec = Field(Decimal(0), alias="discountPercent")
-    spp: Dec = Decimal(0)
-    finished_price: Dec = Field(Decimal(0), alias="finishedPrice")
-    price_with_disc: Dec = Field(Decimal(0), alias="priceWithDisc")
+    total_price: Decimal = Field(Decimal(0), alias="totalPrice")
+    discount_percent: Decimal = Field(Decimal(0), alias="discountPercent")
+    spp: Decimal = Decimal(0)
+    finished_price: Decimal = Field(Decimal(0), alias="finishedPrice")
+    price_with_disc: Decimal = Field(Decimal(0), alias="priceWithDisc")
     is_cancel: bool = Field(False, alias="isCancel")
-    cancel_date: MskDatetimeOpt = Field(None, alias="cancelDate")
+    cancel_date: datetime | None = Field(None, alias="cancelDate")
 
 
-class WbSale(Payload):
+class WbSale(MoscowTimes):
     """A buyout (`saleID` starting with S) or a return (R, negative amounts). Key: `saleID`."""
+
+    msk_fields: ClassVar[tuple[str, ...]] = ("date", "last_change_date")
 
     sale_id: str = Field(alias="saleID")
     srid: str | None = None
     g_number: str | None = Field(None, alias="gNumber")
-    date: MskDatetime
-    last_change_date: MskDatetime = Field(alias="lastChangeDate")
+    date: datetime
+    last_change_date: datetime = Field(alias="lastChangeDate")
     nm_id: int = Field(alias="nmId")
     supplier_article: str | None = Field(None, alias="supplierArticle")
     barcode: str | None = None
     warehouse_name: str | None = Field(None, alias="warehouseName")
-    total_price: Dec = Field(Decimal(0), alias="totalPrice")
-    finished_price: Dec = Field(Decimal(0), alias="finishedPrice")
-    price_with_disc: Dec = Field(Decimal(0), alias="priceWithDisc")
-    for_pay: Dec = Field(Decimal(0), alias="forPay")
-    payment_sale_amount: Dec = Field(Decimal(0), alias="paymentSaleAmount")
+    total_price: Decimal = Field(Decimal(0), alias="totalPrice")
+    finished_price: Decimal = Field(Decimal(0), alias="finishedPrice")
+    price_with_disc: Decimal = Field(Decimal(0), alias="priceWithDisc")
+    for_pay: Decimal = Field(Decimal(0), alias="forPay")
+    payment_sale_amount: Decimal = Field(Decimal(0), alias="paymentSaleAmount")
 
     @property
     def is_return(self) -> bool:

@@ -35,12 +35,19 @@ class VirtualTime:
 
 def host(handler: Callable[[httpx.Request], httpx.Response], vt: VirtualTime, **kw: object) -> HostClient:
     return HostClient(
-        "https://wb.test", name="wb-test", transport=httpx.MockTransport(handler),
-        sleep=vt.sleep, clock=vt.clock, rng=random.Random(1), **kw,  # type: ignore[arg-type]
+        "https://wb.test",
+        name="wb-test",
+        transport=httpx.MockTransport(handler),
+        sleep=vt.sleep,
+        clock=vt.clock,
+        rng=random.Random(1),
+        **kw,  # type: ignore[arg-type]
     )
 
 
-def sequence(*steps: Callable[[httpx.Request], httpx.Response]) -> tuple[Callable[[httpx.Request], httpx.Response], list[httpx.Request]]:
+def sequence(
+    *steps: Callable[[httpx.Request], httpx.Response],
+) -> tuple[Callable[[httpx.Request], httpx.Response], list[httpx.Request]]:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -68,8 +75,12 @@ def unauthorized(_: httpx.Request) -> httpx.Response:
 
 def too_many(retry: str) -> Callable[[httpx.Request], httpx.Response]:
     def handler(_: httpx.Request) -> httpx.Response:
-        return httpx.Response(429, headers={"X-Ratelimit-Retry": retry, "X-Ratelimit-Limit": "1"},
-                              json={"title": "too many requests", "status": 429})
+        return httpx.Response(
+            429,
+            headers={"X-Ratelimit-Retry": retry, "X-Ratelimit-Limit": "1"},
+            json={"title": "too many requests", "status": 429},
+        )
+
     return handler
 
 
@@ -128,7 +139,9 @@ async def test_429_waits_the_x_ratelimit_retry_time_and_pauses_the_shared_bucket
 
 async def test_retry_after_used_when_wb_header_absent_else_backoff() -> None:
     vt = VirtualTime()
-    handler, _ = sequence(lambda r: httpx.Response(429, headers={"Retry-After": "3"}), lambda r: httpx.Response(429), ok)
+    handler, _ = sequence(
+        lambda r: httpx.Response(429, headers={"Retry-After": "3"}), lambda r: httpx.Response(429), ok
+    )
     async with host(handler, vt, retry=RetryPolicy(backoff_base=0.5, backoff_cap=4.0)) as client:
         await client.send(call())
     assert vt.slept[0] == 3.0 and 0.0 <= vt.slept[1] <= 4.0

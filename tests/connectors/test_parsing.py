@@ -9,9 +9,17 @@ from connectors.wildberries.models import ORDER_PARSER, SALE_PARSER
 
 def wb_order(srid: str, **over: object) -> dict[str, object]:
     row: dict[str, object] = {
-        "date": "2026-11-20T10:00:00", "lastChangeDate": "2026-11-20T11:00:00", "nmId": 1,
-        "totalPrice": 1234.1, "finishedPrice": 999.99, "priceWithDisc": 1000, "isCancel": False,
-        "cancelDate": "0001-01-01T00:00:00", "gNumber": "basket", "srid": srid, "somethingNew": {"x": 1},
+        "date": "2026-11-20T10:00:00",
+        "lastChangeDate": "2026-11-20T11:00:00",
+        "nmId": 1,
+        "totalPrice": 1234.1,
+        "finishedPrice": 999.99,
+        "priceWithDisc": 1000,
+        "isCancel": False,
+        "cancelDate": "0001-01-01T00:00:00",
+        "gNumber": "basket",
+        "srid": srid,
+        "somethingNew": {"x": 1},
     }
     row.update(over)
     return row
@@ -43,11 +51,20 @@ def test_sale_prefix_decides_return() -> None:
 
 def test_checkout_form_tolerates_drift_and_parses_money() -> None:
     form = {
-        "id": "29b2b7f0-1e2a-11ee-9f5a-000000000001", "status": "READY_FOR_PROCESSING",
-        "lineItems": [{"id": "li1", "quantity": 2, "price": {"amount": "12.30", "currency": "PLN"},
-                       "boughtAt": "2026-11-20T10:00:00.123Z", "offer": {"id": "o1", "name": "Mug"}}],
+        "id": "29b2b7f0-1e2a-11ee-9f5a-000000000001",
+        "status": "READY_FOR_PROCESSING",
+        "lineItems": [
+            {
+                "id": "li1",
+                "quantity": 2,
+                "price": {"amount": "12.30", "currency": "PLN"},
+                "boughtAt": "2026-11-20T10:00:00.123Z",
+                "offer": {"id": "o1", "name": "Mug"},
+            }
+        ],
         "summary": {"totalToPay": {"amount": "24.60", "currency": "PLN"}},
-        "updatedAt": "2026-11-20T10:05:00.000Z", "note": {"text": "new field"},
+        "updatedAt": "2026-11-20T10:05:00.000Z",
+        "note": {"text": "new field"},
     }
     (parsed,), errors = CHECKOUT_FORM_PARSER.parse([form])
     assert errors == [] and parsed.total == Decimal("24.60")

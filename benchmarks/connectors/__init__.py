@@ -1,0 +1,1 @@
+"""Connector parse benchmarks: ``uv run python -m benchmarks.connectors``."""
