@@ -25,7 +25,6 @@ from connectors.ratelimit import DEFAULT_REGISTRY, BucketRegistry, Clock, RateLi
 from connectors.timeutil import msk_day_param, parse_utc, to_unix
 from connectors.wildberries import models as m
 from connectors.wildberries.paging import (
-    STATISTICS_PAGE_ROWS,
     CardsCursor,
     FbsOrdersCursor,
     FeedbackPaginator,
@@ -127,12 +126,16 @@ class WildberriesClient:
 
     # -- plumbing -------------------------------------------------------------
 
-    async def _send(self, category: str, token: Token, method: str, path: str, **kw: Any) -> Any:
+    async def _send(
+        self, category: str, token: Token, method: str, path: str, *, bucket_suffix: str = "", **kw: Any
+    ) -> Any:
         secret = _secret(token)
         value = f"{self._auth_scheme} {secret}" if self._auth_scheme else secret
         bucket = None
         if not self.limits.disabled:
-            bucket = self.registry.bucket(secret, category, self.limits.for_category(category))
+            # WB limits statistics per method (orders and sales each 1/min): one bucket each.
+            key = f"{category}:{bucket_suffix}" if bucket_suffix else category
+            bucket = self.registry.bucket(secret, key, self.limits.for_category(category))
         call = Call(method, path, headers={"Authorization": value}, bucket=bucket, **kw)
         body, _ = await self._hosts[category].send(call)
         return body
@@ -145,18 +148,21 @@ class WildberriesClient:
     # -- statistics -----------------------------------------------------------
 
     def iter_orders(
-        self, token: Token, since: datetime, *, full_page_rows: int | None = STATISTICS_PAGE_ROWS
+        self, token: Token, since: datetime, *, full_page_rows: int | None = None
     ) -> AsyncIterator[Page[m.WbOrder, datetime | None]]:
         """Orders with lastChangeDate >= `since` (aware), page by page; cursor = max lastChangeDate (UTC).
 
-        `full_page_rows`: a page shorter than this is the last one (saves a 1/min request);
-        None follows the docs literally and stops only on a page with nothing new.
+        Stops on an empty page, a page with nothing new, or one that does not advance
+        (an idle account costs one request). `full_page_rows=80_000` also stops on a
+        shorter page, saving one 1/min request per read, but only if the host's page
+        size really is that: a smaller cap would end the read early (the next read
+        continues from the cursor, so nothing is lost, just later).
         """
         paginator = LastChangePaginator("srid", since, full_page_rows)
         return self._statistics_pages(ORDERS_PATH, token, paginator, m.ORDER_PARSER)
 
     def iter_sales(
-        self, token: Token, since: datetime, *, full_page_rows: int | None = STATISTICS_PAGE_ROWS
+        self, token: Token, since: datetime, *, full_page_rows: int | None = None
     ) -> AsyncIterator[Page[m.WbSale, datetime | None]]:
         """Sales and returns with lastChangeDate >= `since`; same paging as :meth:`iter_orders`."""
         paginator = LastChangePaginator("saleID", since, full_page_rows)
@@ -167,7 +173,7 @@ class WildberriesClient:
     ) -> AsyncIterator[Page[Any, datetime | None]]:
         params = paginator.init_request()
         while paginator.has_next_page:
-            rows = await self._send("wb_statistics", token, "GET", path, params=params)
+            rows = await self._send("wb_statistics", token, "GET", path, params=params, bucket_suffix=path)
             rows = [] if rows is None else rows
             if not isinstance(rows, list):
                 raise PayloadError("statistics response is not a list", path=path)
@@ -191,7 +197,7 @@ class WildberriesClient:
         self, path: str, token: Token, day: date, key: str, parser: RowParser[Any]
     ) -> Page[Any, date]:
         params = {"dateFrom": msk_day_param(day), "flag": "1"}
-        rows = await self._send("wb_statistics", token, "GET", path, params=params) or []
+        rows = await self._send("wb_statistics", token, "GET", path, params=params, bucket_suffix=path) or []
         if not isinstance(rows, list):
             raise PayloadError("statistics response is not a list", path=path)
         # One request holds the whole day; a key twice means two states: keep the latest.

@@ -37,7 +37,7 @@ class LastChangePaginator:
 
     key: str
     date_from: datetime  # aware; where the next request starts
-    full_page_rows: int | None = STATISTICS_PAGE_ROWS
+    full_page_rows: int | None = None
     has_next_page: bool = True
     cursor: datetime | None = None  # max lastChangeDate delivered so far (aware UTC)
     stalled: bool = False  # a full page at one instant: WB cannot page past it
