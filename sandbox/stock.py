@@ -5,7 +5,8 @@ is simulated forward and cached: movement j happens at
 `start + (j + 1) * step` and is one of
 
 * sale (60 %): 1-3 units of a hashed SKU leave its fullest warehouse;
-* restock (15 %): the product with the lowest total gets 15-40 units;
+* restock (15 %): if some product total is under the level, the
+  lowest one gets 15-40 units (otherwise it is a sale);
 * transfer (25 %): half of a SKU's units move from its fullest warehouse to
   another one; the product total does not change (no transition).
 
@@ -52,7 +53,8 @@ class StockModel:
         self.seed, self.stream = seed, stream
         self.skus, self.warehouses = skus, warehouses
         self.start, self.step, self.level = start, step, level
-        self.qty = [[randint(seed, stream, s, w, 0, 14) for w in range(warehouses)] for s in range(len(skus))]
+        top = max(3, 24 // warehouses)  # small shops: totals hover around the alert level
+        self.qty = [[randint(seed, stream, s, w, 0, top) for w in range(warehouses)] for s in range(len(skus))]
         self.products = sorted({s.product for s in skus})
         self.initial = [row[:] for row in self.qty]
         # Product totals kept incrementally: restock picks the lowest total.
@@ -83,7 +85,9 @@ class StockModel:
             deltas = self._sale(j)
             kind = "sale"
         elif x < 0.75:
-            deltas, kind = self._restock(j), "restock"
+            # Restock only what runs low, so totals keep crossing the level.
+            low = min(self.totals.values()) < self.level
+            deltas, kind = (self._restock(j), "restock") if low else (self._sale(j), "sale")
         else:
             deltas, kind = self._transfer(j), "transfer"
         touched = {self.skus[s].product for s, _w, _d in deltas}
