@@ -1,0 +1,86 @@
+"""Allegro reads against the in-process sandbox, compared with its ground truth."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from connectors import errors
+from tests.connectors.sandbox_harness import make_sandbox
+
+EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def sb():  # type: ignore[no-untyped-def]
+    return make_sandbox(scenario="tiny:allegro_orders=120", rate_limits=False)
+
+
+async def test_event_journal_to_the_end_then_forms_by_id_match_truth(sb) -> None:  # type: ignore[no-untyped-def]
+    token = sb.allegro_pair().access_token
+    async with sb.allegro() as api:
+        batch = await api.order_events(token, None)
+        stats = await api.event_stats(token)
+        again = await api.order_events(token, batch.last_event_id)
+        forms = await api.checkout_forms(token, [e.checkout_form_id for e in batch.events] + [
+            "00000000-0000-4000-8000-000000000000"])
+    assert batch.events and batch.errors == []
+    assert batch.last_event_id == batch.events[-1].id == stats.latest_event_id
+    assert again.events == [] and again.last_event_id == batch.last_event_id  # caught up: cursor kept
+    assert len({e.id for e in batch.events}) == len(batch.events)
+    truth = sb.world.allegro_checkout_forms("allegro1")
+    assert {f.id for f in forms.forms} == set(truth)
+    assert forms.missing == ["00000000-0000-4000-8000-000000000000"]
+    assert all(f.raw == truth[f.id] for f in forms.forms)
+
+
+async def test_journal_pages_of_a_given_limit_carry_their_cursor(sb) -> None:  # type: ignore[no-untyped-def]
+    token = sb.allegro_pair().access_token
+    async with sb.allegro() as api:
+        pages = [p async for p in api.iter_order_event_pages(token, None, limit=10)]
+    assert len(pages) > 2
+    assert all(p.cursor == p.items[-1].id for p in pages if p.items)
+
+
+async def test_listing_by_updated_at_and_offers_and_returns(sb) -> None:  # type: ignore[no-untyped-def]
+    token = sb.allegro_pair().access_token
+    now = sb.world.now_dt()
+    async with sb.allegro() as api:
+        listed = await api.list_checkout_forms(token, EPOCH, now, by="updatedAt")
+        offers = [o async for p in api.iter_offer_pages(token, publication_status=None, limit=3) for o in p.items]
+        returns = [r async for p in api.iter_customer_return_pages(token) for r in p.items]
+        offer_events = [e async for p in api.iter_offer_event_pages(token, None) for e in p.items]
+    assert {f.id for f in listed.forms} == set(sb.world.allegro_checkout_forms("allegro1"))
+    assert {o.id for o in offers} == set(sb.world.allegro_offers("allegro1"))
+    assert {r.id for r in returns} == set(sb.world.allegro_customer_returns("allegro1"))
+    assert all(e.offer_id for e in offer_events)
+
+
+async def test_expired_access_token_is_credentials_rejected(sb) -> None:  # type: ignore[no-untyped-def]
+    token = sb.allegro_pair().access_token
+    sb.world.advance(13 * 3600)
+    async with sb.allegro() as api:
+        with pytest.raises(errors.CredentialsRejected) as info:
+            await api.event_stats(token)
+    assert token not in str(info.value)
+
+
+async def test_window_of_30000_orders_is_split_under_the_cap_and_read_exactly_once() -> None:
+    faults = "allegro-api:5xx=0.02,429=0.02,truncate=0.02,reset=0.02"
+    sb = make_sandbox(scenario="tiny:allegro_orders=30000", rate_limits=False, faults=faults)
+    token = sb.allegro_pair().access_token
+    seen: dict[str, int] = {}
+    async with sb.allegro(concurrency=8) as api:
+        async for page in api.iter_checkout_form_pages(token, EPOCH, sb.world.now_dt()):
+            assert page.errors == []
+            for form in page.items:
+                seen[form.id] = seen.get(form.id, 0) + 1
+    truth = sb.world.allegro_checkout_forms("allegro1")
+    assert len(truth) == 30_000
+    assert set(seen) == set(truth) and set(seen.values()) == {1}
+    listing = [r for r in sb.requests("allegro-api") if r.path == "/order/checkout-forms"]
+    assert not any(r.status in (400, 422) for r in listing)  # never past offset+limit 10000
+    assert {r.fault for r in listing} >= {"5xx", "429", "truncate", "reset"}  # and faults were survived
+    windows = {q for r in listing for q in r.query.split("&") if q.startswith("lineItems.boughtAt.gte=")}
+    assert len(windows) >= 4  # 30,000 orders need at least 4 windows of <= 10,000
