@@ -79,7 +79,7 @@ class RateLimiter:
             bucket = self._refill((owner, name), rate, now)
             if now < bucket.blocked_until:
                 return self._refused(bucket, rate, bucket.blocked_until - now)
-            if bucket.tokens >= 1.0 - 1e-9:  # float refill: 3 x (1/3 s) is one token
+            if bucket.tokens >= 1.0 - 1e-6:  # float epoch seconds lose ~1e-7 s
                 bucket.tokens = max(0.0, bucket.tokens - 1.0)
                 return Decision(True, int(bucket.tokens), 0.0, self._reset(bucket, rate), rate.burst)
             if block_on_empty:
