@@ -1,0 +1,86 @@
+"""Rate limits on the wire, in real time against a sandbox with fast (scaled) limits.
+
+The sandbox refuses any request that comes before its bucket allows it, and logs
+every request, so its log is the proof.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sandbox.transport import SandboxTransport
+
+from connectors.http import RetryPolicy
+from connectors.ratelimit import Rate, RateLimits
+from tests.connectors.sandbox_harness import Sandbox, make_sandbox
+
+SINCE = datetime(2026, 11, 1, tzinfo=UTC)
+SALES = "/api/v1/supplier/sales"
+
+
+class TimingTransport(SandboxTransport):
+    """Pass-through that notes when each request left and what came back."""
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.sent: list[float] = []
+        self.answers: list[tuple[float, int, str | None]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(time.monotonic())
+        response = await super().handle_async_request(request)
+        self.answers.append((time.monotonic(), response.status_code, response.headers.get("x-ratelimit-retry")))
+        return response
+
+
+def timed_sandbox(scale: float) -> tuple[Sandbox, TimingTransport]:
+    sb = make_sandbox(scenario="tiny", speed=1.0, rate_limit_scale=scale)
+    sb.transport = TimingTransport(app=sb.app)
+    return sb, sb.transport
+
+
+@pytest.mark.parametrize("limits", [RateLimits.unlimited(), RateLimits(wb_statistics=Rate(1000.0, 1000))],
+                         ids=["no-bucket", "bucket-paused"])
+async def test_wb_429_is_answered_by_waiting_exactly_x_ratelimit_retry(limits: RateLimits) -> None:
+    # Sales: 1/min with burst 1, scaled x150 -> one request per 0.4 s.
+    sb, transport = timed_sandbox(150.0)
+    async with sb.wb(limits=limits, retry=RetryPolicy(attempts=5)) as wb:
+        for _ in range(3):
+            [p async for p in wb.iter_sales(sb.wb_token(), SINCE)]
+    refusals = [i for i, (_, status, _) in enumerate(transport.answers) if status == 429]
+    assert refusals, "the test must provoke WB's own 429"
+    for i in refusals:
+        answered_at, _, retry = transport.answers[i]
+        gap = transport.sent[i + 1] - answered_at
+        assert retry is not None and float(retry) <= gap < float(retry) + 0.15
+    log = sb.requests("wb-statistics", SALES)
+    assert len(log) == len(transport.sent)
+    # No request came before it was allowed: every retry after a 429 was accepted.
+    assert all(log[i + 1].status == 200 for i in refusals)
+
+
+async def test_two_concurrent_callers_sharing_one_bucket_never_exceed_the_rate() -> None:
+    # Sandbox: sales 1/min scaled x1200 = 20/s, burst 1. Our bucket: 16/s, burst 1, shared.
+    sb, _ = timed_sandbox(1200.0)
+    limits = RateLimits(wb_statistics=Rate(16.0, 1))
+    no_retry = RetryPolicy(attempts=1)  # a single 429 would fail the test
+    token = sb.wb_token()
+    async with sb.wb(limits=limits, retry=no_retry) as first, sb.wb(limits=limits, retry=no_retry) as second:
+
+        async def caller(client) -> int:  # type: ignore[no-untyped-def]
+            return sum([len([p async for p in client.iter_sales(token, SINCE)]) for _ in range(4)])
+
+        await asyncio.gather(caller(first), caller(second))
+    log = sb.requests("wb-statistics", SALES)
+    assert len(log) >= 16
+    assert [r.status for r in log] == [200] * len(log)  # the sandbox never had to refuse one
+    times = sorted(r.at for r in log)
+    rate, burst = 16.0, 1
+    for i in range(len(times)):
+        for j in range(i + burst, len(times)):
+            # j - i requests after the i-th need at least (j - i - burst + 1) / rate seconds
+            assert times[j] - times[i] >= (j - i - burst + 1) / rate - 0.03
