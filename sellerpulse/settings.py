@@ -75,7 +75,16 @@ class Settings(BaseSettings):
     token_refresh_interval_seconds: int = Field(default=1800, ge=60)
     token_refresh_window_seconds: int = Field(default=4 * 3600, ge=60)
     sync_concurrency: int = Field(default=4, ge=1, le=64)
-    wb_lookback_hours: int = Field(default=72, ge=0, le=24 * 14)
+    # WB statistics refresh every 30 min: rows can show up with a lastChangeDate already passed.
+    wb_lookback_minutes: int = Field(default=180, ge=0, le=24 * 60 * 7)
+    # Rows WB sends in a full statistics page (documented ~80,000); a shorter page is the last.
+    wb_statistics_page_rows: int = Field(default=80_000, ge=1, le=1_000_000)
+    # Reviews answered after they were read are re-read this far back.
+    review_lookback_days: int = Field(default=14, ge=1, le=90)
+    # Product cards (names, photos) change rarely: re-read at most this often.
+    cards_refresh_seconds: int = Field(default=3600, ge=0)
+    # Before the first sync, how far back to back up orders (the marketplaces keep WB 90 d, Allegro 365 d).
+    initial_history_days: int = Field(default=90, ge=1, le=365)
     sync_failing_after_seconds: int = Field(default=3600, ge=60)
 
     # The API.

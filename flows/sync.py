@@ -1,0 +1,184 @@
+"""sync-shop and sync-all: orchestration only (which shop, which streams, in what order).
+
+One sync of a shop at a time, across processes and machines: an advisory lock in PostgreSQL.
+A second sync of the same shop skips and says so in its log. The first sync of a shop is
+silent; when it has finished every stream, the shop's notify-from point is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import Task, flow, runtime
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import FlowRunContext
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from flows.logs import run_logger
+from storage.db import get_engine
+from storage.migrate import require_head
+from storage.models import Shop, ShopStatus
+from storage.sync_state import LOCK_SYNC, LockBusy, advisory_lock
+from tasks import allegro_streams as allegro
+from tasks import wb_streams as wb
+from tasks.clients import Clients, make_clients
+from tasks.context import StreamReport, SyncContext, load_context
+
+# Stream name -> Prefect task, per marketplace, in the order a sync runs them (cards and offers
+# first: names and photos are there before the orders that mention them are notified).
+STREAMS: dict[str, dict[str, Task[..., Any]]] = {
+    "wb": {
+        "cards": wb.sync_wb_cards,
+        "orders": wb.sync_wb_orders,
+        "sales": wb.sync_wb_sales,
+        "stock": wb.sync_wb_stock,
+        "reviews": wb.sync_wb_reviews,
+    },
+    "allegro": {
+        "offers": allegro.sync_allegro_offers,
+        "orders": allegro.sync_allegro_orders,
+        "returns": allegro.sync_allegro_returns,
+    },
+}
+
+
+def _shop_label(shop_id: int) -> tuple[str, str]:
+    with Session(get_engine()) as session:
+        shop = session.get(Shop, shop_id)
+        return (shop.marketplace, shop.name) if shop else ("unknown", str(shop_id))
+
+
+def sync_run_name() -> str:
+    shop_id = runtime.flow_run.parameters.get("shop_id")
+    marketplace, name = _shop_label(int(shop_id))
+    return f"sync-{marketplace}-{_slug(name)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:40] or "shop"
+
+
+def summary_markdown(title: str, reports: list[StreamReport]) -> str:
+    lines = [
+        f"# {title}",
+        "",
+        "| stream | status | fetched | inserted | updated | unchanged | stale refused | requests | seconds |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in reports:
+        c = r.counts
+        lines.append(
+            f"| {r.stream} | {r.status} | {c.fetched} | {c.inserted} | {c.updated} | {c.unchanged} | "
+            f"{c.stale_refused} | {c.requests} | {r.seconds:.1f} |"
+        )
+    errors = [f"- **{r.stream}**: {r.error}" for r in reports if r.error]
+    return "\n".join(lines + ([""] + errors if errors else []))
+
+
+def _mark_first_sync_done(shop_id: int, at: datetime) -> None:
+    """From `at` on, changes notify. Set once: a later sync never moves it."""
+    with Session(get_engine()) as session, session.begin():
+        session.execute(update(Shop).where(Shop.id == shop_id, Shop.notify_from.is_(None)).values(notify_from=at))
+
+
+async def run_streams(ctx: SyncContext, streams: list[str] | None) -> list[StreamReport]:
+    """Every stream of the shop in order; one failing stream does not stop the others."""
+    table = STREAMS[ctx.shop.marketplace]
+    chosen = streams or list(table)
+    unknown = sorted(set(chosen) - set(table))
+    if unknown:
+        raise ValueError(f"unknown stream(s) for {ctx.shop.marketplace}: {', '.join(unknown)}")
+    # Inside a flow run each stream is a task run (retries, UI); outside (tests, benchmarks) the
+    # same function runs bare.
+    in_flow = FlowRunContext.get() is not None
+    reports: list[StreamReport] = []
+    for name in chosen:
+        run = table[name] if in_flow else table[name].fn
+        try:
+            reports.append(await run(ctx))
+        except Exception as exc:  # noqa: BLE001 - recorded in the run and the summary; others go on
+            reports.append(StreamReport(stream=name, status="failed", error=f"{type(exc).__name__}: {exc}"))
+    return reports
+
+
+async def sync_one(
+    shop_id: int, streams: list[str] | None = None, *, clients: Clients | None = None, wait_seconds: float = 0.0
+) -> list[StreamReport]:
+    """The body of sync-shop, callable without Prefect (tests, benchmarks)."""
+    logger = run_logger()
+    engine = get_engine()
+    own_clients = clients is None
+    clients = clients or make_clients()
+    try:
+        with advisory_lock(engine, namespace=LOCK_SYNC, key=shop_id, wait_seconds=wait_seconds):
+            ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=_flow_run_id())
+            ctx.log = logger
+            if ctx.shop.status != ShopStatus.active.value:
+                logger.info("shop %s is %s: not syncing", ctx.shop.name, ctx.shop.status)
+                return []
+            started = ctx.now()
+            reports = await run_streams(ctx, streams)
+            if ctx.shop.notify_from is None and streams is None and all(r.status == "success" for r in reports):
+                # Anything that happened after the first sync started may have been missed by it.
+                _mark_first_sync_done(shop_id, started)
+            return reports
+    except LockBusy:
+        logger.info("another sync of shop %s is running: this one skips", shop_id)
+        return []
+    finally:
+        if own_clients:
+            await clients.aclose()
+
+
+def _flow_run_id() -> str | None:
+    run_id = runtime.flow_run.id
+    return str(run_id) if run_id else None
+
+
+@flow(name="sync-shop", flow_run_name=sync_run_name, retries=0)
+async def sync_shop(shop_id: int, streams: list[str] | None = None) -> dict[str, Any]:
+    """Sync every stream (or the given ones) of one shop."""
+    require_head(get_engine())
+    reports = await sync_one(shop_id, streams)
+    marketplace, name = _shop_label(shop_id)
+    await create_markdown_artifact(
+        key=f"sync-summary-{shop_id}",
+        markdown=summary_markdown(f"Sync of {marketplace} shop {name}", reports),
+        description="per stream: fetched, inserted, updated, unchanged, requests, time",
+    )
+    failed = [r.stream for r in reports if r.status != "success"]
+    if failed:
+        raise RuntimeError(f"stream(s) failed: {', '.join(failed)} (see the summary artifact)")
+    return {r.stream: r.counts.as_dict() for r in reports}
+
+
+def active_shop_ids() -> list[int]:
+    with Session(get_engine()) as session:
+        return list(session.scalars(select(Shop.id).where(Shop.status == ShopStatus.active.value).order_by(Shop.id)))
+
+
+def sync_all_run_name() -> str:
+    return f"sync-all-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+@flow(name="sync-all", flow_run_name=sync_all_run_name, retries=0)
+async def sync_all(concurrency: int = 4, shops: list[int] | None = None) -> dict[int, str]:
+    """Every active shop (or the given ones), at most `concurrency` at a time."""
+    logger = run_logger()
+    ids = shops or active_shop_ids()
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(shop_id: int) -> str:
+        async with gate:
+            try:
+                await sync_shop(shop_id)
+                return "ok"
+            except Exception as exc:  # noqa: BLE001 - one shop failing must not stop the others
+                logger.warning("sync of shop %s failed: %s", shop_id, exc)
+                return "failed"
+
+    results = await asyncio.gather(*(one(i) for i in ids))
+    return dict(zip(ids, results, strict=True))

@@ -1,0 +1,150 @@
+"""What a stream needs to run: the shop, its decrypted credentials, the clients, bookkeeping.
+
+`run_stream` wraps one stream of one shop: it records a sync run (counts, duration, error,
+flow-run id), and blocking database work is sent to a worker thread so one shop's writes
+don't stall the others' HTTP in the same event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from sellerpulse.settings import Settings
+from storage.models import Shop
+from storage.shops import credentials_of
+from storage.sync_state import RunCounts, finish_run, get_cursor, start_run
+from tasks.clients import Clients
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ShopInfo:
+    id: int
+    marketplace: str
+    name: str
+    status: str
+    notify_from: datetime | None
+    currency: str | None
+    language: str | None
+
+    @classmethod
+    def of(cls, shop: Shop) -> ShopInfo:
+        return cls(shop.id, shop.marketplace, shop.name, shop.status, shop.notify_from, shop.currency, shop.language)
+
+
+@dataclass
+class StreamReport:
+    stream: str
+    status: str = "success"
+    counts: RunCounts = field(default_factory=RunCounts)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class SyncContext:
+    engine: Engine
+    shop: ShopInfo
+    credentials: dict[str, Any]
+    clients: Clients
+    kind: str = "sync"  # or "backfill": silent
+    flow_run_id: str | None = None
+    log: logging.Logger | logging.LoggerAdapter[Any] = field(
+        default_factory=lambda: logging.getLogger("sellerpulse.sync")
+    )
+
+    @property
+    def settings(self) -> Settings:
+        return self.clients.settings
+
+    def now(self) -> datetime:
+        return self.clients.now()
+
+    @property
+    def silent(self) -> bool:
+        """Backfills and the first sync of a shop create no notifications."""
+        return self.kind == "backfill" or self.shop.notify_from is None
+
+    async def db(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run blocking database work in a worker thread."""
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+
+    async def in_transaction(self, fn: Callable[[Session], T]) -> T:
+        def work() -> T:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                return fn(session)
+
+        return await anyio.to_thread.run_sync(work)
+
+
+def load_context(
+    engine: Engine, *, shop_id: int, clients: Clients, kind: str = "sync", flow_run_id: str | None = None
+) -> SyncContext:
+    with Session(engine, expire_on_commit=False) as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None:
+            raise LookupError(f"shop {shop_id} does not exist")
+        return SyncContext(
+            engine=engine,
+            shop=ShopInfo.of(shop),
+            credentials=credentials_of(shop),
+            clients=clients,
+            kind=kind,
+            flow_run_id=flow_run_id,
+        )
+
+
+async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], Awaitable[None]]) -> StreamReport:
+    """Run one stream with a sync-run record; failures are recorded, then re-raised for retries."""
+    report = StreamReport(stream)
+    run_id = await ctx.db(
+        start_run, ctx.engine, shop_id=ctx.shop.id, stream=stream, kind=ctx.kind, flow_run_id=ctx.flow_run_id
+    )
+    started = time.perf_counter()
+    try:
+        await body(report.counts)
+    except BaseException as exc:
+        report.status, report.error = "failed", _describe(exc)
+        report.seconds = time.perf_counter() - started
+        await ctx.db(finish_run, ctx.engine, run_id=run_id, status="failed", counts=report.counts, error=report.error)
+        ctx.log.warning("%s of shop %s failed: %s", stream, ctx.shop.name, report.error)
+        raise
+    report.seconds = time.perf_counter() - started
+    await ctx.db(finish_run, ctx.engine, run_id=run_id, status="success", counts=report.counts)
+    ctx.log.info("%s of shop %s: %s in %.1f s", stream, ctx.shop.name, report.counts.as_dict(), report.seconds)
+    return report
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def read_cursor(ctx: SyncContext, stream: str) -> dict[str, Any] | None:
+    with Session(ctx.engine) as session:
+        return get_cursor(session, shop_id=ctx.shop.id, stream=stream)
+
+
+def count_page(counts: RunCounts, page: Any, result: Any) -> None:
+    """Add one fetched page and what writing it did to a stream's counts."""
+    counts.fetched += page.received
+    counts.requests += 1
+    counts.inserted += result.inserted
+    counts.updated += result.updated
+    counts.unchanged += result.unchanged
+    counts.stale_refused += result.stale
+
+
+def _describe(exc: BaseException) -> str:
+    # Connector errors never carry secrets (connectors/errors.py); others are named by type.
+    return f"{type(exc).__name__}: {exc}"[:2000]

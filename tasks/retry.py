@@ -1,0 +1,30 @@
+"""Which failures a Prefect task retries: transient ones only.
+
+Network trouble, 5xx, 429 and a lost database connection are worth another try; rejected
+credentials, a refresh token that is spent, or a request the marketplace calls wrong are
+not (retrying those only hammers the marketplace and delays the person being told).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from connectors.errors import TransientError
+
+RETRY_DELAYS = [10, 30, 90]
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    if isinstance(exc, TransientError | OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 - the state's own exception, classified below
+        return is_transient(exc)
+    return False

@@ -1,0 +1,104 @@
+"""Allegro token refresh: one refresh per shop at a time, the new pair stored in the same transaction.
+
+The shop's row is locked (`SELECT ... FOR UPDATE`) for the whole refresh, network call
+included. A second refresher waits on that lock, then finds the token already fresh (or
+already replaced, when it was answering a 401) and does nothing. Refresh tokens rotate, so
+two refreshers each spending the same refresh token is exactly how accounts get lost.
+
+Only `ReauthRequired` (invalid_grant, revoked) marks the shop `needs_reauth`; a network or
+server failure leaves it active and is retried by the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+import anyio.from_thread
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from connectors.allegro.auth import TokenPair
+from connectors.errors import ReauthRequired
+from storage.models import Shop, ShopStatus
+from storage.shops import credentials_of, replace_credentials, set_status
+from tasks.clients import Clients
+from tasks.notifying import notify_shop_status
+
+log = logging.getLogger("sellerpulse.tokens")
+
+
+def pair_to_credentials(pair: TokenPair) -> dict[str, Any]:
+    return {
+        "access_token": pair.access_token.get_secret_value(),
+        "refresh_token": pair.refresh_token.get_secret_value(),
+        "expires_at": pair.expires_at.isoformat(),
+    }
+
+
+def _needs_refresh(shop: Shop, creds: dict[str, Any], *, window: timedelta, rejected: str | None) -> bool:
+    if rejected is not None:
+        # Answering a 401: refresh unless someone already replaced the rejected token.
+        return creds.get("access_token") == rejected
+    expires = shop.token_expires_at
+    return expires is None or expires <= datetime.now(UTC) + window
+
+
+def _refresh_locked(
+    engine: Engine, clients: Clients, shop_id: int, window: timedelta, rejected: str | None
+) -> tuple[dict[str, Any], bool]:
+    """Runs in a worker thread; the network call goes back to the event loop while the row stays locked."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        shop = session.scalars(select(Shop).where(Shop.id == shop_id).with_for_update()).one()
+        creds = credentials_of(shop)
+        if shop.status != ShopStatus.active.value or not _needs_refresh(shop, creds, window=window, rejected=rejected):
+            return creds, False
+        try:
+            pair = anyio.from_thread.run(clients.allegro_auth.refresh, creds["refresh_token"])
+        except ReauthRequired as exc:
+            if set_status(session, shop=shop, status=ShopStatus.needs_reauth, reason=str(exc)):
+                notify_shop_status(session, shop=shop, kind="shop_needs_reauth")
+            log.warning("shop %s needs to be connected again: %s", shop.name, exc)
+            return creds, True
+        new_creds = pair_to_credentials(pair)
+        replace_credentials(session, shop_id=shop.id, credentials=new_creds, token_expires_at=pair.expires_at)
+        log.info("refreshed the Allegro token of shop %s (valid until %s)", shop.name, pair.expires_at.isoformat())
+        return new_creds, False
+
+
+async def refresh_shop_token(
+    engine: Engine,
+    clients: Clients,
+    *,
+    shop_id: int,
+    force: bool = False,
+    window: timedelta | None = None,
+    rejected_token: str | None = None,
+) -> dict[str, Any]:
+    """Refresh a shop's token if it expires within `window` (or, with `force`, if `rejected_token`
+    is still the current one); return the current credentials. Raises ReauthRequired after
+    marking the shop when the person must log in again."""
+    if window is None:
+        window = timedelta(seconds=clients.settings.token_refresh_window_seconds)
+    if force and rejected_token is None:
+        with Session(engine) as session:
+            shop = session.get(Shop, shop_id)
+            rejected_token = credentials_of(shop).get("access_token") if shop else None
+    creds, reauth = await anyio.to_thread.run_sync(_refresh_locked, engine, clients, shop_id, window, rejected_token)
+    if reauth:
+        raise ReauthRequired("the Allegro refresh token was refused: connect the shop again")
+    return creds
+
+
+def shops_due(engine: Engine, *, window: timedelta) -> list[int]:
+    """Active Allegro shops whose access token expires within `window`."""
+    horizon = datetime.now(UTC) + window
+    with Session(engine) as session:
+        query = select(Shop.id).where(
+            Shop.marketplace == "allegro",
+            Shop.status == ShopStatus.active.value,
+            (Shop.token_expires_at.is_(None)) | (Shop.token_expires_at <= horizon),
+        )
+        return list(session.scalars(query.order_by(Shop.id)))
