@@ -52,3 +52,10 @@ def wb_headers(world: World, shop: str = "wb1") -> dict[str, str]:
 
 def allegro_headers(world: World, shop: str = "allegro1", accept: str = ALLEGRO_ACCEPT) -> dict[str, str]:
     return {"Authorization": f"Bearer {world.allegro_pair(shop).access_token}", "Accept": accept}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _settings_env() -> None:
+    """Overrides the root autouse fixture: the sandbox needs no database, so
+    its tests neither start PostgreSQL nor depend on one being available."""
+    return None
