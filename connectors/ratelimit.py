@@ -100,6 +100,11 @@ class TokenBucket:
         if wait > 0:
             await sleep(wait)
 
+    def charge(self, tokens: float) -> None:
+        """Spend extra tokens after the fact (WB marketplace counts each 4xx as 10 requests)."""
+        with self._lock:
+            self._tokens -= tokens
+
     def pause_for(self, seconds: float) -> None:
         """Nobody may start a request for `seconds` (a 429 said so); the burst is spent."""
         with self._lock:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from connectors.errors import PayloadError
+from connectors.errors import BadRequest, PayloadError
 from connectors.http import Call, HostClient, RetryPolicy, Timeouts, gather_bounded
 from connectors.parsing import Page, RowError, RowParser, require
 from connectors.ratelimit import DEFAULT_REGISTRY, BucketRegistry, Clock, RateLimits, Sleep, fingerprint
@@ -47,6 +47,7 @@ FBS_ORDERS_PATH = "/api/v3/orders"
 FBS_STATUS_PATH = "/api/v3/orders/status"
 STOCKS_MAX_LIMIT = 250_000
 FBS_STATUS_CHUNK = 1000
+MARKETPLACE_4XX_COST = 10
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,12 @@ class WildberriesClient:
             key = f"{category}:{bucket_suffix}" if bucket_suffix else category
             bucket = self.registry.bucket(secret, key, self.limits.for_category(category))
         call = Call(method, path, headers={"Authorization": value}, bucket=bucket, **kw)
-        body, _ = await self._hosts[category].send(call)
+        try:
+            body, _ = await self._hosts[category].send(call)
+        except BadRequest:
+            if bucket is not None and category == "wb_marketplace":
+                bucket.charge(MARKETPLACE_4XX_COST - 1)  # WB bills a refused request as 10
+            raise
         return body
 
     @staticmethod

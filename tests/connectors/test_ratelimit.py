@@ -53,3 +53,12 @@ def test_documented_defaults() -> None:
     assert limits.wb_content == Rate(100 / 60, 5)
     assert limits.wb_marketplace == Rate(300 / 60, 20)
     assert limits.allegro_api.per_second == 150.0
+
+
+def test_charge_spends_extra_tokens() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(Rate(per_second=5.0, burst=20), clock=clock)
+    bucket.reserve()
+    bucket.charge(9)  # a WB marketplace 4xx costs 10
+    assert [bucket.reserve() for _ in range(10)][-1] == 0.0
+    assert bucket.reserve() == 0.2
