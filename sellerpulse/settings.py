@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     sync_concurrency: int = Field(default=4, ge=1, le=64)
     # WB statistics refresh every 30 min: rows can show up with a lastChangeDate already passed.
     wb_lookback_minutes: int = Field(default=180, ge=0, le=24 * 60 * 7)
+    # Allegro keeps order events 60 days; a cursor older than that is healed from the order listing.
+    allegro_event_retention_hours: float = Field(default=60 * 24, gt=0)
     # Rows WB sends in a full statistics page (documented ~80,000); a shorter page is the last.
     wb_statistics_page_rows: int = Field(default=80_000, ge=1, le=1_000_000)
     # Reviews answered after they were read are re-read this far back.

@@ -30,10 +30,14 @@ from tasks.retry import RETRY_DELAYS, retry_transient
 from tasks.tokens import refresh_shop_token
 
 EVENTS_STREAM = "allegro_events"
-RETENTION = timedelta(days=60)
-# Heal a little before the edge: occurredAt is not strictly ordered with ids.
-HEAL_MARGIN = timedelta(days=1)
 ALLEGRO_HISTORY_DAYS = 365
+
+
+def _retention(ctx: SyncContext) -> tuple[timedelta, timedelta]:
+    """The journal's retention, and a margin to heal a little before its edge (occurredAt is
+    not strictly ordered with ids, and clocks differ)."""
+    retention = timedelta(hours=ctx.settings.allegro_event_retention_hours)
+    return retention, retention / 10
 
 
 def _token(ctx: SyncContext) -> str:
@@ -82,16 +86,17 @@ async def _first_sync(ctx: SyncContext, counts: RunCounts) -> dict[str, Any]:
 
 async def _journal(ctx: SyncContext, counts: RunCounts, cursor: dict[str, Any]) -> None:
     last_at = datetime.fromisoformat(cursor["last_event_at"])
+    retention, margin = _retention(ctx)
     healed = False
     got_page = False
     async for page in ctx.clients.allegro.iter_order_event_pages(_token(ctx), cursor.get("last_event_id")):
         got_page = True
         newest = max((e.occurred_at for e in page.items), default=last_at)
-        if not healed and newest - last_at > RETENTION - HEAL_MARGIN:
+        if not healed and newest - last_at > retention - margin:
             # Events between our cursor and the oldest retained one may be gone: read the orders
             # that changed since then from the listing before going on with the journal.
             ctx.log.warning("shop %s: event journal cursor is older than the retention; healing", ctx.shop.name)
-            await _listing(ctx, counts, last_at - HEAL_MARGIN, newest + HEAL_MARGIN, "updatedAt")
+            await _listing(ctx, counts, last_at - margin, newest + margin, "updatedAt")
             healed = True
         ids = list(dict.fromkeys(e.checkout_form_id for e in page.items))
         batch = await ctx.clients.allegro.checkout_forms(_token(ctx), ids)
