@@ -18,6 +18,7 @@ time. Changes after the appearance (constant delays, see `streams`):
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from sandbox.catalog import SELLER_WAREHOUSE, WB_WAREHOUSES, WbProduct
@@ -55,6 +56,8 @@ class WbOrderModel:
         self.products = products
         self.layout = layout
         self.stream = 0x3000 + shop.index
+        # Bounded caches: neighbouring rows share baskets and times; memory stays flat.
+        self.appear = lru_cache(maxsize=16384)(self._appear)  # type: ignore[method-assign]
         self.orders = Timeline(
             layout,
             self.appear,
@@ -85,7 +88,7 @@ class WbOrderModel:
             j -= 1
         return j
 
-    def appear(self, i: int) -> int:
+    def _appear(self, i: int) -> int:
         b = self.basket_start(i)
         return self.layout.start + int((b + 0.9 * self._u(b, _S_JIT)) * self.layout.step)
 
