@@ -113,7 +113,8 @@ async def test_prices_start_at_zero_and_fill_in_when_the_clock_moves(make_app) -
     assert row2["totalPrice"] > 0 and row2["lastChangeDate"] > row["lastChangeDate"]
 
 
-async def test_sales_and_returns(world) -> None:
+async def test_sales_and_returns(make_app) -> None:
+    world = make_app(scenario="tiny:wb_orders=300").state.world
     sales = world.wb_sales("wb1")
     kinds = Counter(k[0] for k in sales)
     assert kinds["S"] > 0 and kinds["R"] > 0
