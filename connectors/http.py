@@ -61,6 +61,10 @@ class RetryPolicy:
         return rng.uniform(0.0, min(self.backoff_cap, self.backoff_base * (2**attempt)))
 
 
+DEFAULT_TIMEOUTS = Timeouts()
+DEFAULT_RETRY = RetryPolicy()
+
+
 @dataclass
 class Call:
     """One logical request; `headers` may carry secrets and are never logged."""
@@ -137,8 +141,8 @@ class HostClient:
         name: str,
         default_headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        timeouts: Timeouts = Timeouts(),
-        retry: RetryPolicy = RetryPolicy(),
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,

@@ -24,7 +24,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, Valida
 from connectors.errors import PayloadError
 from connectors.timeutil import msk_to_utc, msk_to_utc_or_none, parse_utc
 
-
 _gc_lock = threading.Lock()
 _gc_holders = 0
 _gc_restore = False
@@ -186,6 +185,13 @@ class RowParser(Generic[M]):
         row = rows[index] if 0 <= index < len(rows) else None
         key = row.get(self.key_field) if self.key_field and isinstance(row, dict) else None
         return RowError(index=index, message="; ".join(messages), key=None if key is None else str(key))
+
+
+def remap_errors(errors: list[RowError], positions: list[int]) -> list[RowError]:
+    """Errors from parsing a subset of a page -> positions in the page as it was sent."""
+    return [
+        RowError(positions[e.index] if 0 <= e.index < len(positions) else e.index, e.message, e.key) for e in errors
+    ]
 
 
 def require(body: Any, *path: str) -> Any:

@@ -13,14 +13,13 @@ several threads).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-
-import asyncio
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -133,3 +132,4 @@ class BucketRegistry:
 
 
 DEFAULT_REGISTRY = BucketRegistry()
+DEFAULT_LIMITS = RateLimits()

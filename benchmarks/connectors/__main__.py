@@ -89,7 +89,10 @@ def main() -> None:
         conn_peak = peak_mib(lambda d=data, f=fn: f(d))
         rows.append((name, len(data) / 2**20, t_json, t_conn, count / t_conn, json_peak, conn_peak))
 
-    header = f"{'payload':38} {'MiB':>6} {'json.loads s':>12} {'connector s':>11} {'ratio':>6} {'rows/s':>9} {'peak json MiB':>13} {'peak conn MiB':>13}"
+    header = (
+        f"{'payload':38} {'MiB':>6} {'json.loads s':>12} {'connector s':>11} {'ratio':>6} {'rows/s':>9} "
+        f"{'peak json MiB':>13} {'peak conn MiB':>13}"
+    )
     print(header)
     print("-" * len(header))
     for name, mib, tj, tc, rps, pj, pc in rows:

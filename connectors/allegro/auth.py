@@ -20,14 +20,15 @@ import httpx
 from pydantic import SecretStr
 
 from connectors import errors
-from connectors.http import Call, HostClient, RetryPolicy, Timeouts, error_codes
+from connectors.http import DEFAULT_RETRY, Call, HostClient, RetryPolicy, Timeouts, error_codes
 from connectors.parsing import require
-from connectors.ratelimit import DEFAULT_REGISTRY, BucketRegistry, Clock, RateLimits, Sleep
+from connectors.ratelimit import DEFAULT_LIMITS, DEFAULT_REGISTRY, BucketRegistry, Clock, RateLimits, Sleep
 
 DEVICE_PATH = "/auth/oauth/device"
 TOKEN_PATH = "/auth/oauth/token"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-SLOW_DOWN_STEP = 5.0  # RFC 8628 section 3.5
+SLOW_DOWN_STEP = 5.0
+AUTH_TIMEOUTS = Timeouts(read=30.0)  # RFC 8628 section 3.5
 
 Now = Callable[[], datetime]
 
@@ -99,9 +100,9 @@ class AllegroAuth:
         client_secret: SecretStr | str,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        timeouts: Timeouts = Timeouts(read=30.0),
-        retry: RetryPolicy = RetryPolicy(),
-        limits: RateLimits = RateLimits(),
+        timeouts: Timeouts = AUTH_TIMEOUTS,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        limits: RateLimits = DEFAULT_LIMITS,
         registry: BucketRegistry = DEFAULT_REGISTRY,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,

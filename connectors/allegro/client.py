@@ -21,9 +21,9 @@ from pydantic import SecretStr
 from connectors import errors
 from connectors.allegro import models as m
 from connectors.allegro.paging import JOURNAL_LIMIT, LISTING_LIMIT, EventJournalPaginator, ListingPlan, Window
-from connectors.http import Call, HostClient, RetryPolicy, Timeouts, gather_bounded
-from connectors.parsing import Page, RowError, RowParser, require
-from connectors.ratelimit import DEFAULT_REGISTRY, BucketRegistry, Clock, RateLimits, Sleep
+from connectors.http import DEFAULT_RETRY, DEFAULT_TIMEOUTS, Call, HostClient, RetryPolicy, Timeouts, gather_bounded
+from connectors.parsing import Page, RowError, RowParser, remap_errors, require
+from connectors.ratelimit import DEFAULT_LIMITS, DEFAULT_REGISTRY, BucketRegistry, Clock, RateLimits, Sleep
 from connectors.timeutil import parse_utc, to_utc_param
 
 PUBLIC_V1 = "application/vnd.allegro.public.v1+json"
@@ -35,10 +35,6 @@ ListingField = Literal["lineItems.boughtAt", "updatedAt"]
 
 def _secret(token: Token) -> str:
     return token.get_secret_value() if isinstance(token, SecretStr) else token
-
-
-def _remap(errs: list[RowError], positions: list[int]) -> list[RowError]:
-    return [RowError(positions[e.index] if 0 <= e.index < len(positions) else e.index, e.message, e.key) for e in errs]
 
 
 @dataclass(frozen=True)
@@ -72,9 +68,9 @@ class AllegroClient:
         client_id: str,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        timeouts: Timeouts = Timeouts(),
-        retry: RetryPolicy = RetryPolicy(),
-        limits: RateLimits = RateLimits(),
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        limits: RateLimits = DEFAULT_LIMITS,
         registry: BucketRegistry = DEFAULT_REGISTRY,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
@@ -165,7 +161,7 @@ class AllegroClient:
             keep = paginator.update_state(rows)
             items, errs = parser.parse([rows[i] for i in keep])
             if rows:
-                yield Page(items, paginator.from_id, _remap(errs, keep), received=len(rows))
+                yield Page(items, paginator.from_id, remap_errors(errs, keep), received=len(rows))
             paginator.update_request(params)
 
     # -- checkout forms -------------------------------------------------------
@@ -174,7 +170,8 @@ class AllegroClient:
         body = await self._get(token, f"/order/checkout-forms/{form_id}")
         items, errs = m.CHECKOUT_FORM_PARSER.parse([body])
         if errs:
-            raise errors.PayloadError(f"checkout form did not parse: {errs[0].message}", path="/order/checkout-forms/{id}")
+            message = f"checkout form did not parse: {errs[0].message}"
+            raise errors.PayloadError(message, path="/order/checkout-forms/{id}")
         return items[0]
 
     async def checkout_forms(self, token: Token, form_ids: Iterable[str]) -> CheckoutFormBatch:
@@ -191,7 +188,7 @@ class AllegroClient:
         found = [(i, b) for i, (fid, b) in enumerate(zip(ids, bodies, strict=True)) if b is not None]
         items, errs = m.CHECKOUT_FORM_PARSER.parse([b for _, b in found])
         missing = [fid for fid, b in zip(ids, bodies, strict=True) if b is None]
-        return CheckoutFormBatch(items, missing, _remap(errs, [i for i, _ in found]))
+        return CheckoutFormBatch(items, missing, remap_errors(errs, [i for i, _ in found]))
 
     async def iter_checkout_form_pages(
         self,
@@ -274,7 +271,7 @@ class AllegroClient:
         window_ids.update(r["id"] for r in rows if isinstance(r, dict) and "id" in r)
         keep = plan.take_new(rows)
         items, errs = m.CHECKOUT_FORM_PARSER.parse([rows[i] for i in keep])
-        return [Page(items, window.since, _remap(errs, keep), received=len(rows))] if rows else []
+        return [Page(items, window.since, remap_errors(errs, keep), received=len(rows))] if rows else []
 
     # -- offers and returns ---------------------------------------------------
 

@@ -19,9 +19,9 @@ import httpx
 from pydantic import SecretStr
 
 from connectors.errors import BadRequest, PayloadError
-from connectors.http import Call, HostClient, RetryPolicy, Timeouts, gather_bounded
-from connectors.parsing import Page, RowError, RowParser, require
-from connectors.ratelimit import DEFAULT_REGISTRY, BucketRegistry, Clock, RateLimits, Sleep, fingerprint
+from connectors.http import DEFAULT_RETRY, DEFAULT_TIMEOUTS, Call, HostClient, RetryPolicy, Timeouts, gather_bounded
+from connectors.parsing import Page, RowError, RowParser, remap_errors, require
+from connectors.ratelimit import DEFAULT_LIMITS, DEFAULT_REGISTRY, BucketRegistry, Clock, RateLimits, Sleep, fingerprint
 from connectors.timeutil import msk_day_param, parse_utc, to_unix
 from connectors.wildberries import models as m
 from connectors.wildberries.paging import (
@@ -63,11 +63,6 @@ def _secret(token: Token) -> str:
     return token.get_secret_value() if isinstance(token, SecretStr) else token
 
 
-def _remap(errors: list[RowError], positions: list[int]) -> list[RowError]:
-    """Errors from parsing a subset -> positions in the page as WB sent it."""
-    return [RowError(positions[e.index] if 0 <= e.index < len(positions) else e.index, e.message, e.key) for e in errors]
-
-
 def _created_unix(row: Any) -> int | None:
     try:
         return int(parse_utc(row["createdDate"]).timestamp())
@@ -83,9 +78,9 @@ class WildberriesClient:
         urls: WbUrls = WbUrls(),
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        timeouts: Timeouts = Timeouts(),
-        retry: RetryPolicy = RetryPolicy(),
-        limits: RateLimits = RateLimits(),
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        limits: RateLimits = DEFAULT_LIMITS,
         registry: BucketRegistry = DEFAULT_REGISTRY,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
@@ -179,17 +174,28 @@ class WildberriesClient:
     ) -> AsyncIterator[Page[Any, datetime | None]]:
         params = paginator.init_request()
         while paginator.has_next_page:
-            rows = await self._send("wb_statistics", token, "GET", path, params=params, bucket_suffix=path)
-            rows = [] if rows is None else rows
-            if not isinstance(rows, list):
-                raise PayloadError("statistics response is not a list", path=path)
-            keep = paginator.update_state(rows)
-            if paginator.stalled:
-                log.warning("%s: a full page at one lastChangeDate; WB cannot page past it", path)
-            if keep:
-                items, errors = parser.parse([rows[i] for i in keep])
-                yield Page(items, paginator.cursor, _remap(errors, keep), received=len(rows))
+            page = await self._statistics_page(path, token, paginator, parser, params)
+            if page is not None:
+                yield page
+                # Drop our reference before the next request: one page in memory, not two
+                # (callers keep it flat by not holding theirs either).
+                page = None
             paginator.update_request(params)
+
+    async def _statistics_page(
+        self, path: str, token: Token, paginator: LastChangePaginator, parser: RowParser[Any], params: dict[str, str]
+    ) -> Page[Any, datetime | None] | None:
+        rows = await self._send("wb_statistics", token, "GET", path, params=params, bucket_suffix=path)
+        rows = [] if rows is None else rows
+        if not isinstance(rows, list):
+            raise PayloadError("statistics response is not a list", path=path)
+        keep = paginator.update_state(rows)
+        if paginator.stalled:
+            log.warning("%s: a full page at one lastChangeDate; WB cannot page past it", path)
+        if not keep:
+            return None
+        items, errors = parser.parse([rows[i] for i in keep])
+        return Page(items, paginator.cursor, remap_errors(errors, keep), received=len(rows))
 
     async def orders_for_day(self, token: Token, day: date) -> Page[m.WbOrder, date]:
         """`flag=1`: every order whose `date` is on `day` (Moscow calendar day), for backfills."""
@@ -209,7 +215,7 @@ class WildberriesClient:
         # One request holds the whole day; a key twice means two states: keep the latest.
         keep = select_latest(rows, key)[0]
         items, errors = parser.parse([rows[i] for i in keep])
-        return Page(items, day, _remap(errors, keep), received=len(rows))
+        return Page(items, day, remap_errors(errors, keep), received=len(rows))
 
     # -- analytics: stocks ----------------------------------------------------
 
@@ -227,9 +233,11 @@ class WildberriesClient:
             body = {"nmIds": list(nm_ids), "chrtIds": list(chrt_ids), "limit": paging.limit, "offset": paging.offset}
             data = await self._send("wb_analytics", token, "POST", STOCKS_PATH, json_body=body)
             rows = require(data, "data", "items") or []
+            data = None
             paging.update_state(len(rows))
             items, errors = m.STOCK_PARSER.parse(rows)
             yield Page(items, paging.offset, errors, received=len(rows))
+            rows = items = None  # type: ignore[assignment]  # one page in memory, not two
 
     # -- feedbacks ------------------------------------------------------------
 
@@ -272,7 +280,7 @@ class WildberriesClient:
             for item in items:
                 newest = item.created_date if newest is None else max(newest, item.created_date)
             if items or errors:
-                yield Page(items, newest, _remap(errors, keep), received=len(rows))
+                yield Page(items, newest, remap_errors(errors, keep), received=len(rows))
             paginator.update_request(params)
 
     # -- content cards --------------------------------------------------------

@@ -6,15 +6,14 @@ from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 
-from sandbox.app import create_app
-from sandbox.config import SandboxConfig
-from sandbox.transport import SandboxTransport
-from sandbox.world import World
-
 from connectors.allegro import AllegroAuth, AllegroClient
 from connectors.http import RetryPolicy, Timeouts
 from connectors.ratelimit import BucketRegistry, RateLimits
 from connectors.wildberries import WildberriesClient
+from sandbox.app import create_app
+from sandbox.config import SandboxConfig
+from sandbox.transport import SandboxTransport
+from sandbox.world import World
 
 BASE = "http://sandbox.test"
 # Fast retries so faulted runs stay quick; the policy itself is the default's shape.

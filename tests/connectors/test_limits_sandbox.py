@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sandbox.transport import SandboxTransport
 
 from connectors.http import RetryPolicy
 from connectors.ratelimit import Rate, RateLimits
+from sandbox.transport import SandboxTransport
 from tests.connectors.sandbox_harness import Sandbox, make_sandbox
 
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)
