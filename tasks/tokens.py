@@ -38,22 +38,24 @@ def pair_to_credentials(pair: TokenPair) -> dict[str, Any]:
     }
 
 
-def _needs_refresh(shop: Shop, creds: dict[str, Any], *, window: timedelta, rejected: str | None) -> bool:
-    if rejected is not None:
-        # Answering a 401: refresh unless someone already replaced the rejected token.
-        return creds.get("access_token") == rejected
+def _needs_refresh(shop: Shop, creds: dict[str, Any], *, seen: str | None, window: timedelta | None) -> bool:
+    if creds.get("access_token") != seen:
+        # Someone refreshed between our decision and our turn at the lock: their pair is the live one.
+        return False
+    if window is None:  # forced: the token was rejected
+        return True
     expires = shop.token_expires_at
     return expires is None or expires <= datetime.now(UTC) + window
 
 
 def _refresh_locked(
-    engine: Engine, clients: Clients, shop_id: int, window: timedelta, rejected: str | None
+    engine: Engine, clients: Clients, shop_id: int, seen: str | None, window: timedelta | None
 ) -> tuple[dict[str, Any], bool]:
     """Runs in a worker thread; the network call goes back to the event loop while the row stays locked."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         shop = session.scalars(select(Shop).where(Shop.id == shop_id).with_for_update()).one()
         creds = credentials_of(shop)
-        if shop.status != ShopStatus.active.value or not _needs_refresh(shop, creds, window=window, rejected=rejected):
+        if shop.status != ShopStatus.active.value or not _needs_refresh(shop, creds, seen=seen, window=window):
             return creds, False
         try:
             pair = anyio.from_thread.run(clients.allegro_auth.refresh, creds["refresh_token"])
@@ -77,16 +79,22 @@ async def refresh_shop_token(
     window: timedelta | None = None,
     rejected_token: str | None = None,
 ) -> dict[str, Any]:
-    """Refresh a shop's token if it expires within `window` (or, with `force`, if `rejected_token`
-    is still the current one); return the current credentials. Raises ReauthRequired after
-    marking the shop when the person must log in again."""
+    """Refresh a shop's token if it expires within `window` (`force`: regardless, the API
+    rejected it); return the current credentials. Raises ReauthRequired after marking the
+    shop when the person must log in again.
+
+    The access token seen before waiting for the lock is compared inside it, so of many
+    concurrent callers only the first refreshes; the others get its pair."""
     if window is None:
         window = timedelta(seconds=clients.settings.token_refresh_window_seconds)
-    if force and rejected_token is None:
+    seen = rejected_token
+    if seen is None:
         with Session(engine) as session:
             shop = session.get(Shop, shop_id)
-            rejected_token = credentials_of(shop).get("access_token") if shop else None
-    creds, reauth = await anyio.to_thread.run_sync(_refresh_locked, engine, clients, shop_id, window, rejected_token)
+            seen = credentials_of(shop).get("access_token") if shop else None
+    creds, reauth = await anyio.to_thread.run_sync(
+        _refresh_locked, engine, clients, shop_id, seen, None if force else window
+    )
     if reauth:
         raise ReauthRequired("the Allegro refresh token was refused: connect the shop again")
     return creds
