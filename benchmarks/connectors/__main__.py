@@ -66,11 +66,42 @@ def allegro_page(data: bytes) -> Any:
     return CHECKOUT_FORM_PARSER.parse(decode(data)["checkoutForms"])
 
 
+async def _stream_peak(rows: int, cap: int) -> tuple[int, int, float, float]:
+    """Read `rows` WB order rows from an in-process sandbox, `cap` rows a page, holding one
+    page at a time; return (pages, rows, seconds, tracemalloc peak MiB)."""
+    from connectors.ratelimit import RateLimits
+    from connectors.wildberries import WbUrls, WildberriesClient
+    from sandbox.app import create_app
+    from sandbox.config import SandboxConfig
+    from sandbox.transport import SandboxTransport
+
+    app = create_app(SandboxConfig(scenario=f"wb-1m:wb_orders={rows}", rate_limits=False, wb_row_cap=cap))
+    base = "http://sandbox"
+    urls = WbUrls(*(f"{base}/{h}" for h in ("wb-statistics", "wb-analytics", "wb-feedbacks", "wb-content",
+                                            "wb-marketplace")))
+    token = app.state.world.wb_token("wb1")
+    pages = got = 0
+    gc.collect()
+    tracemalloc.start()
+    start = time.perf_counter()
+    async with WildberriesClient(urls, transport=SandboxTransport(app=app), limits=RateLimits.unlimited()) as wb:
+        async for page in wb.iter_orders(token, datetime(2026, 1, 1, tzinfo=UTC), full_page_rows=cap):
+            pages += 1
+            got += len(page.items)
+            del page  # what a caller does after writing it
+    seconds = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return pages, got, seconds, peak / 2**20
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=80_000)
     parser.add_argument("--forms", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--stream-rows", type=int, default=0,
+                        help="also stream this many rows from the in-process sandbox (e.g. 240000)")
     args = parser.parse_args()
 
     wb = wb_orders_page(args.rows)
@@ -97,6 +128,12 @@ def main() -> None:
     print("-" * len(header))
     for name, mib, tj, tc, rps, pj, pc in rows:
         print(f"{name:38} {mib:6.1f} {tj:12.3f} {tc:11.3f} {tc / tj:6.2f} {rps:9,.0f} {pj:13.0f} {pc:13.0f}")
+    if args.stream_rows:
+        import asyncio
+
+        pages, got, seconds, peak = asyncio.run(_stream_peak(args.stream_rows, args.rows))
+        print(f"\nstreamed {got:,} WB order rows in {pages} pages of <= {args.rows:,} from the in-process sandbox "
+              f"(sandbox serving included): {seconds:.1f} s, tracemalloc peak {peak:.0f} MiB for the whole read")
 
 
 if __name__ == "__main__":
