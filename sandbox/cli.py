@@ -62,7 +62,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--scenario", default="lively", help=f"one of {', '.join(SCENARIOS)} (NAME:key=value,... overrides sizes)")
+    p.add_argument("--scenario", default="demo", help=f"one of {', '.join(SCENARIOS)} (NAME:key=value,... overrides sizes)")
     p.add_argument("--speed", type=float, default=1.0, help="sandbox seconds per real second")
     p.add_argument("--faults", default=None, help="e.g. 'wb-statistics:429=0.2,5xx=0.1;*:slow=0.1'")
     p.add_argument("--no-rate-limits", action="store_true", help="switch rate limits off (benchmarks)")

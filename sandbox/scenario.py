@@ -75,6 +75,18 @@ SCENARIOS: dict[str, Scenario] = {
             _al("allegro2", 4, 80, live=True, products=5, stock_step=1200.0),
         ),
     ),
+    # Like lively, but busy at real speed (--speed 1): about one WB order a
+    # minute and one Allegro order every two minutes, one day of history.
+    "demo": Scenario(
+        "demo",
+        1.0,
+        (
+            _wb("wb1", 1, 1440, live=True, products=12, reviews_per_order=0.1, stock_step=300.0),
+            _wb("wb2", 2, 144, live=True, products=6, stock_step=900.0),
+            _al("allegro1", 3, 720, live=True, products=10, stock_step=300.0),
+            _al("allegro2", 4, 96, live=True, products=5, stock_step=900.0),
+        ),
+    ),
     # A busy day's worth of shops with two months of history.
     "day": Scenario(
         "day",
