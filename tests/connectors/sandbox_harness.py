@@ -45,9 +45,10 @@ class Sandbox:
         return settings_for(self.world)
 
     def wb(self, limits: RateLimits | None = None, retry: RetryPolicy = FAST_RETRY, **kw: Any) -> WildberriesClient:
+        kw.setdefault("timeouts", Timeouts(connect=2, read=5))
         return WildberriesClient.from_settings(
             self.settings, transport=self.transport, limits=limits or RateLimits.unlimited(),
-            registry=self.registry, retry=retry, timeouts=Timeouts(connect=2, read=5), **kw,
+            registry=self.registry, retry=retry, **kw,
         )
 
     def allegro(self, limits: RateLimits | None = None, retry: RetryPolicy = FAST_RETRY, **kw: Any) -> AllegroClient:

@@ -84,3 +84,27 @@ async def test_window_of_30000_orders_is_split_under_the_cap_and_read_exactly_on
     assert {r.fault for r in listing} >= {"5xx", "429", "truncate", "reset"}  # and faults were survived
     windows = {q for r in listing for q in r.query.split("&") if q.startswith("lineItems.boughtAt.gte=")}
     assert len(windows) >= 4  # 30,000 orders need at least 4 windows of <= 10,000
+
+
+async def test_duplicate_events_are_delivered_once_and_the_cursor_still_ends_at_the_last() -> None:
+    sb = make_sandbox(scenario="tiny:allegro_orders=120", rate_limits=False, faults="allegro-api:dup=0.7")
+    token = sb.allegro_pair().access_token
+    async with sb.allegro() as api:
+        batch = await api.order_events(token, None)
+        stats = await api.event_stats(token)
+    ids = [e.id for e in batch.events]
+    assert any(r.fault == "dup" for r in sb.requests("allegro-api", "/order/events"))
+    assert len(ids) == len(set(ids)) and ids == sorted(ids, key=int)
+    assert batch.last_event_id == stats.latest_event_id
+
+
+async def test_token_revoked_mid_run_is_credentials_rejected_not_transient() -> None:
+    sb = make_sandbox(scenario="tiny:allegro_orders=120", rate_limits=False)
+    token = sb.allegro_pair().access_token
+    async with sb.allegro() as api:
+        pages = api.iter_order_event_pages(token, None, limit=10)
+        first = await anext(pages)
+        sb.world.revoke_allegro("allegro1")
+        with pytest.raises(errors.CredentialsRejected):
+            await anext(pages)
+    assert first.items

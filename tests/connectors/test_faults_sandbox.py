@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from connectors import errors
+from connectors.http import Timeouts
 from tests.connectors.sandbox_harness import make_sandbox
 
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)
@@ -24,6 +25,14 @@ async def test_truncated_json_and_resets_are_retried_to_the_same_data() -> None:
     assert reviews == set(sb.world.wb_reviews("wb1"))
     faults = {r.fault for r in sb.requests("wb-statistics")} | {r.fault for r in sb.requests("wb-feedbacks")}
     assert {"truncate", "reset", "5xx", "429"} <= faults
+
+
+async def test_read_timeouts_are_retried() -> None:
+    sb = make_sandbox(scenario="tiny", rate_limits=False, faults="wb-content:timeout=0.4,slow=0.3", slow_seconds=0.05)
+    async with sb.wb(timeouts=Timeouts(connect=1, read=0.2)) as wb:
+        cards = [c async for p in wb.iter_cards(sb.wb_token(), limit=1) for c in p.items]
+    assert len(cards) == len(sb.world.wb["wb1"].products)
+    assert "timeout" in {r.fault for r in sb.requests("wb-content")}
 
 
 async def test_retries_give_up_with_a_transient_error_not_a_credentials_one() -> None:
