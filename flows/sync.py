@@ -17,6 +17,7 @@ from prefect.context import FlowRunContext
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from flows.common import flow_run_id, shop_label, slug, summary_markdown
 from flows.logs import run_logger
 from storage.db import get_engine
 from storage.migrate import require_head
@@ -45,37 +46,10 @@ STREAMS: dict[str, dict[str, Task[..., Any]]] = {
 }
 
 
-def _shop_label(shop_id: int) -> tuple[str, str]:
-    with Session(get_engine()) as session:
-        shop = session.get(Shop, shop_id)
-        return (shop.marketplace, shop.name) if shop else ("unknown", str(shop_id))
-
-
 def sync_run_name() -> str:
     shop_id = runtime.flow_run.parameters.get("shop_id")
-    marketplace, name = _shop_label(int(shop_id))
-    return f"sync-{marketplace}-{_slug(name)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:40] or "shop"
-
-
-def summary_markdown(title: str, reports: list[StreamReport]) -> str:
-    lines = [
-        f"# {title}",
-        "",
-        "| stream | status | fetched | inserted | updated | unchanged | stale refused | requests | seconds |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in reports:
-        c = r.counts
-        lines.append(
-            f"| {r.stream} | {r.status} | {c.fetched} | {c.inserted} | {c.updated} | {c.unchanged} | "
-            f"{c.stale_refused} | {c.requests} | {r.seconds:.1f} |"
-        )
-    errors = [f"- **{r.stream}**: {r.error}" for r in reports if r.error]
-    return "\n".join(lines + ([""] + errors if errors else []))
+    marketplace, name = shop_label(int(shop_id))
+    return f"sync-{marketplace}-{slug(name)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
 def _mark_first_sync_done(shop_id: int, at: datetime) -> None:
@@ -114,7 +88,7 @@ async def sync_one(
     clients = clients or make_clients()
     try:
         with advisory_lock(engine, namespace=LOCK_SYNC, key=shop_id, wait_seconds=wait_seconds):
-            ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=_flow_run_id())
+            ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=flow_run_id())
             ctx.log = logger
             if ctx.shop.status != ShopStatus.active.value:
                 logger.info("shop %s is %s: not syncing", ctx.shop.name, ctx.shop.status)
@@ -133,17 +107,12 @@ async def sync_one(
             await clients.aclose()
 
 
-def _flow_run_id() -> str | None:
-    run_id = runtime.flow_run.id
-    return str(run_id) if run_id else None
-
-
 @flow(name="sync-shop", flow_run_name=sync_run_name, retries=0)
 async def sync_shop(shop_id: int, streams: list[str] | None = None) -> dict[str, Any]:
     """Sync every stream (or the given ones) of one shop."""
     require_head(get_engine())
     reports = await sync_one(shop_id, streams)
-    marketplace, name = _shop_label(shop_id)
+    marketplace, name = shop_label(shop_id)
     await create_markdown_artifact(
         key=f"sync-summary-{shop_id}",
         markdown=summary_markdown(f"Sync of {marketplace} shop {name}", reports),

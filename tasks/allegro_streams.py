@@ -55,14 +55,20 @@ async def with_fresh_token(ctx: SyncContext, body: Callable[[], Awaitable[None]]
 
 
 def _write_orders(
-    session: Session, ctx: SyncContext, forms: list[Any], *, events: list[Any] = (), cursor: dict[str, Any] | None
+    session: Session,
+    ctx: SyncContext,
+    forms: list[Any],
+    *,
+    events: list[Any] = (),
+    cursor: dict[str, Any] | None,
+    cursor_stream: str = EVENTS_STREAM,
 ) -> Any:
     if events:
         upserts.insert_allegro_events(session, shop_id=ctx.shop.id, rows=[normalize.allegro_event(e) for e in events])
     result = upserts.upsert_orders(session, shop_id=ctx.shop.id, rows=[normalize.allegro_order(f) for f in forms])
     notify_changes(session, ctx=ctx, stream="allegro_orders", result=result)
     if cursor is not None:
-        set_cursor(session, shop_id=ctx.shop.id, stream=EVENTS_STREAM, value=cursor)
+        set_cursor(session, shop_id=ctx.shop.id, stream=cursor_stream, value=cursor)
     return result
 
 
@@ -196,13 +202,21 @@ async def backfill_window(
     since: datetime,
     until: datetime,
     counts: RunCounts,
+    *,
+    progress_stream: str,
     on_page: Callable[[datetime], Awaitable[None]],
 ) -> None:
-    """Every order bought in [since, until] (split under the 10k cap); `on_page` gets the resume point."""
+    """Every order bought in [since, until], split under the 10k cap. Each page is written with
+    its resume point (every order bought before it is stored) in one transaction."""
 
     async def body() -> None:
         async for page in ctx.clients.allegro.iter_checkout_form_pages(_token(ctx), since, until):
-            result = await ctx.in_transaction(lambda s, items=page.items: _write_orders(s, ctx, items, cursor=None))
+            resume = {"resume": iso(page.cursor)}
+            result = await ctx.in_transaction(
+                lambda s, items=page.items, c=resume: _write_orders(
+                    s, ctx, items, cursor=c, cursor_stream=progress_stream
+                )
+            )
             count_page(counts, page, result)
             await on_page(page.cursor)
 

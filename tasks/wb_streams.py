@@ -185,17 +185,25 @@ async def wb_cards(ctx: SyncContext) -> StreamReport:
 # -- backfill: flag=1, one Moscow calendar day at a time ---------------------------------------
 
 
-async def backfill_day(ctx: SyncContext, day: date, counts: RunCounts) -> None:
-    """Orders and sales whose `date` is on `day`; silent; the day is recorded as done with its rows."""
+async def backfill_day(ctx: SyncContext, day: date, counts: RunCounts, *, progress_stream: str) -> None:
+    """Orders and sales whose `date` is on `day` (flag=1): written with the day marked done, in one
+    transaction, so a re-run of the backfill resumes at the first day not written."""
     token = _token(ctx)
-    for fetch, mapper, upsert in (
-        (ctx.clients.wb.orders_for_day, normalize.wb_order, upserts.upsert_orders),
-        (ctx.clients.wb.sales_for_day, normalize.wb_sale, upserts.upsert_sales),
-    ):
-        page = await fetch(token, day)
-        rows = [mapper(item) for item in page.items]
-        result = await ctx.in_transaction(lambda s, rows=rows, upsert=upsert: upsert(s, shop_id=ctx.shop.id, rows=rows))
-        count_page(counts, page, result)
+    orders = await ctx.clients.wb.orders_for_day(token, day)
+    sales = await ctx.clients.wb.sales_for_day(token, day)
+    order_rows = [normalize.wb_order(item) for item in orders.items]
+    sale_rows = [normalize.wb_sale(item) for item in sales.items]
+
+    def write(session: Session) -> tuple[Any, Any]:
+        written_orders = upserts.upsert_orders(session, shop_id=ctx.shop.id, rows=order_rows)
+        written_sales = upserts.upsert_sales(session, shop_id=ctx.shop.id, rows=sale_rows)
+        next_day = (day + timedelta(days=1)).isoformat()
+        set_cursor(session, shop_id=ctx.shop.id, stream=progress_stream, value={"next_day": next_day})
+        return written_orders, written_sales
+
+    written_orders, written_sales = await ctx.in_transaction(write)
+    count_page(counts, orders, written_orders)
+    count_page(counts, sales, written_sales)
 
 
 @task(

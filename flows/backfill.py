@@ -1,0 +1,156 @@
+"""backfill: read a shop's history for a date range, silently, resumably.
+
+- Allegro: the checkout-form listing by `lineItems.boughtAt`, split under the 10,000 offset cap.
+- WB: `flag=1` reads, one Moscow calendar day at a time (orders and sales).
+
+Progress is stored per (shop, range) in the same transaction as the rows it covers, so a
+re-run with the same parameters continues where the last one stopped. A backfill never
+creates notifications. A progress artifact shows how far it is while it runs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+
+from prefect import flow, runtime
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.context import FlowRunContext
+from sqlalchemy.orm import Session
+
+from connectors.timeutil import MSK
+from flows.common import flow_run_id, shop_label, slug, summary_markdown
+from flows.logs import run_logger
+from storage.db import get_engine
+from storage.migrate import require_head
+from storage.sync_state import LOCK_BACKFILL, LockBusy, RunCounts, advisory_lock, get_cursor
+from tasks import allegro_streams, wb_streams
+from tasks.clients import Clients, make_clients
+from tasks.context import StreamReport, SyncContext, load_context, run_stream
+
+BACKFILL_STREAMS = {"wb": ("orders",), "allegro": ("orders",)}
+
+
+def backfill_run_name() -> str:
+    params = runtime.flow_run.parameters
+    marketplace, name = shop_label(int(params["shop_id"]))
+    return f"backfill-{marketplace}-{slug(name)}-{params.get('since')}-{params.get('until') or 'now'}"
+
+
+class Progress:
+    """A Prefect progress artifact inside a flow run; a log line outside."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.artifact_id: UUID | None = None
+        self.last = -1.0
+
+    async def start(self) -> None:
+        if FlowRunContext.get() is not None:
+            self.artifact_id = await create_progress_artifact(progress=0.0, description=self.title)
+
+    async def update(self, fraction: float) -> None:
+        percent = round(max(0.0, min(1.0, fraction)) * 100, 1)
+        if percent == self.last:
+            return
+        self.last = percent
+        if self.artifact_id is not None:
+            await update_progress_artifact(self.artifact_id, progress=percent)
+        run_logger().info("%s: %.1f%%", self.title, percent)
+
+
+def _progress_stream(marketplace: str, since: date, until: date) -> str:
+    return f"backfill:{marketplace}:{since.isoformat()}:{until.isoformat()}"
+
+
+def _stored_progress(ctx: SyncContext, stream: str) -> dict[str, Any] | None:
+    with Session(ctx.engine) as session:
+        return get_cursor(session, shop_id=ctx.shop.id, stream=stream)
+
+
+async def _wb_days(ctx: SyncContext, since: date, until: date, progress: Progress) -> StreamReport:
+    stream = _progress_stream("wb", since, until)
+    done = await ctx.db(_stored_progress, ctx, stream)
+    first = date.fromisoformat(done["next_day"]) if done else since
+    total = (until - since).days + 1
+
+    async def body(counts: RunCounts) -> None:
+        day = first
+        while day <= until:
+            await wb_streams.backfill_day(ctx, day, counts, progress_stream=stream)
+            day += timedelta(days=1)
+            await progress.update((day - since).days / total)
+
+    return await run_stream(ctx, "backfill_wb_orders", body)
+
+
+async def _allegro_window(ctx: SyncContext, since: date, until: date, progress: Progress) -> StreamReport:
+    stream = _progress_stream("allegro", since, until)
+    start = datetime.combine(since, time.min, UTC)
+    end = datetime.combine(until, time.max, UTC)
+    done = await ctx.db(_stored_progress, ctx, stream)
+    resume = datetime.fromisoformat(done["resume"]) if done else start
+    span = (end - start).total_seconds() or 1.0
+
+    async def on_page(point: datetime) -> None:
+        await progress.update((point - start).total_seconds() / span)
+
+    async def body(counts: RunCounts) -> None:
+        await allegro_streams.backfill_window(
+            ctx, max(resume, start), end, counts, progress_stream=stream, on_page=on_page
+        )
+        await progress.update(1.0)
+
+    return await run_stream(ctx, "backfill_allegro_orders", body)
+
+
+async def backfill_one(
+    shop_id: int,
+    since: date,
+    until: date | None = None,
+    streams: list[str] | None = None,
+    *,
+    clients: Clients | None = None,
+) -> list[StreamReport]:
+    """The body of the backfill flow, callable without Prefect (tests, benchmarks)."""
+    logger = run_logger()
+    engine = get_engine()
+    own_clients = clients is None
+    clients = clients or make_clients()
+    try:
+        ctx = load_context(engine, shop_id=shop_id, clients=clients, kind="backfill", flow_run_id=flow_run_id())
+        ctx.log = logger
+        until = until or ctx.now().astimezone(MSK).date()
+        if since > until:
+            raise ValueError(f"since ({since}) is after until ({until})")
+        chosen = streams or list(BACKFILL_STREAMS[ctx.shop.marketplace])
+        unknown = set(chosen) - set(BACKFILL_STREAMS[ctx.shop.marketplace])
+        if unknown:
+            raise ValueError(f"backfill of {ctx.shop.marketplace} cannot read: {', '.join(sorted(unknown))}")
+        progress = Progress(f"backfill of {ctx.shop.name} {since}..{until}")
+        await progress.start()
+        with advisory_lock(engine, namespace=LOCK_BACKFILL, key=shop_id):
+            reader = _wb_days if ctx.shop.marketplace == "wb" else _allegro_window
+            return [await reader(ctx, since, until, progress)]
+    except LockBusy:
+        logger.info("another backfill of shop %s is running: this one skips", shop_id)
+        return []
+    finally:
+        if own_clients:
+            await clients.aclose()
+
+
+@flow(name="backfill", flow_run_name=backfill_run_name, retries=0)
+async def backfill(
+    shop_id: int, since: date, until: date | None = None, streams: list[str] | None = None
+) -> dict[str, Any]:
+    """Read a shop's orders (and WB sales) between two dates, silently; re-run to resume."""
+    require_head(get_engine())
+    reports = await backfill_one(shop_id, since, until, streams)
+    marketplace, name = shop_label(shop_id)
+    await create_markdown_artifact(
+        key=f"backfill-summary-{shop_id}",
+        markdown=summary_markdown(f"Backfill of {marketplace} shop {name}, {since} to {until or 'today'}", reports),
+    )
+    return {r.stream: r.counts.as_dict() for r in reports}

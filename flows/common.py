@@ -1,0 +1,42 @@
+"""Small helpers the flows share: run names, the run id, the summary table."""
+
+from __future__ import annotations
+
+from prefect import runtime
+from sqlalchemy.orm import Session
+
+from storage.db import get_engine
+from storage.models import Shop
+from tasks.context import StreamReport
+
+
+def shop_label(shop_id: int) -> tuple[str, str]:
+    with Session(get_engine()) as session:
+        shop = session.get(Shop, shop_id)
+        return (shop.marketplace, shop.name) if shop else ("unknown", str(shop_id))
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:40] or "shop"
+
+
+def flow_run_id() -> str | None:
+    run_id = runtime.flow_run.id
+    return str(run_id) if run_id else None
+
+
+def summary_markdown(title: str, reports: list[StreamReport]) -> str:
+    lines = [
+        f"# {title}",
+        "",
+        "| stream | status | fetched | inserted | updated | unchanged | stale refused | requests | seconds |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in reports:
+        c = r.counts
+        lines.append(
+            f"| {r.stream} | {r.status} | {c.fetched} | {c.inserted} | {c.updated} | {c.unchanged} | "
+            f"{c.stale_refused} | {c.requests} | {r.seconds:.1f} |"
+        )
+    errors = [f"- **{r.stream}**: {r.error}" for r in reports if r.error]
+    return "\n".join(lines + ([""] + errors if errors else []))
