@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -60,10 +61,8 @@ async def test_wb_backfill_resumes_where_it_stopped_and_is_silent(clean_engine: 
 
     async with clients_for(app) as clients:
         monkeypatch.setattr(upserts, "upsert_sales", dies_on_third_day)
-        try:
+        with pytest.raises(RuntimeError, match="injected"):
             await backfill_one(shops["wb1"], since, today, clients=clients)
-        except RuntimeError:
-            pass
         monkeypatch.setattr(upserts, "upsert_sales", real)
         with Session(clean_engine) as s:
             progress = s.scalars(select(SyncCursor.value).where(SyncCursor.stream.like("backfill:wb:%"))).one()
