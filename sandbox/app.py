@@ -25,19 +25,43 @@ PREFIXES = {f"/{h}" for h in HOSTS}
 def create_app(config: SandboxConfig | None = None) -> FastAPI:
     config = config or SandboxConfig()
     world = World(config)
-    app = FastAPI(title="sellerpulse marketplace sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="sellerpulse marketplace sandbox",
+        docs_url="/_sandbox/docs",
+        openapi_url="/_sandbox/openapi.json",
+        redoc_url=None,
+    )
     app.state.world = world
-    for router in (auth_router(), api_router(), statistics_router(), analytics_router(), feedbacks_router(), content_router(), marketplace_router(), operator_router()):
+    for router in (
+        auth_router(),
+        api_router(),
+        statistics_router(),
+        analytics_router(),
+        feedbacks_router(),
+        content_router(),
+        marketplace_router(),
+        operator_router(),
+    ):
         app.include_router(router)
 
     @app.get("/")
     async def root(request: Request) -> Response:
-        return json_response({"status": "ok", "sandbox": "sellerpulse", "scenario": world.scenario.name, "now": utc_z(world.now()), "hosts": list(HOSTS)})
+        return json_response(
+            {
+                "status": "ok",
+                "sandbox": "sellerpulse",
+                "scenario": world.scenario.name,
+                "now": utc_z(world.now()),
+                "hosts": list(HOSTS),
+            }
+        )
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc: Exception) -> Response:
         # Unknown paths answer in the shape of the host they fall under.
-        return json_response({"errors": [{"code": "NOT_FOUND", "message": f"no such resource: {request.url.path}"}]}, 404)
+        return json_response(
+            {"errors": [{"code": "NOT_FOUND", "message": f"no such resource: {request.url.path}"}]}, 404
+        )
 
     app.add_middleware(MarketplaceMiddleware, world=world)
     return app

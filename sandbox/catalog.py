@@ -68,9 +68,7 @@ def wb_products(seed: int, shop_index: int, count: int) -> tuple[WbProduct, ...]
         nm_id = 100_000_000 + shop_index * 1_000_000 + p * 37 + 11
         noun = pick(_NOUNS, seed, stream, p, 1)
         n_sizes = randint(seed, stream, p, 2, 1, 3)
-        sizes = tuple(
-            WbSize(nm_id * 10 + s, _SIZES[s], f"20{nm_id % 10**8:08d}{s:03d}") for s in range(n_sizes)
-        )
+        sizes = tuple(WbSize(nm_id * 10 + s, _SIZES[s], f"20{nm_id % 10**8:08d}{s:03d}") for s in range(n_sizes))
         out.append(
             WbProduct(
                 nm_id=nm_id,

@@ -19,7 +19,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.faults import HOSTS, FaultSpecError, parse_faults
@@ -62,14 +62,18 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--scenario", default="demo", help=f"one of {', '.join(SCENARIOS)} (NAME:key=value,... overrides sizes)")
+    p.add_argument(
+        "--scenario", default="demo", help=f"one of {', '.join(SCENARIOS)} (NAME:key=value,... overrides sizes)"
+    )
     p.add_argument("--speed", type=float, default=1.0, help="sandbox seconds per real second")
     p.add_argument("--faults", default=None, help="e.g. 'wb-statistics:429=0.2,5xx=0.1;*:slow=0.1'")
     p.add_argument("--no-rate-limits", action="store_true", help="switch rate limits off (benchmarks)")
     p.add_argument("--rate-limit-scale", type=float, default=1.0)
     p.add_argument("--auto-approve", action="store_true", help="approve Allegro device codes at once (demo)")
     p.add_argument("--row-cap", type=int, default=80_000, help="WB statistics rows per response")
-    p.add_argument("--start", default=None, help="sandbox start time, ISO 8601 (default: now, so live data looks current)")
+    p.add_argument(
+        "--start", default=None, help="sandbox start time, ISO 8601 (default: now, so live data looks current)"
+    )
 
 
 def settings_lines(base_url: str, credentials: dict[str, str]) -> list[str]:
@@ -89,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         parse_faults(args.faults)
-        start = datetime.fromisoformat(args.start) if args.start else datetime.now(timezone.utc).replace(microsecond=0)
+        start = datetime.fromisoformat(args.start) if args.start else datetime.now(UTC).replace(microsecond=0)
         if start.tzinfo is None:
-            start = start.replace(tzinfo=timezone.utc)
+            start = start.replace(tzinfo=UTC)
         config = SandboxConfig(
             start=start,
             seed=args.seed,
@@ -116,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read() or b"{}")

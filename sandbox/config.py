@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-DEFAULT_START = datetime(2026, 11, 23, 9, 0, 0, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

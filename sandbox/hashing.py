@@ -24,7 +24,15 @@ def mix(x: int) -> int:
 def h64(seed: int, stream: int, index: int, salt: int = 0) -> int:
     # One finaliser over a linear combination with distinct odd multipliers:
     # rows are built from dozens of these, so speed matters (1M-row scenarios).
-    return mix((seed * 0xA24BAED4963EE407 + stream * 0x9FB21C651E98DF25 + index * 0xD1B54A32D192ED03 + salt * 0x8CB92BA72F3D8DD7) & _MASK)
+    return mix(
+        (
+            seed * 0xA24BAED4963EE407
+            + stream * 0x9FB21C651E98DF25
+            + index * 0xD1B54A32D192ED03
+            + salt * 0x8CB92BA72F3D8DD7
+        )
+        & _MASK
+    )
 
 
 def u01(seed: int, stream: int, index: int, salt: int = 0) -> float:

@@ -111,7 +111,13 @@ async def _send_response(response: Any, scope: Scope, receive: Receive, send: Se
 
 async def _drop(send: Send, ctx: dict[str, Any]) -> None:
     ctx["status"] = 0
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+        }
+    )
     raise ConnectionDropped("sandbox fault: connection reset")
 
 

@@ -50,7 +50,10 @@ def operator_router() -> APIRouter:
                 "seed": w.seed,
                 "now": utc_z(w.now()),
                 "speed": w.clock.speed,
-                "shops": [{"name": s.name, "marketplace": s.marketplace, "orders": s.orders, "live": s.live} for s in w.scenario.shops],
+                "shops": [
+                    {"name": s.name, "marketplace": s.marketplace, "orders": s.orders, "live": s.live}
+                    for s in w.scenario.shops
+                ],
                 "faults": w.faults.plan.to_spec(),
                 "rate_limits": {"enabled": w.limiter.enabled, "scale": w.limiter.scale},
                 "event_retention_s": w.event_retention(),
@@ -133,7 +136,11 @@ def operator_router() -> APIRouter:
         if shop not in w.wb:
             return _err(404, f"unknown WB shop {shop!r}")
         try:
-            token = w.mint_wb_token(shop, body.get("categories") or ("content", "analytics", "marketplace", "statistics", "feedbacks"), float(body.get("ttl_seconds", 180 * 86400)))
+            token = w.mint_wb_token(
+                shop,
+                body.get("categories") or ("content", "analytics", "marketplace", "statistics", "feedbacks"),
+                float(body.get("ttl_seconds", 180 * 86400)),
+            )
         except KeyError as exc:
             return _err(400, f"unknown category {exc}")
         return json_response({"token": token})

@@ -21,7 +21,9 @@ def dumps(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def json_response(body: Any, status: int = 200, media_type: str = "application/json", headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, media_type: str = "application/json", headers: dict[str, str] | None = None
+) -> Response:
     return Response(dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 
@@ -41,7 +43,9 @@ def json_array_chunks(rows: Iterable[dict[str, Any]], chunk: int = 1000) -> Iter
 
 
 # -- WB ------------------------------------------------------------------------
-def wb_problem(status: int, title: str, detail: str, now: float, origin: str, headers: dict[str, str] | None = None) -> Response:
+def wb_problem(
+    status: int, title: str, detail: str, now: float, origin: str, headers: dict[str, str] | None = None
+) -> Response:
     body = {
         "title": title,
         "detail": detail,
@@ -49,7 +53,12 @@ def wb_problem(status: int, title: str, detail: str, now: float, origin: str, he
         "requestId": uuid.uuid4().hex,
         "origin": origin,
         "status": status,
-        "statusText": {401: "Unauthorized", 429: "Too Many Requests", 503: "Service Unavailable", 504: "Gateway Timeout"}.get(status, "Error"),
+        "statusText": {
+            401: "Unauthorized",
+            429: "Too Many Requests",
+            503: "Service Unavailable",
+            504: "Gateway Timeout",
+        }.get(status, "Error"),
         "timestamp": utc_z(now),
     }
     return json_response(body, status, PROBLEM, headers)
@@ -69,8 +78,19 @@ def wb_bad_request(detail: str) -> Response:
 
 
 # -- Allegro ---------------------------------------------------------------------
-def allegro_error(status: int, code: str, message: str, path: str | None = None, media_type: str = ALLEGRO_PUBLIC, headers: dict[str, str] | None = None) -> Response:
-    body = {"errors": [{"code": code, "message": message, "details": None, "path": path, "userMessage": message, "metadata": {}}]}
+def allegro_error(
+    status: int,
+    code: str,
+    message: str,
+    path: str | None = None,
+    media_type: str = ALLEGRO_PUBLIC,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = {
+        "errors": [
+            {"code": code, "message": message, "details": None, "path": path, "userMessage": message, "metadata": {}}
+        ]
+    }
     return json_response(body, status, media_type, headers)
 
 

@@ -131,9 +131,7 @@ def _override(scenario: Scenario, key: str, raw: str) -> Scenario:
         return replace(scenario, low_stock_level=int(raw))
     shops: list[ShopSpec] = []
     for shop in scenario.shops:
-        if key == "wb_orders" and shop.marketplace == "wb":
-            shop = replace(shop, orders=int(raw))
-        elif key == "allegro_orders" and shop.marketplace == "allegro":
+        if key == "wb_orders" and shop.marketplace == "wb" or key == "allegro_orders" and shop.marketplace == "allegro":
             shop = replace(shop, orders=int(raw))
         elif key == "products":
             shop = replace(shop, products=int(raw))

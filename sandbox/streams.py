@@ -109,11 +109,7 @@ class Timeline:
 
     def applied(self, row: str, i: int, now: float) -> list[Change]:
         """Changes of `row` that happened to item i by `now`, oldest first."""
-        out = [
-            c
-            for c in self.changes.values()
-            if c.row == row and self.appear(i) + c.delay <= now and c.applies(i)
-        ]
+        out = [c for c in self.changes.values() if c.row == row and self.appear(i) + c.delay <= now and c.applies(i)]
         return sorted(out, key=lambda c: (c.delay, c.tag))
 
     def latest_before(self, tag: int, now: float) -> int | None:

@@ -4,13 +4,13 @@ speak UTC with `Z`, WB feedbacks carry an explicit offset."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 MSK = timezone(timedelta(hours=3))
 
 
 def to_dt(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch, tz=UTC)
 
 
 def to_epoch(dt: datetime) -> float:
@@ -25,7 +25,7 @@ def msk_naive(epoch: int) -> str:
 
 
 def utc_z(epoch: float, millis: bool = False) -> str:
-    dt = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    dt = datetime.fromtimestamp(epoch, tz=UTC)
     if millis:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -52,5 +52,5 @@ def parse_iso_utc(value: str) -> float:
     """Parse an ISO 8601 time (Allegro filters); a missing zone is UTC."""
     dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()

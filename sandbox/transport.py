@@ -23,6 +23,8 @@ class SandboxTransport(httpx.ASGITransport):
                 return await super().handle_async_request(request)
             return await asyncio.wait_for(super().handle_async_request(request), timeout)
         except ConnectionDropped:
-            raise httpx.RemoteProtocolError("Server disconnected without sending a complete response", request=request) from None
-        except asyncio.TimeoutError:
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a complete response", request=request
+            ) from None
+        except TimeoutError:
             raise httpx.ReadTimeout("sandbox: read timed out", request=request) from None

@@ -51,7 +51,13 @@ class Transition:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": utc_z(self.at.timestamp()), "kind": self.kind, "shop": self.shop, "entity_id": self.entity_id, "data": self.data}
+        return {
+            "at": utc_z(self.at.timestamp()),
+            "kind": self.kind,
+            "shop": self.shop,
+            "entity_id": self.entity_id,
+            "data": self.data,
+        }
 
 
 @dataclass
@@ -87,9 +93,10 @@ class World:
         self.wb_key = hashlib.blake2b(f"wb-key:{config.seed}".encode(), digest_size=32).digest()
         self.history_start = int(self.clock.start_epoch - self.scenario.history_days * 86400)
         self.client_id = config.allegro_client_id
-        self.client_secret = config.allegro_client_secret or hashlib.blake2b(
-            f"secret:{config.seed}".encode(), digest_size=16
-        ).hexdigest()
+        self.client_secret = (
+            config.allegro_client_secret
+            or hashlib.blake2b(f"secret:{config.seed}".encode(), digest_size=16).hexdigest()
+        )
         self.event_retention_s = config.event_retention_s
         allegro_names = [s.name for s in self.scenario.allegro_shops]
         self.auth = AllegroAuth(config.seed, self.client_id, self.client_secret, allegro_names, config.auto_approve)
@@ -100,20 +107,34 @@ class World:
     # -- construction ---------------------------------------------------------
     def _build_wb(self, spec: ShopSpec) -> WbShop:
         products = wb_products(self.seed, spec.index, spec.products)
-        orders = WbOrderModel(self.seed, spec, products, layout_for(spec, self.history_start, self.scenario.history_days))
+        orders = WbOrderModel(
+            self.seed, spec, products, layout_for(spec, self.history_start, self.scenario.history_days)
+        )
         reviews_layout = layout_for(spec, self.history_start, self.scenario.history_days, spec.reviews_per_order)
         reviews = WbReviewModel(self.seed, spec, products, reviews_layout)
         skus = [StockSku(str(p.nm_id), str(s.chrt_id)) for p in products for s in p.sizes]
-        stock = StockModel(self.seed, 0x6000 + spec.index, skus, len(WB_WAREHOUSES), self.history_start, spec.stock_step, self.scenario.low_stock_level)
+        stock = StockModel(
+            self.seed,
+            0x6000 + spec.index,
+            skus,
+            len(WB_WAREHOUSES),
+            self.history_start,
+            spec.stock_step,
+            self.scenario.low_stock_level,
+        )
         seller_id = f"sandbox-seller-{spec.index}"
         token = self.mint_wb_token_for(spec.name, seller_id, wbtokens.ALL_CATEGORIES, None)
         return WbShop(spec, seller_id, products, orders, reviews, stock, token)
 
     def _build_allegro(self, spec: ShopSpec) -> AllegroShop:
         offers = allegro_offers(self.seed, spec.index, spec.products)
-        orders = AllegroOrderModel(self.seed, spec, offers, layout_for(spec, self.history_start, self.scenario.history_days))
+        orders = AllegroOrderModel(
+            self.seed, spec, offers, layout_for(spec, self.history_start, self.scenario.history_days)
+        )
         skus = [StockSku(o.offer_id, o.offer_id) for o in offers]
-        stock = StockModel(self.seed, 0x7000 + spec.index, skus, 1, self.history_start, spec.stock_step, self.scenario.low_stock_level)
+        stock = StockModel(
+            self.seed, 0x7000 + spec.index, skus, 1, self.history_start, spec.stock_step, self.scenario.low_stock_level
+        )
         pair = self.auth.issue(spec.name, self.client_id, self.clock.epoch())
         return AllegroShop(spec, str(50_000_000 + spec.index), offers, orders, stock, pair)
 
@@ -142,14 +163,21 @@ class World:
     def wb_token(self, shop: str) -> str:
         return self.wb[shop].token
 
-    def mint_wb_token_for(self, shop: str, seller_id: str, categories: tuple[str, ...] | list[str], exp: float | None) -> str:
+    def mint_wb_token_for(
+        self, shop: str, seller_id: str, categories: tuple[str, ...] | list[str], exp: float | None
+    ) -> str:
         self._token_ids = getattr(self, "_token_ids", 0) + 1
         token_id = f"{h64(self.seed, 0x8000, self._token_ids) % 16**32:032x}"
         expires = int(exp if exp is not None else self.clock.epoch() + wbtokens.TOKEN_TTL)
         claims = wbtokens.WbClaims(token_id, seller_id, wbtokens.mask_for(list(categories)), expires)
         return wbtokens.issue(self.wb_key, claims)
 
-    def mint_wb_token(self, shop: str, categories: tuple[str, ...] | list[str] = wbtokens.ALL_CATEGORIES, ttl: float = wbtokens.TOKEN_TTL) -> str:
+    def mint_wb_token(
+        self,
+        shop: str,
+        categories: tuple[str, ...] | list[str] = wbtokens.ALL_CATEGORIES,
+        ttl: float = wbtokens.TOKEN_TTL,
+    ) -> str:
         """A new token for a WB shop (e.g. wrong categories or short-lived)."""
         return self.mint_wb_token_for(shop, self.wb[shop].seller_id, categories, self.clock.epoch() + ttl)
 
@@ -208,7 +236,10 @@ class World:
     # -- ground truth: Allegro --------------------------------------------------
     def allegro_checkout_forms(self, shop: str) -> dict[str, dict[str, Any]]:
         model, now = self.allegro[shop].orders, self.now()
-        return {model.form_id(k): model.checkout_form(k, now) for k in range(model.oldest_retained(now), model.visible_count(now))}
+        return {
+            model.form_id(k): model.checkout_form(k, now)
+            for k in range(model.oldest_retained(now), model.visible_count(now))
+        }
 
     def allegro_offers(self, shop: str) -> dict[str, dict[str, Any]]:
         return {o["id"]: o for o in self.offer_rows(shop)}
@@ -258,7 +289,8 @@ class World:
                 "orders": list(self.wb_orders(shop).values()),
                 "sales": list(self.wb_sales(shop).values()),
                 "stock": [
-                    {"nmId": nm, "chrtId": ch, "warehouseId": wh, "quantity": q} for (nm, ch, wh), q in self.wb_stock(shop).items()
+                    {"nmId": nm, "chrtId": ch, "warehouseId": wh, "quantity": q}
+                    for (nm, ch, wh), q in self.wb_stock(shop).items()
                 ],
                 "reviews": list(self.wb_reviews(shop).values()),
             }

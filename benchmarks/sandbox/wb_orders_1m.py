@@ -22,8 +22,20 @@ import psutil
 
 
 def start_server(rows: int, port: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    cmd = [sys.executable, "-m", "sandbox", "--port", str(port), "--scenario", f"wb-1m:wb_orders={rows}",
-           "--no-rate-limits", "--speed", "0", "--start", "2026-11-23T09:00:00+00:00"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sandbox",
+        "--port",
+        str(port),
+        "--scenario",
+        f"wb-1m:wb_orders={rows}",
+        "--no-rate-limits",
+        "--speed",
+        "0",
+        "--start",
+        "2026-11-23T09:00:00+00:00",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     env: dict[str, str] = {}
     assert proc.stdout is not None
@@ -51,7 +63,9 @@ def run(rows: int, port: int) -> dict[str, float]:
         seen: set[int] = set()  # srid hashes: the client side of the dedupe
         date_from, pages, peak, t0 = "2020-01-01", 0, rss_start, time.perf_counter()
         per_page: list[float] = []
-        with httpx.Client(base_url=env["WB_STATISTICS_URL"], headers={"Authorization": env["WB_TOKEN_WB1"]}, timeout=600) as c:
+        with httpx.Client(
+            base_url=env["WB_STATISTICS_URL"], headers={"Authorization": env["WB_TOKEN_WB1"]}, timeout=600
+        ) as c:
             while True:
                 r = c.get("/api/v1/supplier/orders", params={"dateFrom": date_from, "flag": 0})
                 r.raise_for_status()

@@ -17,10 +17,28 @@ from sandbox.world import AllegroShop, World
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 FORM_STATUSES = ("BOUGHT", "FILLED_IN", "READY_FOR_PROCESSING", "CANCELLED")
-FULFILLMENT = ("NEW", "PROCESSING", "READY_FOR_SHIPMENT", "READY_FOR_PICKUP", "SENT", "PICKED_UP", "CANCELLED", "SUSPENDED", "RETURNED")
+FULFILLMENT = (
+    "NEW",
+    "PROCESSING",
+    "READY_FOR_SHIPMENT",
+    "READY_FOR_PICKUP",
+    "SENT",
+    "PICKED_UP",
+    "CANCELLED",
+    "SUSPENDED",
+    "RETURNED",
+)
 SORTS = ("lineItems.boughtAt", "-lineItems.boughtAt", "updatedAt", "-updatedAt")
 MAX_LIFE = 3 * 86400  # the last state change of a form (PICKED_UP) is 3 days after purchase
-TYPE_STAGES = {"BOUGHT": {0}, "FILLED_IN": {1}, "READY_FOR_PROCESSING": {2, 3}, "BUYER_CANCELLED": {4, 6}, "AUTO_CANCELLED": {4}, "FULFILLMENT_STATUS_CHANGED": {5, 7, 8}, "BUYER_MODIFIED": set()}
+TYPE_STAGES = {
+    "BOUGHT": {0},
+    "FILLED_IN": {1},
+    "READY_FOR_PROCESSING": {2, 3},
+    "BUYER_CANCELLED": {4, 6},
+    "AUTO_CANCELLED": {4},
+    "FULFILLMENT_STATUS_CHANGED": {5, 7, 8},
+    "BUYER_MODIFIED": set(),
+}
 
 
 class Invalid(Exception):
@@ -163,7 +181,9 @@ def api_router() -> APIRouter:
             statuses = _enum_list(request, "publication.status", ("INACTIVE", "ACTIVATING", "ACTIVE", "ENDED"))
         except Invalid as exc:
             return g.invalid(exc)
-        rows = [o for o in g.world.offer_rows(g.shop.spec.name) if not statuses or o["publication"]["status"] in statuses]
+        rows = [
+            o for o in g.world.offer_rows(g.shop.spec.name) if not statuses or o["publication"]["status"] in statuses
+        ]
         page = rows[offset : offset + limit]
         return g.ok({"offers": page, "count": len(page), "totalCount": len(rows)})
 
@@ -205,7 +225,9 @@ def _list_forms(g: Ctx, request: Request) -> dict[str, Any]:
     login = request.query_params.get("buyer.login")
     m, now = g.shop.orders, g.now
     ks = _candidate_range(m, now, bought, updated)
-    needs_state = bool(statuses or fulfillment or updated[0] is not None or updated[1] is not None or sort.endswith("updatedAt"))
+    needs_state = bool(
+        statuses or fulfillment or updated[0] is not None or updated[1] is not None or sort.endswith("updatedAt")
+    )
 
     def matches(k: int) -> bool:
         if login is not None and m.buyer_login(k) != login:
@@ -241,7 +263,12 @@ def _slice_range(ks: range, sort: str, offset: int, limit: int) -> list[int]:
     return list(seq[offset : offset + limit])
 
 
-def _candidate_range(m: AllegroOrderModel, now: float, bought: tuple[float | None, float | None], updated: tuple[float | None, float | None]) -> range:
+def _candidate_range(
+    m: AllegroOrderModel,
+    now: float,
+    bought: tuple[float | None, float | None],
+    updated: tuple[float | None, float | None],
+) -> range:
     t = m.timeline
     lo = m.oldest_retained(now)
     hi = m.visible_count(now)
@@ -305,7 +332,14 @@ def _offer_events(g: Ctx, request: Request) -> list[dict[str, Any]]:
             if event_id <= after:
                 continue
             offer = g.shop.offers[s]
-            out.append({"id": str(event_id), "occurredAt": utc_z(move.at, millis=True), "type": "OFFER_STOCK_CHANGED", "offer": {"id": offer.offer_id, "external": {"id": offer.external_id}}})
+            out.append(
+                {
+                    "id": str(event_id),
+                    "occurredAt": utc_z(move.at, millis=True),
+                    "type": "OFFER_STOCK_CHANGED",
+                    "offer": {"id": offer.offer_id, "external": {"id": offer.external_id}},
+                }
+            )
             if len(out) >= limit:
                 return out
     return out

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from sandbox.allegro.oauth import DEVICE_TTL, OAuthError
+from sandbox.allegro.oauth import DEVICE_TTL, OAuthError, TokenPair
 from sandbox.responses import json_response, oauth_error
 from sandbox.world import World
 
@@ -59,7 +59,9 @@ def auth_router() -> APIRouter:
             return oauth_error(exc.status, exc.error, exc.description)
         ctx = request.scope.get("sandbox_ctx", {})
         ctx["token_id"], ctx["shop"] = pair.jti, pair.shop
-        if form.get("grant_type") == "refresh_token" and world.faults.roll("allegro-auth", "reuse", ctx.get("request_no", 0)):
+        if form.get("grant_type") == "refresh_token" and world.faults.roll(
+            "allegro-auth", "reuse", ctx.get("request_no", 0)
+        ):
             ctx["reset"] = True  # the rotation happened; the answer is lost
         return json_response(pair.token_response())
 
@@ -74,7 +76,7 @@ def auth_router() -> APIRouter:
     return router
 
 
-def _grant(world: World, client_id: str, form: dict[str, str]):  # type: ignore[no-untyped-def]
+def _grant(world: World, client_id: str, form: dict[str, str]) -> TokenPair:
     grant_type = form.get("grant_type")
     now = world.now()
     if grant_type == DEVICE_GRANT:

@@ -161,7 +161,12 @@ class AllegroAuth:
             raise OAuthError("invalid_grant", "Invalid refresh token: revoked or expired")
         if pair.spent_at is not None:
             successor = pair.successor
-            if now - pair.spent_at <= REUSE_GRACE and successor is not None and successor.spent_at is None and not successor.revoked:
+            if (
+                now - pair.spent_at <= REUSE_GRACE
+                and successor is not None
+                and successor.spent_at is None
+                and not successor.revoked
+            ):
                 return successor
             raise OAuthError("invalid_grant", "Invalid refresh token: already used")
         new = self.issue(pair.shop, client_id, now)
@@ -180,10 +185,10 @@ class AllegroAuth:
         """Revoke every pair of a shop (or the pair with this jti)."""
         n = 0
         for pair in self.by_access.values():
-            if (shop is not None and pair.shop == shop) or (jti is not None and pair.jti == jti):
-                if not pair.revoked:
-                    pair.revoked = True
-                    n += 1
+            matches = (shop is not None and pair.shop == shop) or (jti is not None and pair.jti == jti)
+            if matches and not pair.revoked:
+                pair.revoked = True
+                n += 1
         return n
 
     def revoke_family_of(self, pair: TokenPair) -> None:

@@ -43,7 +43,10 @@ EVENT_TYPES = (
 _FIRST = ("Anna", "Piotr", "Kasia", "Tomasz", "Ola", "Marek")
 _LAST = ("Nowak", "Kowalski", "Wiśniewska", "Wójcik", "Lewandowski")
 _CITIES = (("Warszawa", "00-001"), ("Kraków", "30-001"), ("Poznań", "60-001"), ("Gdańsk", "80-001"))
-_DELIVERY = (("2488f7b7-5d1c-4d65-b85c-4cbcf253fd93", "Allegro Paczkomaty InPost"), ("7203cb90-864c-4cda-bf08-dc883f0c78ad", "Allegro Kurier DPD"))
+_DELIVERY = (
+    ("2488f7b7-5d1c-4d65-b85c-4cbcf253fd93", "Allegro Paczkomaty InPost"),
+    ("7203cb90-864c-4cda-bf08-dc883f0c78ad", "Allegro Kurier DPD"),
+)
 
 
 class AllegroOrderModel:
@@ -205,7 +208,10 @@ class AllegroOrderModel:
             "buyer": buyer,
             "payment": payment,
             "status": status,
-            "fulfillment": {"status": fulfillment, "shipmentSummary": {"lineItemsSent": "ALL" if fulfillment in ("SENT", "PICKED_UP") else "NONE"}},
+            "fulfillment": {
+                "status": fulfillment,
+                "shipmentSummary": {"lineItemsSent": "ALL" if fulfillment in ("SENT", "PICKED_UP") else "NONE"},
+            },
             "delivery": {
                 "address": {
                     "firstName": buyer["firstName"],
@@ -310,6 +316,20 @@ class AllegroOrderModel:
                     "reason": {"type": "DONT_LIKE_IT", "userComment": "Nie pasuje"},
                 }
             ],
-            "refund": {"bankAccount": {"owner": f"{buyer['firstName']} {buyer['lastName']}", "accountNumber": "61109010140000071219812874", "iban": "PL61109010140000071219812874", "swift": "WBKPPLPP"}},
-            "parcels": [{"createdAt": utc_z(created + 3600, millis=True), "waybill": f"6{k:023d}", "carrierId": "INPOST", "sender": {"phoneNumber": buyer["phoneNumber"]}}],
+            "refund": {
+                "bankAccount": {
+                    "owner": f"{buyer['firstName']} {buyer['lastName']}",
+                    "accountNumber": "61109010140000071219812874",
+                    "iban": "PL61109010140000071219812874",
+                    "swift": "WBKPPLPP",
+                }
+            },
+            "parcels": [
+                {
+                    "createdAt": utc_z(created + 3600, millis=True),
+                    "waybill": f"6{k:023d}",
+                    "carrierId": "INPOST",
+                    "sender": {"phoneNumber": buyer["phoneNumber"]},
+                }
+            ],
         }

@@ -94,7 +94,9 @@ class WbOrderModel:
 
     def order_date(self, i: int) -> int:
         b = self.basket_start(i)
-        late = 86400 + self._u(b, _S_LATE2) * 2 * 86400 if self._u(b, _S_LATE) < 0.12 else 60 + self._u(b, _S_LATE2) * 1740
+        late = (
+            86400 + self._u(b, _S_LATE2) * 2 * 86400 if self._u(b, _S_LATE) < 0.12 else 60 + self._u(b, _S_LATE2) * 1740
+        )
         return self.appear(i) - int(late)
 
     def zero_price(self, i: int) -> bool:

@@ -164,7 +164,15 @@ def _feedback_params(request: Request) -> dict[str, Any] | str:
     order = q.get("order", "dateDesc")
     if order not in ("dateAsc", "dateDesc"):
         return "order must be dateAsc or dateDesc"
-    return {"answered": answered == "true", "take": take, "skip": skip, "nm_id": nm_id, "from": date_from, "to": date_to, "order": order}
+    return {
+        "answered": answered == "true",
+        "take": take,
+        "skip": skip,
+        "nm_id": nm_id,
+        "from": date_from,
+        "to": date_to,
+        "order": order,
+    }
 
 
 def _feedback_page(world: World, shop: WbShop, p: dict[str, Any]) -> dict[str, Any]:
@@ -231,7 +239,9 @@ def _card(world: World, shop: WbShop, p_ix: int) -> dict[str, Any]:
         "photos": p.photos(),
         "dimensions": {"length": 30, "width": 20, "height": 10, "weightBrutto": 0.5, "isValid": True},
         "characteristics": [{"id": 14177449, "name": "Цвет", "value": ["синий"]}],
-        "sizes": [{"chrtID": s.chrt_id, "techSize": s.tech_size, "wbSize": s.tech_size, "skus": [s.barcode]} for s in p.sizes],
+        "sizes": [
+            {"chrtID": s.chrt_id, "techSize": s.tech_size, "wbSize": s.tech_size, "skus": [s.barcode]} for s in p.sizes
+        ],
         "tags": [],
         "createdAt": utc_z(world.history_start),
         "updatedAt": updated,
@@ -240,7 +250,11 @@ def _card(world: World, shop: WbShop, p_ix: int) -> dict[str, Any]:
 
 def _cards_page(world: World, shop: WbShop, cursor: dict[str, Any], limit: int) -> dict[str, Any]:
     # Newest update first (WB's default sort), then nmID descending.
-    cards = sorted((_card(world, shop, i) for i in range(len(shop.products))), key=lambda c: (c["updatedAt"], c["nmID"]), reverse=True)
+    cards = sorted(
+        (_card(world, shop, i) for i in range(len(shop.products))),
+        key=lambda c: (c["updatedAt"], c["nmID"]),
+        reverse=True,
+    )
     if cursor.get("updatedAt") and cursor.get("nmID"):
         mark = (cursor["updatedAt"], int(cursor["nmID"]))
         cards = [c for c in cards if (c["updatedAt"], c["nmID"]) < mark]
@@ -262,7 +276,11 @@ def marketplace_router() -> APIRouter:
         if not isinstance(g, Guarded):
             return g
         m, now = g.shop.orders, world.now()
-        picked = [i for i in m.orders.indices_appearing(now - NEW_WINDOW, now) if m.fbs(i) and _fbs_status(m, i, now)[0] == "new"]
+        picked = [
+            i
+            for i in m.orders.indices_appearing(now - NEW_WINDOW, now)
+            if m.fbs(i) and _fbs_status(m, i, now)[0] == "new"
+        ]
         return json_response({"orders": [_fbs_order(m, i, new=True) for i in picked]}, headers=g.headers())
 
     @router.get("/api/v3/orders")
@@ -305,7 +323,14 @@ def marketplace_router() -> APIRouter:
             i = oid - _fbs_base(m)
             if m.orders.in_range(i) and m.fbs(i) and m.appear(i) <= now:
                 supplier, wb = _fbs_status(m, i, now)
-                out.append({"id": oid, "isCancellable": supplier in ("new", "confirm"), "supplierStatus": supplier, "wbStatus": wb})
+                out.append(
+                    {
+                        "id": oid,
+                        "isCancellable": supplier in ("new", "confirm"),
+                        "supplierStatus": supplier,
+                        "wbStatus": wb,
+                    }
+                )
         return json_response({"orders": out}, headers=g.headers())
 
     return router
@@ -376,8 +401,13 @@ def _fbs_order(m: WbOrderModel, i: int, new: bool = False) -> dict[str, Any]:
     }
     if new:
         order.update(
-            ddate="", salePrice=price, requiredMeta=[], optionalMeta=[], finalPrice=price,
-            convertedFinalPrice=price, isPickupPointShipmentAllowed=False,
+            ddate="",
+            salePrice=price,
+            requiredMeta=[],
+            optionalMeta=[],
+            finalPrice=price,
+            convertedFinalPrice=price,
+            isPickupPointShipmentAllowed=False,
         )
     return order
 

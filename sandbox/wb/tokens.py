@@ -57,7 +57,17 @@ class TokenError(Exception):
 
 def issue(key: bytes, claims: WbClaims) -> str:
     header = _b64(json.dumps({"alg": "HS256", "kid": "sandbox", "typ": "JWT"}).encode())
-    body = {"ent": 1, "exp": claims.exp, "id": claims.token_id, "iid": 1, "oid": 1, "s": claims.mask, "sid": claims.seller_id, "t": False, "uid": 1}
+    body = {
+        "ent": 1,
+        "exp": claims.exp,
+        "id": claims.token_id,
+        "iid": 1,
+        "oid": 1,
+        "s": claims.mask,
+        "sid": claims.seller_id,
+        "t": False,
+        "uid": 1,
+    }
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     sig = _b64(hmac.new(key, f"{header}.{payload}".encode(), hashlib.sha256).digest())
     return f"{header}.{payload}.{sig}"

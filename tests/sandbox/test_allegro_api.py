@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -56,10 +56,16 @@ async def test_filters_match_ground_truth(world, client) -> None:
         return {f["id"] for f in body["checkoutForms"]}
 
     assert await ids(status="CANCELLED") == {f["id"] for f in truth if f["status"] == "CANCELLED"}
-    assert await ids(**{"fulfillment.status": "PICKED_UP"}) == {f["id"] for f in truth if f["fulfillment"]["status"] == "PICKED_UP"}
+    assert await ids(**{"fulfillment.status": "PICKED_UP"}) == {
+        f["id"] for f in truth if f["fulfillment"]["status"] == "PICKED_UP"
+    }
     mid = sorted(f["lineItems"][0]["boughtAt"] for f in truth)[10]
-    assert await ids(**{"lineItems.boughtAt.gte": mid}) == {f["id"] for f in truth if f["lineItems"][0]["boughtAt"] >= mid}
-    assert await ids(**{"lineItems.boughtAt.lte": mid}) == {f["id"] for f in truth if f["lineItems"][0]["boughtAt"] <= mid}
+    assert await ids(**{"lineItems.boughtAt.gte": mid}) == {
+        f["id"] for f in truth if f["lineItems"][0]["boughtAt"] >= mid
+    }
+    assert await ids(**{"lineItems.boughtAt.lte": mid}) == {
+        f["id"] for f in truth if f["lineItems"][0]["boughtAt"] <= mid
+    }
     upd = sorted(f["updatedAt"] for f in truth)[12]
     assert await ids(**{"updatedAt.gte": upd}) == {f["id"] for f in truth if f["updatedAt"] >= upd}
     assert await ids(**{"updatedAt.lte": upd}) == {f["id"] for f in truth if f["updatedAt"] <= upd}
@@ -69,7 +75,16 @@ async def test_filters_match_ground_truth(world, client) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"offset": 9950, "limit": 51}, {"offset": 10000}, {"limit": 101}, {"limit": 0}, {"offset": -1}, {"sort": "price"}, {"status": "PAID"}, {"updatedAt.gte": "yesterday"}],
+    [
+        {"offset": 9950, "limit": 51},
+        {"offset": 10000},
+        {"limit": 101},
+        {"limit": 0},
+        {"offset": -1},
+        {"sort": "price"},
+        {"status": "PAID"},
+        {"updatedAt.gte": "yesterday"},
+    ],
 )
 async def test_listing_validation_errors(world, client, params) -> None:
     r = await client.get(FORMS, params=params, headers=allegro_headers(world))
@@ -89,7 +104,9 @@ async def test_big_window_needs_splitting(make_app) -> None:
     async with client_for(app) as c:
         r = await c.get(FORMS, params={"offset": 9900, "limit": 100}, headers=allegro_headers(world))
         assert r.status_code == 200 and r.json()["totalCount"] == 30000 and r.json()["count"] == 100
-        assert (await c.get(FORMS, params={"offset": 9901, "limit": 100}, headers=allegro_headers(world))).status_code == 422
+        assert (
+            await c.get(FORMS, params={"offset": 9901, "limit": 100}, headers=allegro_headers(world))
+        ).status_code == 422
 
 
 async def test_form_by_id(world, client) -> None:
@@ -117,8 +134,12 @@ async def test_order_lifecycle_over_time(make_app) -> None:
         form = world.allegro_checkout_forms("allegro1")[m.form_id(k)]
         seen.append((form["status"], form["fulfillment"]["status"]))
     assert seen == [
-        ("BOUGHT", "NEW"), ("FILLED_IN", "NEW"), ("READY_FOR_PROCESSING", "NEW"),
-        ("READY_FOR_PROCESSING", "PROCESSING"), ("READY_FOR_PROCESSING", "SENT"), ("READY_FOR_PROCESSING", "PICKED_UP"),
+        ("BOUGHT", "NEW"),
+        ("FILLED_IN", "NEW"),
+        ("READY_FOR_PROCESSING", "NEW"),
+        ("READY_FOR_PROCESSING", "PROCESSING"),
+        ("READY_FOR_PROCESSING", "SENT"),
+        ("READY_FOR_PROCESSING", "PICKED_UP"),
     ]
 
 
@@ -175,8 +196,11 @@ async def test_event_retention_gap(make_app) -> None:
     world = app.state.world
     async with client_for(app) as c:
         events = await read_journal(c, world)
-        oldest = datetime.fromtimestamp(world.now() - 2 * 86400, tz=timezone.utc)
-        assert events and all(datetime.fromisoformat(e["occurredAt"].replace("Z", "+00:00")) >= oldest.replace(second=0) for e in events[1:])
+        oldest = datetime.fromtimestamp(world.now() - 2 * 86400, tz=UTC)
+        assert events and all(
+            datetime.fromisoformat(e["occurredAt"].replace("Z", "+00:00")) >= oldest.replace(second=0)
+            for e in events[1:]
+        )
         # A cursor older than the retention resumes at the oldest retained event.
         resumed = (await c.get(EVENTS, params={"from": "1"}, headers=allegro_headers(world))).json()["events"]
         assert resumed[0]["id"] == events[0]["id"]
@@ -197,7 +221,9 @@ async def test_offers_paging_and_status(world, client) -> None:
     all_ids = {o["id"] for o in body["offers"] + rest}
     assert all_ids == set(world.allegro_offers("allegro1"))
     for status in ("ACTIVE", "ENDED"):
-        got = (await client.get("/allegro-api/sale/offers", params={"publication.status": status}, headers=h)).json()["offers"]
+        got = (await client.get("/allegro-api/sale/offers", params={"publication.status": status}, headers=h)).json()[
+            "offers"
+        ]
         assert all(o["publication"]["status"] == status for o in got)
         assert all((o["stock"]["available"] > 0) == (status == "ACTIVE") for o in got)
     assert (await client.get("/allegro-api/sale/offers", params={"limit": 1001}, headers=h)).status_code == 422
@@ -205,11 +231,15 @@ async def test_offers_paging_and_status(world, client) -> None:
 
 async def test_offer_events_keep_24_hours(world, client) -> None:
     h = allegro_headers(world)
-    events = (await client.get("/allegro-api/sale/offer-events", params={"limit": 1000}, headers=h)).json()["offerEvents"]
+    events = (await client.get("/allegro-api/sale/offer-events", params={"limit": 1000}, headers=h)).json()[
+        "offerEvents"
+    ]
     assert events and all(e["type"] == "OFFER_STOCK_CHANGED" for e in events)
     cutoff = world.now() - 86400
     assert all(datetime.fromisoformat(e["occurredAt"].replace("Z", "+00:00")).timestamp() >= cutoff for e in events)
-    after = (await client.get("/allegro-api/sale/offer-events", params={"from": events[0]["id"]}, headers=h)).json()["offerEvents"]
+    after = (await client.get("/allegro-api/sale/offer-events", params={"from": events[0]["id"]}, headers=h)).json()[
+        "offerEvents"
+    ]
     assert [e["id"] for e in after] == [e["id"] for e in events[1:]]
 
 

@@ -48,7 +48,10 @@ async def test_device_flow_pending_slow_down_approve_and_single_use(world, clien
     assert r.status_code == 200
     tokens = r.json()
     assert tokens["expires_in"] == 43199 and tokens["token_type"] == "bearer" and tokens["jti"]
-    api = await client.get("/allegro-api/order/event-stats", headers={"Authorization": f"Bearer {tokens['access_token']}", "Accept": ALLEGRO_ACCEPT})
+    api = await client.get(
+        "/allegro-api/order/event-stats",
+        headers={"Authorization": f"Bearer {tokens['access_token']}", "Accept": ALLEGRO_ACCEPT},
+    )
     assert api.status_code == 200
     world.advance(15)
     reused = await poll(client, world, d["device_code"])
@@ -82,17 +85,25 @@ async def test_auto_approve_round_robins_allegro_shops(make_app) -> None:
 
 async def test_token_endpoint_refuses_query_params_get_and_bad_client(world, client) -> None:
     pair = world.allegro_pair("allegro1")
-    q = await client.post(TOKEN, params={"grant_type": "refresh_token", "refresh_token": pair.refresh_token}, auth=basic(world))
+    q = await client.post(
+        TOKEN, params={"grant_type": "refresh_token", "refresh_token": pair.refresh_token}, auth=basic(world)
+    )
     assert (q.status_code, q.json()["error"]) == (400, "invalid_request")
     assert (await client.get(TOKEN, auth=basic(world))).status_code == 405
     no_auth = await client.post(TOKEN, data={"grant_type": "refresh_token", "refresh_token": pair.refresh_token})
     assert no_auth.status_code == 401 and "error" in no_auth.json()
-    bad = await client.post(TOKEN, data={"grant_type": "refresh_token", "refresh_token": pair.refresh_token}, auth=httpx.BasicAuth(world.client_id, "wrong"))
+    bad = await client.post(
+        TOKEN,
+        data={"grant_type": "refresh_token", "refresh_token": pair.refresh_token},
+        auth=httpx.BasicAuth(world.client_id, "wrong"),
+    )
     assert bad.status_code == 401
     unsupported = await client.post(TOKEN, data={"grant_type": "password"}, auth=basic(world))
     assert unsupported.json()["error"] == "unsupported_grant_type"
     # The refused attempts did not spend the refresh token.
-    ok = await client.post(TOKEN, data={"grant_type": "refresh_token", "refresh_token": pair.refresh_token}, auth=basic(world))
+    ok = await client.post(
+        TOKEN, data={"grant_type": "refresh_token", "refresh_token": pair.refresh_token}, auth=basic(world)
+    )
     assert ok.status_code == 200
     # No secret reaches the request log.
     for e in world.log.entries(host="allegro-auth"):
@@ -142,7 +153,10 @@ async def test_operator_revocation_kills_access_and_refresh(world, client) -> No
     pair = world.allegro_pair("allegro1")
     r = await client.post("/_sandbox/allegro/revoke", json={"shop": "allegro1"})
     assert r.json()["revoked"] >= 1
-    api = await client.get("/allegro-api/order/event-stats", headers={"Authorization": f"Bearer {pair.access_token}", "Accept": ALLEGRO_ACCEPT})
+    api = await client.get(
+        "/allegro-api/order/event-stats",
+        headers={"Authorization": f"Bearer {pair.access_token}", "Accept": ALLEGRO_ACCEPT},
+    )
     assert api.status_code == 401 and api.json()["error"] == "invalid_token"
     assert (await refresh(client, world, pair.refresh_token)).json()["error"] == "invalid_grant"
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -23,7 +23,22 @@ def parser() -> argparse.ArgumentParser:
 
 
 def test_register_adds_sandbox_with_run_default_and_operator_commands() -> None:
-    args = parser().parse_args(["sandbox", "--port", "9001", "--seed", "5", "--scenario", "tiny", "--speed", "2", "--faults", "*:5xx=0.1", "--no-rate-limits"])
+    args = parser().parse_args(
+        [
+            "sandbox",
+            "--port",
+            "9001",
+            "--seed",
+            "5",
+            "--scenario",
+            "tiny",
+            "--speed",
+            "2",
+            "--faults",
+            "*:5xx=0.1",
+            "--no-rate-limits",
+        ]
+    )
     assert args.func is cli.run and args.port == 9001 and args.seed == 5 and args.no_rate_limits and args.speed == 2.0
     a = parser().parse_args(["sandbox", "approve", "ABC DEF GHI", "--url", "http://x:1", "--shop", "allegro1"])
     assert a.func is cli.approve and a.code == "ABC DEF GHI" and a.shop == "allegro1"
@@ -34,7 +49,15 @@ def test_register_adds_sandbox_with_run_default_and_operator_commands() -> None:
 def test_settings_lines_cover_every_setting() -> None:
     lines = cli.settings_lines("http://127.0.0.1:8765/", {"ALLEGRO_CLIENT_ID": "id", "WB_TOKEN_WB1": "t"})
     keys = [line.split("=", 1)[0] for line in lines]
-    assert keys[:7] == ["ALLEGRO_AUTH_URL", "ALLEGRO_API_URL", "WB_STATISTICS_URL", "WB_ANALYTICS_URL", "WB_FEEDBACKS_URL", "WB_CONTENT_URL", "WB_MARKETPLACE_URL"]
+    assert keys[:7] == [
+        "ALLEGRO_AUTH_URL",
+        "ALLEGRO_API_URL",
+        "WB_STATISTICS_URL",
+        "WB_ANALYTICS_URL",
+        "WB_FEEDBACKS_URL",
+        "WB_CONTENT_URL",
+        "WB_MARKETPLACE_URL",
+    ]
     assert "WB_STATISTICS_URL=http://127.0.0.1:8765/wb-statistics" in lines
 
 
@@ -51,7 +74,12 @@ def test_bad_fault_spec_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_real_server_prints_settings_and_approves(tmp_path) -> None:
     port = 18000 + os.getpid() % 2000
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(port), "--scenario", "lively", "--speed", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--port", str(port), "--scenario", "lively", "--speed", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         env = {}
         assert proc.stdout is not None
@@ -68,12 +96,24 @@ def test_real_server_prints_settings_and_approves(tmp_path) -> None:
                 break
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "sandbox did not come up"
-        d = httpx.post(env["ALLEGRO_AUTH_URL"] + "/auth/oauth/device", data={"client_id": env["ALLEGRO_CLIENT_ID"]}, auth=(env["ALLEGRO_CLIENT_ID"], env["ALLEGRO_CLIENT_SECRET"])).json()
+        d = httpx.post(
+            env["ALLEGRO_AUTH_URL"] + "/auth/oauth/device",
+            data={"client_id": env["ALLEGRO_CLIENT_ID"]},
+            auth=(env["ALLEGRO_CLIENT_ID"], env["ALLEGRO_CLIENT_SECRET"]),
+        ).json()
         args = parser().parse_args(["sandbox", "approve", d["user_code"], "--url", base, "--shop", "allegro2"])
         assert args.func(args) == 0
-        tok = httpx.post(env["ALLEGRO_AUTH_URL"] + "/auth/oauth/token", data={"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": d["device_code"]}, auth=(env["ALLEGRO_CLIENT_ID"], env["ALLEGRO_CLIENT_SECRET"]))
+        tok = httpx.post(
+            env["ALLEGRO_AUTH_URL"] + "/auth/oauth/token",
+            data={"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": d["device_code"]},
+            auth=(env["ALLEGRO_CLIENT_ID"], env["ALLEGRO_CLIENT_SECRET"]),
+        )
         assert tok.status_code == 200
-        rows = httpx.get(env["WB_STATISTICS_URL"] + "/api/v1/supplier/orders", params={"dateFrom": "2020-01-01"}, headers={"Authorization": env["WB_TOKEN_WB1"]}).json()
+        rows = httpx.get(
+            env["WB_STATISTICS_URL"] + "/api/v1/supplier/orders",
+            params={"dateFrom": "2020-01-01"},
+            headers={"Authorization": env["WB_TOKEN_WB1"]},
+        ).json()
         assert len(rows) > 100
     finally:
         proc.terminate()
@@ -82,7 +122,7 @@ def test_real_server_prints_settings_and_approves(tmp_path) -> None:
 
 def test_clock_speed_frozen_and_advance() -> None:
     ticks = iter([100.0, 100.0, 110.0, 110.0, 110.0])
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     clock = SandboxClock(start, speed=60.0, monotonic=lambda: next(ticks))
     assert clock.now() == start
     assert clock.epoch() == start.timestamp() + 600  # 10 real s at 60x

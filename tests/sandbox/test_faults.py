@@ -25,7 +25,18 @@ def test_parse_spec_and_host_override() -> None:
     assert parse_faults("allegro-api:gap=3600").value("allegro-api", "gap") == 3600
 
 
-@pytest.mark.parametrize("spec", ["nohost:429=0.1", "wb-content:boom=0.1", "wb-content:429=2", "wb-content:429", "wb-content:dup=0.1", "allegro-api:gap=0", "wb-statistics"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "nohost:429=0.1",
+        "wb-content:boom=0.1",
+        "wb-content:429=2",
+        "wb-content:429",
+        "wb-content:dup=0.1",
+        "allegro-api:gap=0",
+        "wb-statistics",
+    ],
+)
 def test_bad_specs(spec: str) -> None:
     with pytest.raises(FaultSpecError):
         parse_faults(spec)
@@ -67,19 +78,26 @@ async def test_429_and_5xx_shapes(make_app) -> None:
     async with client_for(app) as c:
         r = await c.get(FEEDBACKS, params=FB_PARAMS, headers=wb_headers(world))
         assert r.status_code == 429 and r.json()["title"] == "too many requests"
-        assert {"X-Ratelimit-Retry", "X-Ratelimit-Limit", "X-Ratelimit-Reset"} <= set(r.headers.keys()) | {k.title() for k in r.headers.keys()}
+        assert all(r.headers.get(k) == "1" for k in ("X-Ratelimit-Retry", "X-Ratelimit-Limit", "X-Ratelimit-Reset"))
         a = await c.get("/allegro-api/order/event-stats", headers=allegro_headers(world))
         assert a.status_code == 503 and a.json()["errors"]
 
 
 async def test_reset_truncate_timeout_slow(make_app) -> None:
-    app = make_app(faults="wb-feedbacks:reset=1;wb-content:truncate=1;wb-statistics:timeout=1;wb-analytics:slow=1", timeout_seconds=0.2, slow_seconds=0.01, rate_limits=False)
+    app = make_app(
+        faults="wb-feedbacks:reset=1;wb-content:truncate=1;wb-statistics:timeout=1;wb-analytics:slow=1",
+        timeout_seconds=0.2,
+        slow_seconds=0.01,
+        rate_limits=False,
+    )
     world = app.state.world
     h = wb_headers(world)
     async with client_for(app) as c:
         with pytest.raises(httpx.RemoteProtocolError):
             await c.get(FEEDBACKS, params=FB_PARAMS, headers=h)
-        r = await c.post("/wb-content/content/v2/get/cards/list", json={"settings": {"cursor": {"limit": 10}}}, headers=h)
+        r = await c.post(
+            "/wb-content/content/v2/get/cards/list", json={"settings": {"cursor": {"limit": 10}}}, headers=h
+        )
         assert r.status_code == 200 and len(r.content) > 0
         with pytest.raises(json.JSONDecodeError):
             json.loads(r.content)
@@ -88,7 +106,12 @@ async def test_reset_truncate_timeout_slow(make_app) -> None:
         slow = await c.post("/wb-analytics/api/analytics/v1/stocks-report/wb-warehouses", json={"limit": 5}, headers=h)
         assert slow.status_code == 200 and len(slow.json()["data"]["items"]) == 5
     log = {e.host: e.fault for e in world.log.entries()}
-    assert log == {"wb-feedbacks": "reset", "wb-content": "truncate", "wb-statistics": "timeout", "wb-analytics": "slow"}
+    assert log == {
+        "wb-feedbacks": "reset",
+        "wb-content": "truncate",
+        "wb-statistics": "timeout",
+        "wb-analytics": "slow",
+    }
 
 
 async def test_truncated_streaming_page(make_app) -> None:
@@ -107,7 +130,11 @@ async def test_revoke_mid_run(make_app) -> None:
     async with client_for(app) as c:
         r = await c.get("/allegro-api/order/event-stats", headers=allegro_headers(world))
         assert r.status_code == 401 and r.json()["error"] == "invalid_token"
-        ref = await c.post("/allegro-auth/auth/oauth/token", data={"grant_type": "refresh_token", "refresh_token": pair.refresh_token}, auth=(world.client_id, world.client_secret))
+        ref = await c.post(
+            "/allegro-auth/auth/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": pair.refresh_token},
+            auth=(world.client_id, world.client_secret),
+        )
         assert ref.json()["error"] == "invalid_grant"
 
 
@@ -131,7 +158,9 @@ async def test_dup_and_gap(make_app) -> None:
     app = make_app(faults="allegro-api:dup=0.5,gap=86400")
     world = app.state.world
     async with client_for(app) as c:
-        events = (await c.get("/allegro-api/order/events", params={"limit": 1000}, headers=allegro_headers(world))).json()["events"]
+        events = (
+            await c.get("/allegro-api/order/events", params={"limit": 1000}, headers=allegro_headers(world))
+        ).json()["events"]
     ids = [e["id"] for e in events]
     assert len(ids) > len(set(ids))
     assert world.event_retention() == 86400

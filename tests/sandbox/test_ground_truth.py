@@ -75,7 +75,9 @@ async def test_operator_truth_and_transitions_over_http(world, client) -> None:
     assert len(truth["stock"]) == len(world.wb_stock("wb1")) and truth["reviews"]
     al = (await client.get("/_sandbox/truth/allegro1")).json()
     assert {f["id"] for f in al["checkoutForms"]} == set(world.allegro_checkout_forms("allegro1"))
-    tr = (await client.get("/_sandbox/truth/wb1/transitions", params={"since": "2026-11-20T00:00:00Z"})).json()["transitions"]
+    tr = (await client.get("/_sandbox/truth/wb1/transitions", params={"since": "2026-11-20T00:00:00Z"})).json()[
+        "transitions"
+    ]
     assert tr and all(t["at"] > "2026-11-20T00:00:00Z" for t in tr)
     assert (await client.get("/_sandbox/truth/nope")).status_code == 404
     before = (await client.get("/_sandbox/clock")).json()["now"]
@@ -86,8 +88,14 @@ async def test_operator_truth_and_transitions_over_http(world, client) -> None:
 
 async def test_request_log_over_http_has_no_secrets(world, client) -> None:
     token = world.wb_token("wb1")
-    await client.get("/wb-statistics/api/v1/supplier/orders", params={"dateFrom": "2026-11-22"}, headers={"Authorization": token})
-    await client.get("/wb-feedbacks/api/v1/feedbacks", params={"isAnswered": "false", "take": 1, "skip": 0, "token": "leak"}, headers={"Authorization": token})
+    await client.get(
+        "/wb-statistics/api/v1/supplier/orders", params={"dateFrom": "2026-11-22"}, headers={"Authorization": token}
+    )
+    await client.get(
+        "/wb-feedbacks/api/v1/feedbacks",
+        params={"isAnswered": "false", "take": 1, "skip": 0, "token": "leak"},
+        headers={"Authorization": token},
+    )
     body = (await client.get("/_sandbox/requests", params={"shop": "wb1"})).text
     rows = (await client.get("/_sandbox/requests", params={"shop": "wb1"})).json()["requests"]
     assert [r["path"] for r in rows] == ["/api/v1/supplier/orders", "/api/v1/feedbacks"]
@@ -101,12 +109,22 @@ async def test_operator_switches(world, client) -> None:
     r = await client.put("/_sandbox/rate-limits", json={"enabled": False})
     assert r.json()["enabled"] is False
     for _ in range(3):
-        ok = await client.get("/wb-statistics/api/v1/supplier/sales", params={"dateFrom": "2026-11-22"}, headers={"Authorization": world.wb_token("wb1")})
+        ok = await client.get(
+            "/wb-statistics/api/v1/supplier/sales",
+            params={"dateFrom": "2026-11-22"},
+            headers={"Authorization": world.wb_token("wb1")},
+        )
         assert ok.status_code == 200
-    tok = (await client.post("/_sandbox/wb/tokens", json={"shop": "wb1", "categories": ["feedbacks"], "ttl_seconds": 60})).json()["token"]
-    denied = await client.get("/wb-statistics/api/v1/supplier/sales", params={"dateFrom": "2026-11-22"}, headers={"Authorization": tok})
+    tok = (
+        await client.post("/_sandbox/wb/tokens", json={"shop": "wb1", "categories": ["feedbacks"], "ttl_seconds": 60})
+    ).json()["token"]
+    denied = await client.get(
+        "/wb-statistics/api/v1/supplier/sales", params={"dateFrom": "2026-11-22"}, headers={"Authorization": tok}
+    )
     assert denied.status_code == 401
-    assert (await client.post("/_sandbox/allegro/event-retention", json={"seconds": 3600})).json() == {"event_retention_s": 3600.0}
+    assert (await client.post("/_sandbox/allegro/event-retention", json={"seconds": 3600})).json() == {
+        "event_retention_s": 3600.0
+    }
     assert world.event_retention() == 3600
     info = (await client.get("/_sandbox/info")).json()
     assert info["rate_limits"]["enabled"] is False and {s["name"] for s in info["shops"]} == {"wb1", "allegro1"}
@@ -118,5 +136,7 @@ def test_same_seed_same_world_other_seed_other_world(make_app) -> None:
     a = make_app(seed=3).state.world
     b = make_app(seed=3).state.world
     c = make_app(seed=4).state.world
-    assert a.wb_orders("wb1") == b.wb_orders("wb1") and a.allegro_checkout_forms("allegro1") == b.allegro_checkout_forms("allegro1")
+    assert a.wb_orders("wb1") == b.wb_orders("wb1") and a.allegro_checkout_forms(
+        "allegro1"
+    ) == b.allegro_checkout_forms("allegro1")
     assert a.wb_orders("wb1") != c.wb_orders("wb1")

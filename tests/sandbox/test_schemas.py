@@ -78,7 +78,11 @@ async def test_wb_statistics(specs, lively) -> None:
     world, c = lively
     for path in ("/api/v1/supplier/orders", "/api/v1/supplier/sales"):
         for flag in (0, 1):
-            body = (await c.get(f"/wb-statistics{path}", params={"dateFrom": "2026-11-22", "flag": flag}, headers=wb_headers(world))).json()
+            body = (
+                await c.get(
+                    f"/wb-statistics{path}", params={"dateFrom": "2026-11-22", "flag": flag}, headers=wb_headers(world)
+                )
+            ).json()
             assert body
             validate(schema(specs, "wb-statistics", path, "get"), body)
 
@@ -86,13 +90,21 @@ async def test_wb_statistics(specs, lively) -> None:
 async def test_wb_analytics_feedbacks_content(specs, lively) -> None:
     world, c = lively
     h = wb_headers(world)
-    stocks = (await c.post("/wb-analytics/api/analytics/v1/stocks-report/wb-warehouses", json={"limit": 1000}, headers=h)).json()
+    stocks = (
+        await c.post("/wb-analytics/api/analytics/v1/stocks-report/wb-warehouses", json={"limit": 1000}, headers=h)
+    ).json()
     validate(schema(specs, "wb-analytics", "/api/analytics/v1/stocks-report/wb-warehouses", "post"), stocks)
     for answered in ("true", "false"):
-        fb = (await c.get("/wb-feedbacks/api/v1/feedbacks", params={"isAnswered": answered, "take": 100, "skip": 0}, headers=h)).json()
+        fb = (
+            await c.get(
+                "/wb-feedbacks/api/v1/feedbacks", params={"isAnswered": answered, "take": 100, "skip": 0}, headers=h
+            )
+        ).json()
         assert fb["data"]["feedbacks"]
         validate(schema(specs, "wb-feedbacks", "/api/v1/feedbacks", "get"), fb)
-    cards = (await c.post("/wb-content/content/v2/get/cards/list", json={"settings": {"cursor": {"limit": 100}}}, headers=h)).json()
+    cards = (
+        await c.post("/wb-content/content/v2/get/cards/list", json={"settings": {"cursor": {"limit": 100}}}, headers=h)
+    ).json()
     validate(schema(specs, "wb-content", "/content/v2/get/cards/list", "post"), cards)
 
 
@@ -110,7 +122,11 @@ async def test_wb_marketplace(specs, lively) -> None:
     listed = (await c.get("/wb-marketplace/api/v3/orders", params={"limit": 100, "next": 0}, headers=h)).json()
     assert listed["orders"]
     validate(schema(specs, "wb-marketplace", "/api/v3/orders", "get"), listed)
-    st = (await c.post("/wb-marketplace/api/v3/orders/status", json={"orders": [o["id"] for o in listed["orders"]]}, headers=h)).json()
+    st = (
+        await c.post(
+            "/wb-marketplace/api/v3/orders/status", json={"orders": [o["id"] for o in listed["orders"]]}, headers=h
+        )
+    ).json()
     validate(schema(specs, "wb-marketplace", "/api/v3/orders/status", "post"), st)
 
 
@@ -120,8 +136,12 @@ async def test_wb_error_bodies(specs, make_app) -> None:
     async with client_for(app) as c:
         r401 = await c.get("/wb-statistics/api/v1/supplier/sales", params={"dateFrom": "2026-11-01"})
         validate(schema(specs, "wb-statistics", "/api/v1/supplier/sales", "get", "401"), r401.json())
-        await c.get("/wb-statistics/api/v1/supplier/sales", params={"dateFrom": "2026-11-01"}, headers=wb_headers(world))
-        r429 = await c.get("/wb-statistics/api/v1/supplier/sales", params={"dateFrom": "2026-11-01"}, headers=wb_headers(world))
+        await c.get(
+            "/wb-statistics/api/v1/supplier/sales", params={"dateFrom": "2026-11-01"}, headers=wb_headers(world)
+        )
+        r429 = await c.get(
+            "/wb-statistics/api/v1/supplier/sales", params={"dateFrom": "2026-11-01"}, headers=wb_headers(world)
+        )
         assert r429.status_code == 429
         validate(schema(specs, "wb-statistics", "/api/v1/supplier/sales", "get", "429"), r429.json())
 
@@ -165,4 +185,7 @@ def test_the_validator_is_not_vacuous(specs) -> None:
     with pytest.raises(AssertionError):
         validate(allegro_form_schema(specs), {"checkoutForms": [{"id": "x"}], "count": 1, "totalCount": 1})
     with pytest.raises(AssertionError):
-        validate(schema(specs, "wb-marketplace", "/api/v3/orders/status", "post"), {"orders": [{"id": 1, "isCancellable": True, "supplierStatus": "lost", "wbStatus": "sold"}]})
+        validate(
+            schema(specs, "wb-marketplace", "/api/v3/orders/status", "post"),
+            {"orders": [{"id": 1, "isCancellable": True, "supplierStatus": "lost", "wbStatus": "sold"}]},
+        )

@@ -25,7 +25,9 @@ async def test_stocks_report_pages_to_ground_truth(make_app) -> None:
         assert {(i["nmId"], i["chrtId"], i["warehouseId"]): i["quantity"] for i in got} == truth
         assert len(got) == len(truth)
         nm = next(iter(truth))[0]
-        only = (await c.post(STOCKS, json={"nmIds": [nm], "limit": 1000, "offset": 0}, headers=wb_headers(world))).json()
+        only = (
+            await c.post(STOCKS, json={"nmIds": [nm], "limit": 1000, "offset": 0}, headers=wb_headers(world))
+        ).json()
         assert {i["nmId"] for i in only["data"]["items"]} == {nm}
         for bad in ({"nmIds": list(range(1001)), "limit": 10}, {"limit": 250_001}, {"limit": 10, "offset": -1}):
             assert (await c.post(STOCKS, json=bad, headers=wb_headers(world))).status_code == 400
@@ -60,6 +62,7 @@ async def test_feedbacks_envelope_bounds_and_answering(make_app) -> None:
     world = app.state.world
     h = wb_headers(world)
     async with client_for(app) as c:
+
         async def page(answered: bool, **extra) -> dict:
             params = {"isAnswered": str(answered).lower(), "take": 5000, "skip": 0, **extra}
             r = await c.get(FEEDBACKS, params=params, headers=h)
@@ -88,9 +91,13 @@ async def test_feedbacks_envelope_bounds_and_answering(make_app) -> None:
         assert model.review_id(j) in {f["id"] for f in (await page(False))["data"]["feedbacks"]}
         world.advance(6 * 3600)
         assert model.review_id(j) in {f["id"] for f in (await page(True))["data"]["feedbacks"]}
-        for bad in ({"isAnswered": "maybe", "take": 1, "skip": 0}, {"isAnswered": "true", "take": 5001, "skip": 0},
-                    {"isAnswered": "true", "take": 1, "skip": 199_991}, {"isAnswered": "true", "skip": 0},
-                    {"isAnswered": "true", "take": 0, "skip": 0}):
+        for bad in (
+            {"isAnswered": "maybe", "take": 1, "skip": 0},
+            {"isAnswered": "true", "take": 5001, "skip": 0},
+            {"isAnswered": "true", "take": 1, "skip": 199_991},
+            {"isAnswered": "true", "skip": 0},
+            {"isAnswered": "true", "take": 0, "skip": 0},
+        ):
             r = await c.get(FEEDBACKS, params=bad, headers=h)
             assert r.status_code == 400 and r.json()["error"] is True and r.json()["errorText"]
 
@@ -111,7 +118,11 @@ async def test_cards_cursor_paging(make_app) -> None:
         cursor: dict = {"limit": 7}
         got = []
         while True:
-            body = (await c.post(CARDS, json={"settings": {"cursor": cursor, "filter": {"withPhoto": -1}}}, headers=wb_headers(world))).json()
+            body = (
+                await c.post(
+                    CARDS, json={"settings": {"cursor": cursor, "filter": {"withPhoto": -1}}}, headers=wb_headers(world)
+                )
+            ).json()
             got.extend(body["cards"])
             if body["cursor"]["total"] < 7:
                 break
@@ -135,14 +146,22 @@ async def test_fbs_orders_new_list_and_status(make_app) -> None:
                 break
             listed.extend(body["orders"])
             nxt = body["next"]
-        expected = [m.srid(i) for i in range(m.visible_count(world.now())) if m.fbs(i) and m.appear(i) >= world.now() - 30 * 86400]
+        expected = [
+            m.srid(i)
+            for i in range(m.visible_count(world.now()))
+            if m.fbs(i) and m.appear(i) >= world.now() - 30 * 86400
+        ]
         assert [o["rid"] for o in listed] == expected and expected
         truth = world.wb_orders("wb1")
         assert all(truth[o["rid"]]["warehouseType"] == "Склад продавца" for o in listed)
-        assert all(o["price"] == int(truth[o["rid"]]["totalPrice"] * 100) or truth[o["rid"]]["totalPrice"] == 0 for o in listed)
-        st = (await c.post("/wb-marketplace/api/v3/orders/status", json={"orders": [o["id"] for o in listed]}, headers=h)).json()["orders"]
+        assert all(
+            o["price"] == int(truth[o["rid"]]["totalPrice"] * 100) or truth[o["rid"]]["totalPrice"] == 0 for o in listed
+        )
+        st = (
+            await c.post("/wb-marketplace/api/v3/orders/status", json={"orders": [o["id"] for o in listed]}, headers=h)
+        ).json()["orders"]
         assert len(st) == len(listed)
-        for o, s in zip(listed, st):
+        for o, s in zip(listed, st, strict=True):
             assert (s["supplierStatus"] == "cancel") == truth[o["rid"]]["isCancel"]
         # Wait for a new FBS order to arrive.
         i = m.visible_count(world.now())
@@ -153,7 +172,11 @@ async def test_fbs_orders_new_list_and_status(make_app) -> None:
         assert m.srid(i) in {o["rid"] for o in new}
         bad = await c.get("/wb-marketplace/api/v3/orders", params={"limit": 1001, "next": 0}, headers=h)
         assert bad.status_code == 400
-        too_wide = await c.get("/wb-marketplace/api/v3/orders", params={"limit": 10, "next": 0, "dateFrom": 0, "dateTo": 40 * 86400}, headers=h)
+        too_wide = await c.get(
+            "/wb-marketplace/api/v3/orders",
+            params={"limit": 10, "next": 0, "dateFrom": 0, "dateTo": 40 * 86400},
+            headers=h,
+        )
         assert too_wide.status_code == 400
 
 
