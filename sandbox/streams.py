@@ -47,6 +47,8 @@ class Timeline:
         """Smallest i with appear(i) >= t (may be past the end)."""
         lay = self.layout
         i = max(0, int((t - lay.start) / lay.step) - 6)
+        if lay.count is not None:
+            i = min(i, lay.count)  # a non-live shop ends: never guess past it
         while i > 0 and self.appear(i - 1) >= t:
             i -= 1
         while self.in_range(i) and self.appear(i) < t:

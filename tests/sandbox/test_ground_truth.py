@@ -140,3 +140,13 @@ def test_same_seed_same_world_other_seed_other_world(make_app) -> None:
         "allegro1"
     ) == b.allegro_checkout_forms("allegro1")
     assert a.wb_orders("wb1") != c.wb_orders("wb1")
+
+
+def test_a_finished_shop_does_not_grow_when_the_clock_runs(make_app) -> None:
+    world = make_app(scenario="tiny").state.world
+    sizes = (len(world.wb_orders("wb1")), len(world.allegro_checkout_forms("allegro1")), len(world.wb_reviews("wb1")))
+    world.advance(30 * 86400)
+    assert len(world.wb_orders("wb1")) == sizes[0] == 40
+    assert len(world.wb_reviews("wb1")) == sizes[2]
+    # Allegro forms stay until 365 days old.
+    assert len(world.allegro_checkout_forms("allegro1")) == sizes[1] == 25
