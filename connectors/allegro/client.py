@@ -37,6 +37,23 @@ def _secret(token: Token) -> str:
     return token.get_secret_value() if isinstance(token, SecretStr) else token
 
 
+READS_PER_WINDOW = 3
+
+
+@dataclass
+class WindowRead:
+    """What one pass over a listing window has seen."""
+
+    total: int  # the largest totalCount any page reported
+    ids: set[str] = field(default_factory=set)
+    totals: set[int] = field(default_factory=set)
+
+    @property
+    def steady(self) -> bool:
+        """Every page saw the same totalCount: nothing entered or left the window meanwhile."""
+        return len(self.totals) <= 1
+
+
 @dataclass(frozen=True)
 class EventStats:
     latest_event_id: str | None
@@ -234,41 +251,50 @@ class AllegroClient:
     async def _read_window(
         self, token: Token, plan: ListingPlan, window: Window, by: str, extra: dict[str, str]
     ) -> AsyncIterator[Page[m.CheckoutForm, datetime]]:
-        for _attempt in range(3):
+        for _attempt in range(READS_PER_WINDOW):
             first = await self._listing(token, window, by, 0, extra)
-            total = int(first.get("totalCount") or 0)
-            if not plan.fits(total):
-                plan.split(window, total)
+            read = WindowRead(total=int(first.get("totalCount") or 0))
+            read.totals.add(read.total)
+            if not plan.fits(read.total):
+                plan.split(window, read.total)
                 return
-            window_ids: set[str] = set()
-            async for page in self._window_pages(token, plan, window, by, extra, first, total, window_ids):
+            async for page in self._window_pages(token, plan, window, by, extra, first, read):
                 yield page
-            # Orders moving between pages while they change can hide one; re-read if short.
-            if len(window_ids) >= total:
+            if not plan.fits(read.total):
+                plan.split(window, read.total)  # it grew past the cap while we read: split the rest
+                return
+            # Orders move between pages while they change (an order updated past `until` leaves
+            # the window and shifts its neighbours one place up, across a page boundary). If the
+            # window changed while we read it, or gave fewer ids than it holds, read it again:
+            # dedupe drops the repeats.
+            if read.steady and len(read.ids) >= read.total:
                 return
 
     async def _window_pages(
         self, token: Token, plan: ListingPlan, window: Window, by: str, extra: dict[str, str],
-        first: Any, total: int, window_ids: set[str],
+        first: Any, read: WindowRead,
     ) -> AsyncIterator[Page[m.CheckoutForm, datetime]]:
-        for page in self._listing_page(plan, window, first, window_ids):
+        for page in self._listing_page(plan, window, first, read):
             yield page
-        offsets = plan.offsets(total)[1:]
+        offsets = plan.offsets(read.total)[1:]
         for start in range(0, len(offsets), self.concurrency):
             chunk = offsets[start : start + self.concurrency]
             bodies = await gather_bounded(
                 self.concurrency, [lambda o=o: self._listing(token, window, by, o, extra) for o in chunk]
             )
             for body in bodies:
-                for page in self._listing_page(plan, window, body, window_ids):
+                for page in self._listing_page(plan, window, body, read):
                     yield page
 
     @staticmethod
     def _listing_page(
-        plan: ListingPlan, window: Window, body: Any, window_ids: set[str]
+        plan: ListingPlan, window: Window, body: Any, read: WindowRead
     ) -> list[Page[m.CheckoutForm, datetime]]:
         rows = body["checkoutForms"] or []
-        window_ids.update(r["id"] for r in rows if isinstance(r, dict) and "id" in r)
+        total = int(body.get("totalCount") or 0)
+        read.totals.add(total)
+        read.total = max(read.total, total)
+        read.ids.update(r["id"] for r in rows if isinstance(r, dict) and "id" in r)
         keep = plan.take_new(rows)
         items, errs = m.CHECKOUT_FORM_PARSER.parse([rows[i] for i in keep])
         return [Page(items, window.since, remap_errors(errs, keep), received=len(rows))] if rows else []

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from connectors import errors
+from sandbox.transport import SandboxTransport
 from tests.connectors.sandbox_harness import make_sandbox
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
@@ -108,3 +110,31 @@ async def test_token_revoked_mid_run_is_credentials_rejected_not_transient() -> 
         with pytest.raises(errors.CredentialsRejected):
             await anext(pages)
     assert first.items
+
+
+class ClockTransport(SandboxTransport):
+    """Pass-through that lets sandbox time pass with every listing request (a live shop)."""
+
+    def __init__(self, world, seconds: float, **kw) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**kw)
+        self.world, self.seconds = world, seconds
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/order/checkout-forms"):
+            self.world.advance(self.seconds)
+        return await super().handle_async_request(request)
+
+
+async def test_updated_at_window_on_a_live_shop_misses_no_order_that_stayed_in_it() -> None:
+    sb = make_sandbox(scenario="lively", rate_limits=False)
+    sb.transport = ClockTransport(sb.world, 900.0, app=sb.app)
+    token = sb.allegro_pair().access_token
+    until = sb.world.now_dt()
+    seen: list[str] = []
+    async with sb.allegro(concurrency=2) as api:
+        async for page in api.iter_checkout_form_pages(token, EPOCH, until, by="updatedAt"):
+            seen += [f.id for f in page.items]
+    stayed = {fid for fid, form in sb.world.allegro_checkout_forms("allegro1").items()
+              if datetime.fromisoformat(form["updatedAt"]) <= until}
+    assert len(seen) == len(set(seen))
+    assert stayed <= set(seen)
