@@ -205,7 +205,13 @@ class HostClient:
     async def _attempt(self, call: Call) -> tuple[Any, httpx.Response]:
         if call.bucket is not None:
             await call.bucket.acquire(self._sleep)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s headers=%s", self.name, call.method, call.path, redact_headers(call.headers))
         response = await self._transport_send(call)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s -> %d trace-id=%s remaining=%s", self.name, call.method, call.path,
+                      response.status_code, response.headers.get("trace-id"),
+                      response.headers.get("x-ratelimit-remaining"))
         return self._interpret(call, response), response
 
     async def _transport_send(self, call: Call) -> httpx.Response:

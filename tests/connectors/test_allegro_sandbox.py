@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import httpx
@@ -138,3 +139,29 @@ async def test_updated_at_window_on_a_live_shop_misses_no_order_that_stayed_in_i
               if datetime.fromisoformat(form["updatedAt"]) <= until}
     assert len(seen) == len(set(seen))
     assert stayed <= set(seen)
+
+
+class InFlightTransport(SandboxTransport):
+    """Pass-through that records the most requests ever in flight at once."""
+
+    def __init__(self, **kw) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**kw)
+        self.now = self.peak = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            await asyncio.sleep(0.002)  # a little latency, as over a network
+            return await super().handle_async_request(request)
+        finally:
+            self.now -= 1
+
+
+async def test_many_checkout_forms_at_once_with_bounded_concurrency(sb) -> None:  # type: ignore[no-untyped-def]
+    sb.transport = InFlightTransport(app=sb.app)
+    ids = list(sb.world.allegro_checkout_forms("allegro1"))
+    async with sb.allegro(concurrency=3) as api:
+        batch = await api.checkout_forms(sb.allegro_pair().access_token, ids)
+    assert {f.id for f in batch.forms} == set(ids) and batch.missing == []
+    assert sb.transport.peak == 3
