@@ -71,6 +71,7 @@ async def test_no_secret_in_logs_or_exceptions(caplog: pytest.LogCaptureFixture)
         secrets.append(device.device_code.get_secret_value())
         texts = [repr(fresh), repr(device), str(fresh)]
     assert len(raised) == 3 and "retry" in caplog.text
+    assert "'Authorization': '[redacted]'" in caplog.text  # headers are logged, secrets are not
     for exc in raised:
         chain: BaseException | None = exc
         while chain is not None:
