@@ -5,7 +5,7 @@ is simulated forward and cached: movement j happens at
 `start + (j + 1) * step` and is one of
 
 * sale (60 %): 1-3 units of a hashed SKU leave its fullest warehouse;
-* restock (15 %): if some product total is under the level, the
+* restock (15 %): if some product total is under half the level, the
   lowest one gets 15-40 units (otherwise it is a sale);
 * transfer (25 %): half of a SKU's units move from its fullest warehouse to
   another one; the product total does not change (no transition).
@@ -35,6 +35,7 @@ class StockMove:
     at: int
     kind: str  # "sale" | "restock" | "transfer"
     deltas: tuple[tuple[int, int, int], ...]  # (sku index, warehouse index, delta)
+    totals_after: tuple[int, ...] = ()  # product total after the move, per delta
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class StockModel:
             kind = "sale"
         elif x < 0.75:
             # Restock only what runs low, so totals keep crossing the level.
-            low = min(self.totals.values()) < self.level
+            low = min(self.totals.values()) < max(1, self.level // 2)
             deltas, kind = (self._restock(j), "restock") if low else (self._sale(j), "sale")
         else:
             deltas, kind = self._transfer(j), "transfer"
@@ -98,7 +99,8 @@ class StockModel:
             if kind == "sale":
                 self.sold[s] -= d
         at = self.move_time(j)
-        self.moves.append(StockMove(j, at, kind, tuple(deltas)))
+        after = tuple(self.totals[self.skus[s].product] for s, _w, _d in deltas)
+        self.moves.append(StockMove(j, at, kind, tuple(deltas), after))
         for p in sorted(touched):
             self._record_crossing(at, p, before[p], self.total(p))
 

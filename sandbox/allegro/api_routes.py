@@ -12,6 +12,7 @@ from sandbox.allegro.oauth import OAuthError, TokenPair
 from sandbox.allegro.orders import EVENT_TYPES, S_RETURN, AllegroOrderModel
 from sandbox.ratelimit import ALLEGRO_BLOCK_SECONDS, ALLEGRO_RATE
 from sandbox.responses import ALLEGRO_BETA, ALLEGRO_PUBLIC, allegro_error, json_response, oauth_error
+from sandbox.stock import StockMove
 from sandbox.timefmt import parse_iso_utc, utc_z
 from sandbox.world import AllegroShop, World
 
@@ -322,27 +323,38 @@ def _offer_events(g: Ctx, request: Request) -> list[dict[str, Any]]:
     stock.advance_to(g.now)
     oldest = g.now - g.world.config.offer_event_retention_s
     out: list[dict[str, Any]] = []
-    if types and "OFFER_STOCK_CHANGED" not in types:
-        return out
     for move in stock.moves:
         if move.at < oldest:
             continue
-        for sub, (s, _w, _d) in enumerate(move.deltas):
+        for sub, event_type, s in _move_events(move):
             event_id = 10**15 + move.j * 10 + sub
-            if event_id <= after:
+            if event_id <= after or (types and event_type not in types):
                 continue
             offer = g.shop.offers[s]
             out.append(
                 {
                     "id": str(event_id),
                     "occurredAt": utc_z(move.at, millis=True),
-                    "type": "OFFER_STOCK_CHANGED",
+                    "type": event_type,
                     "offer": {"id": offer.offer_id, "external": {"id": offer.external_id}},
                 }
             )
             if len(out) >= limit:
                 return out
     return out
+
+
+def _move_events(move: StockMove) -> list[tuple[int, str, int]]:
+    """(sub id, type, offer index): a stock change, plus ENDED when the offer
+    sold out and ACTIVATED when a restock brought it back (one offer = one SKU)."""
+    events: list[tuple[int, str, int]] = []
+    for n, ((s, _w, delta), total) in enumerate(zip(move.deltas, move.totals_after, strict=True)):
+        events.append((n * 3, "OFFER_STOCK_CHANGED", s))
+        if total == 0 and delta < 0:
+            events.append((n * 3 + 1, "OFFER_ENDED", s))
+        elif total == delta and delta > 0:
+            events.append((n * 3 + 2, "OFFER_ACTIVATED", s))
+    return events
 
 
 def _returns_page(g: Ctx, request: Request) -> dict[str, Any]:

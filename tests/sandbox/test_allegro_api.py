@@ -229,18 +229,31 @@ async def test_offers_paging_and_status(world, client) -> None:
     assert (await client.get("/allegro-api/sale/offers", params={"limit": 1001}, headers=h)).status_code == 422
 
 
-async def test_offer_events_keep_24_hours(world, client) -> None:
+async def test_offer_events_keep_24_hours(make_app) -> None:
+    app = make_app(scenario="lively", rate_limits=False)
+    world = app.state.world
+    async with client_for(app) as client:
+        await check_offer_events(world, client)
+
+
+async def check_offer_events(world, client) -> None:
     h = allegro_headers(world)
-    events = (await client.get("/allegro-api/sale/offer-events", params={"limit": 1000}, headers=h)).json()[
-        "offerEvents"
-    ]
-    assert events and all(e["type"] == "OFFER_STOCK_CHANGED" for e in events)
+    events = (await client.get("/allegro-api/sale/offer-events", params={"limit": 1000}, headers=h)).json()["offerEvents"]
+    assert events and {e["type"] for e in events} <= {"OFFER_STOCK_CHANGED", "OFFER_ENDED", "OFFER_ACTIVATED"}
+    assert [int(e["id"]) for e in events] == sorted(int(e["id"]) for e in events)
     cutoff = world.now() - 86400
     assert all(datetime.fromisoformat(e["occurredAt"].replace("Z", "+00:00")).timestamp() >= cutoff for e in events)
-    after = (await client.get("/allegro-api/sale/offer-events", params={"from": events[0]["id"]}, headers=h)).json()[
-        "offerEvents"
-    ]
-    assert [e["id"] for e in after] == [e["id"] for e in events[1:]]
+    after = (await client.get("/allegro-api/sale/offer-events", params={"from": events[0]["id"]}, headers=h)).json()
+    assert [e["id"] for e in after["offerEvents"]] == [e["id"] for e in events[1:101]]
+    ended = (await client.get("/allegro-api/sale/offer-events", params={"type": "OFFER_ENDED"}, headers=h)).json()
+    assert ended["offerEvents"] and all(e["type"] == "OFFER_ENDED" for e in ended["offerEvents"])
+    # The last ENDED/ACTIVATED event of an offer agrees with its current publication status.
+    status = {}
+    for e in events:
+        if e["type"] != "OFFER_STOCK_CHANGED":
+            status[e["offer"]["id"]] = "ENDED" if e["type"] == "OFFER_ENDED" else "ACTIVE"
+    offers = world.allegro_offers("allegro1")
+    assert status and all(offers[oid]["publication"]["status"] == st for oid, st in status.items())
 
 
 async def test_customer_returns_need_beta_accept(make_app) -> None:
