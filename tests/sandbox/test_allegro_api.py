@@ -238,7 +238,8 @@ async def test_offer_events_keep_24_hours(make_app) -> None:
 
 async def check_offer_events(world, client) -> None:
     h = allegro_headers(world)
-    events = (await client.get("/allegro-api/sale/offer-events", params={"limit": 1000}, headers=h)).json()["offerEvents"]
+    page = await client.get("/allegro-api/sale/offer-events", params={"limit": 1000}, headers=h)
+    events = page.json()["offerEvents"]
     assert events and {e["type"] for e in events} <= {"OFFER_STOCK_CHANGED", "OFFER_ENDED", "OFFER_ACTIVATED"}
     assert [int(e["id"]) for e in events] == sorted(int(e["id"]) for e in events)
     cutoff = world.now() - 86400
