@@ -169,3 +169,17 @@ async def test_api_401_bodies_are_oauth_shaped(world, client, header) -> None:
     r = await client.get("/allegro-api/order/checkout-forms", headers=headers)
     assert r.status_code == 401
     assert set(r.json()) == {"error", "error_description"}
+
+
+async def test_device_endpoint_errors(world, client) -> None:
+    no_auth = await client.post(DEVICE, data={"client_id": world.client_id})
+    assert no_auth.status_code == 401 and no_auth.json()["error"] == "unauthorized"
+    query = await client.post(DEVICE, params={"client_id": world.client_id}, auth=basic(world))
+    assert (query.status_code, query.json()["error"]) == (400, "invalid_request")
+    json_body = await client.post(DEVICE, json={"client_id": world.client_id}, auth=basic(world))
+    assert json_body.status_code == 400
+    other = await client.post(DEVICE, data={"client_id": "someone-else"}, auth=basic(world))
+    assert other.status_code == 400
+    # A device code is bound to the client that asked for it.
+    d = await start(client, world)
+    assert d["user_code"].isalnum() and len(d["user_code"]) == 9
