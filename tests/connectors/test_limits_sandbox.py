@@ -56,7 +56,7 @@ async def test_wb_429_is_answered_by_waiting_exactly_x_ratelimit_retry(limits: R
     for i in refusals:
         answered_at, _, retry = transport.answers[i]
         gap = transport.sent[i + 1] - answered_at
-        assert retry is not None and float(retry) <= gap < float(retry) + 0.15
+        assert retry is not None and float(retry) <= gap < float(retry) + 0.25
     log = sb.requests("wb-statistics", SALES)
     assert len(log) == len(transport.sent)
     # No request came before it was allowed: every retry after a 429 was accepted.
@@ -65,7 +65,7 @@ async def test_wb_429_is_answered_by_waiting_exactly_x_ratelimit_retry(limits: R
 
 async def test_two_concurrent_callers_sharing_one_bucket_never_exceed_the_rate() -> None:
     # Sandbox: sales 1/min scaled x1200 = 20/s, burst 1. Our bucket: 16/s, burst 1, shared.
-    sb, _ = timed_sandbox(1200.0)
+    sb, transport = timed_sandbox(1200.0)
     limits = RateLimits(wb_statistics=Rate(16.0, 1))
     no_retry = RetryPolicy(attempts=1)  # a single 429 would fail the test
     token = sb.wb_token()
@@ -78,9 +78,11 @@ async def test_two_concurrent_callers_sharing_one_bucket_never_exceed_the_rate()
     log = sb.requests("wb-statistics", SALES)
     assert len(log) >= 16
     assert [r.status for r in log] == [200] * len(log)  # the sandbox never had to refuse one
-    times = sorted(r.at for r in log)
+    # And from our side: the moments requests left never outran 16/s, burst 1.
+    times = sorted(transport.sent)
+    assert len(times) == len(log)
     rate, burst = 16.0, 1
     for i in range(len(times)):
         for j in range(i + burst, len(times)):
             # j - i requests after the i-th need at least (j - i - burst + 1) / rate seconds
-            assert times[j] - times[i] >= (j - i - burst + 1) / rate - 0.03
+            assert times[j] - times[i] >= (j - i - burst + 1) / rate - 0.005
