@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.faults import HOSTS
@@ -94,7 +95,7 @@ class MarketplaceMiddleware:
         )
 
 
-def fault_response(host: str, status: int, now: float) -> Any:
+def fault_response(host: str, status: int, now: float) -> Response:
     if host.startswith("wb-"):
         if status == 429:
             headers = {"X-Ratelimit-Retry": "1", "X-Ratelimit-Limit": "1", "X-Ratelimit-Reset": "1"}
@@ -105,7 +106,7 @@ def fault_response(host: str, status: int, now: float) -> Any:
     return allegro_error(status, "ServiceUnavailable", "Service temporarily unavailable")
 
 
-async def _send_response(response: Any, scope: Scope, receive: Receive, send: Send, ctx: dict[str, Any]) -> None:
+async def _send_response(response: Response, scope: Scope, receive: Receive, send: Send, ctx: dict[str, Any]) -> None:
     await response(scope, receive, _wrap_send(send, ctx, False))
 
 

@@ -100,9 +100,9 @@ class World:
         self.event_retention_s = config.event_retention_s
         allegro_names = [s.name for s in self.scenario.allegro_shops]
         self.auth = AllegroAuth(config.seed, self.client_id, self.client_secret, allegro_names, config.auto_approve)
+        self._token_ids = 0  # WB token ids are numbered: deterministic under the seed
         self.wb: dict[str, WbShop] = {s.name: self._build_wb(s) for s in self.scenario.wb_shops}
         self.allegro: dict[str, AllegroShop] = {s.name: self._build_allegro(s) for s in self.scenario.allegro_shops}
-        self._token_ids = 0
 
     # -- construction ---------------------------------------------------------
     def _build_wb(self, spec: ShopSpec) -> WbShop:
@@ -166,7 +166,7 @@ class World:
     def mint_wb_token_for(
         self, shop: str, seller_id: str, categories: tuple[str, ...] | list[str], exp: float | None
     ) -> str:
-        self._token_ids = getattr(self, "_token_ids", 0) + 1
+        self._token_ids += 1
         token_id = f"{h64(self.seed, 0x8000, self._token_ids) % 16**32:032x}"
         expires = int(exp if exp is not None else self.clock.epoch() + wbtokens.TOKEN_TTL)
         claims = wbtokens.WbClaims(token_id, seller_id, wbtokens.mask_for(list(categories)), expires)
