@@ -44,7 +44,9 @@ class MarketplaceMiddleware:
         if host is None:
             await self.app(scope, receive, send)
             return
+        # Arrival time: what rate-limit proofs need (a streamed page ends later).
         ctx: dict[str, Any] = {"token_id": None, "shop": None, "fault": None, "reset": False, "status": 0}
+        ctx["at"] = self.world.now()
         scope["sandbox_ctx"] = ctx
         try:
             await self._serve(host, scope, receive, send, ctx)
@@ -83,7 +85,7 @@ class MarketplaceMiddleware:
 
             pairs = parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True)
         self.world.log.add(
-            at=self.world.now(),
+            at=ctx["at"],
             host=host,
             method=scope["method"],
             path=sub_path,
