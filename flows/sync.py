@@ -14,19 +14,22 @@ from typing import Any
 from prefect import Task, flow, runtime
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from connectors.errors import CredentialsRejected, ReauthRequired
 from flows.common import flow_run_id, shop_label, slug, summary_markdown
 from flows.logs import run_logger
 from storage.db import get_engine
 from storage.migrate import require_head
 from storage.models import Shop, ShopStatus
+from storage.shops import set_status
 from storage.sync_state import LOCK_SYNC, LockBusy, advisory_lock
 from tasks import allegro_streams as allegro
 from tasks import wb_streams as wb
 from tasks.clients import Clients, make_clients
 from tasks.context import StreamReport, SyncContext, load_context
+from tasks.notifying import notify_shop_status
 
 # Stream name -> Prefect task, per marketplace, in the order a sync runs them (cards and offers
 # first: names and photos are there before the orders that mention them are notified).
@@ -73,9 +76,23 @@ async def run_streams(ctx: SyncContext, streams: list[str] | None) -> list[Strea
         run = table[name] if in_flow else table[name].fn
         try:
             reports.append(await run(ctx))
+        except (CredentialsRejected, ReauthRequired) as exc:
+            # The other streams would be refused too: stop, and tell the owners once.
+            reports.append(StreamReport(stream=name, status="failed", error=f"{type(exc).__name__}: {exc}"))
+            if isinstance(exc, CredentialsRejected):
+                await ctx.db(mark_broken, ctx.engine, shop_id=ctx.shop.id, reason=str(exc))
+            break
         except Exception as exc:  # noqa: BLE001 - recorded in the run and the summary; others go on
             reports.append(StreamReport(stream=name, status="failed", error=f"{type(exc).__name__}: {exc}"))
     return reports
+
+
+def mark_broken(engine: Engine, *, shop_id: int, reason: str) -> None:
+    """The marketplace refused the shop's token: stop syncing it and tell its owners."""
+    with Session(engine) as session, session.begin():
+        shop = session.get(Shop, shop_id)
+        if shop is not None and set_status(session, shop=shop, status=ShopStatus.broken, reason=reason):
+            notify_shop_status(session, shop=shop, kind="shop_needs_reauth")
 
 
 async def sync_one(

@@ -80,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             level="DEBUG" if args.verbose else settings.sellerpulse_log_level,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        # One line per HTTP request drowns what matters; connectors log retries and failures themselves.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         return handler(args)
     except UserError as exc:
         print(f"sellerpulse: {exc}", file=sys.stderr)

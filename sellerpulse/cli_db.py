@@ -31,6 +31,20 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _query(args: argparse.Namespace) -> int:
+    """Read-only: the transaction is rolled back whatever the statement was."""
+    engine = get_engine()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        result = conn.exec_driver_sql(args.sql)
+        if result.returns_rows:
+            print("\t".join(result.keys()))
+            for row in result:
+                print("\t".join("" if v is None else str(v) for v in row))
+        conn.rollback()
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     db = sub.add_parser("db", help="database schema: upgrade, status")
     actions = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -39,3 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.set_defaults(func=_upgrade)
     st = actions.add_parser("status", help="current vs head revision, and which database")
     st.set_defaults(func=_status)
+    q = actions.add_parser("query", help="run a read-only SQL query and print the rows (tab separated)")
+    q.add_argument("sql")
+    q.set_defaults(func=_query)

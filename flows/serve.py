@@ -1,0 +1,34 @@
+"""`sellerpulse serve`: every deployment on its schedule, served from this one process.
+
+For a single machine. Many machines: a Prefect server, a process work pool and workers, with
+the deployments of prefect.yaml (see deployments/README.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from prefect import aserve
+
+from flows.deployments import build
+from flows.prefect_server import prefect_server
+from sellerpulse.settings import Settings
+
+
+async def serve_deployments(settings: Settings) -> None:
+    await aserve(*(await build(settings)), print_starting_message=False)
+
+
+def serve_forever(settings: Settings, *, port: int | None = None) -> int:
+    with prefect_server(settings.sellerpulse_data_dir, port=port) as api_url:
+        ui = api_url.removesuffix("/api")
+        print(
+            f"Prefect UI: {ui}  (deployments: sync-all every {settings.sync_interval_seconds} s, "
+            f"refresh-tokens every {settings.token_refresh_interval_seconds} s, backfill on demand)",
+            flush=True,
+        )
+        print("Ctrl-C stops", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_deployments(settings))
+    return 0
