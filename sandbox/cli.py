@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import urllib.error
 import urllib.request
@@ -115,8 +116,17 @@ def run(args: argparse.Namespace) -> int:
     for line in settings_lines(f"http://{shown_host}:{args.port}", credentials_env(app.state.world)):
         print(line)
     sys.stdout.flush()
+    logging.getLogger("uvicorn.error").addFilter(_quiet_injected_resets)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def _quiet_injected_resets(record: logging.LogRecord) -> bool:
+    """Injected connection resets are the point, not server errors: no traceback."""
+    from sandbox.middleware import ConnectionDropped
+
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, ConnectionDropped)
 
 
 def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
