@@ -18,6 +18,7 @@ class SandboxConfig:
     rate_limits: bool = True
     rate_limit_scale: float = 1.0  # >1 refills buckets faster (tests, demos)
     wb_row_cap: int = 80_000  # WB statistics rows per response
+    wb_retention_days: float = 90.0  # WB statistics: changes older than this are not served
     auto_approve: bool = False  # device codes approved at once (demo)
     allegro_client_id: str = "sellerpulse-sandbox-client"
     allegro_client_secret: str | None = None  # None: derived from the seed

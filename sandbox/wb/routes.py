@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -53,9 +54,13 @@ def _statistics(request: Request, kind: str) -> Response:
     if flag not in (0, 1):
         return wb_bad_request("flag must be 0 or 1")
     now, model = world.now(), g.shop.orders
+    kept_from = now - world.config.wb_retention_days * 86400  # older changes are gone
+    rows: Iterator[dict[str, Any]]
     if flag == 0:
         since = model.orders_since if kind == "orders" else model.sales_since
-        rows = itertools.islice(since(date_from, now), world.config.wb_row_cap)
+        rows = itertools.islice(since(max(date_from, kept_from), now), world.config.wb_row_cap)
+    elif msk_day_start(date_from) + 86400 <= kept_from:
+        rows = iter(())
     else:
         on_day = model.orders_on_day if kind == "orders" else model.sales_on_day
         rows = on_day(msk_day_start(date_from), now)

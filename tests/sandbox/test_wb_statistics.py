@@ -217,3 +217,17 @@ async def test_orders_burst_is_ten(world, client) -> None:
     log = world.log.entries(host="wb-statistics")
     assert [e.status for e in log] == statuses
     assert all(e.shop == "wb1" and e.token_id and world.wb_token("wb1").find(e.token_id) == -1 for e in log)
+
+
+async def test_statistics_keep_90_days(make_app) -> None:
+    app = make_app(rate_limits=False)
+    world = app.state.world
+    world.advance(85 * 86400)  # tiny's history started 10 days before the clock start
+    async with client_for(app) as c:
+        kept = (await c.get(ORDERS, params={"dateFrom": "2020-01-01"}, headers=wb_headers(world))).json()
+        cutoff = datetime.fromtimestamp(world.now() - 90 * 86400, tz=MSK).replace(tzinfo=None)
+        assert kept and all(datetime.fromisoformat(r["lastChangeDate"]) >= cutoff for r in kept)
+        assert len(kept) < len(world.wb_orders("wb1"))  # the truth (a backup) keeps everything
+        first_day = min(r["date"] for r in world.wb_orders("wb1").values())[:10]
+        day = (await c.get(ORDERS, params={"dateFrom": first_day, "flag": 1}, headers=wb_headers(world))).json()
+        assert day == []
