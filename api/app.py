@@ -1,0 +1,106 @@
+"""The FastAPI application: the interface the Telegram bot and operators use.
+
+`create_app` takes every collaborator as an optional argument so tests (and the sync
+pipeline) can plug in their own; the defaults come from the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import errors
+from api.routes import data, health, notifications, people, settings, shops, sync
+from api.services import (
+    AllegroLoginStarter,
+    ConnectorWbVerifier,
+    Delivery,
+    DeviceFlowLoginStarter,
+    PrefectSyncLauncher,
+    SyncLauncher,
+    WbTokenVerifier,
+    default_delivery,
+)
+from connectors.allegro.auth import AllegroAuth
+from sellerpulse import __version__
+from sellerpulse.settings import Settings, get_settings
+from storage.db import get_engine
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+The interface of sellerpulse for the Telegram bot and operators.
+
+A bot authenticates with an API key (header `X-API-Key`) and acts for people identified by
+`telegram_id`; everything a person can see or change is limited to the shops they belong to.
+Errors always have the shape `{"error": {"code", "message", "details"}}`.
+"""
+
+
+def _routers() -> APIRouter:
+    root = APIRouter(prefix=API_PREFIX)
+    for module in (health, people, shops, data, sync, notifications, settings):
+        root.include_router(module.router)
+    return root
+
+
+def create_app(
+    *,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    session_factory: Callable[[], Session] | None = None,
+    wb_verifier: WbTokenVerifier | None = None,
+    allegro_login: AllegroLoginStarter | None = None,
+    sync_launcher: SyncLauncher | None = None,
+    delivery: Delivery | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    engine_of: Callable[[], Engine] = (lambda: engine) if engine is not None else get_engine
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        closer = getattr(app.state.allegro_login, "aclose", None)
+        if closer is not None:
+            await closer()
+
+    app = FastAPI(
+        title="sellerpulse API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.engine = engine_of() if engine is not None else _LazyEngine()
+    app.state.sessionmaker = session_factory or _LazySessionmaker(engine_of)
+    app.state.wb_verifier = wb_verifier or ConnectorWbVerifier(settings)
+    app.state.allegro_login = allegro_login or DeviceFlowLoginStarter(
+        engine=engine_of, auth_factory=partial(AllegroAuth.from_settings, settings)
+    )
+    app.state.sync_launcher = sync_launcher or PrefectSyncLauncher()
+    app.state.delivery = delivery or default_delivery()
+    errors.install(app)
+    app.include_router(_routers())
+    return app
+
+
+class _LazySessionmaker:
+    """Connects on first use, so building the app (e.g. for /openapi.json) needs no database."""
+
+    def __init__(self, engine: Callable[[], Engine]) -> None:
+        self._engine = engine
+        self._factory: sessionmaker[Session] | None = None
+
+    def __call__(self) -> Session:
+        if self._factory is None:
+            self._factory = sessionmaker(self._engine(), expire_on_commit=False)
+        return self._factory()
+
+
+class _LazyEngine:
+    def __getattr__(self, name: str) -> object:
+        return getattr(get_engine(), name)

@@ -1,0 +1,110 @@
+"""Dependencies, as `Annotated` aliases: a session that owns the request's transaction, the
+calling API key, the person a bot request acts for, and a shop that person belongs to.
+
+The pluggable parts (WB token check, Allegro login, sync launcher, notification delivery)
+live on `app.state`, set by `create_app`; tests pass in-process sandbox-backed ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request, Security
+from fastapi.security import APIKeyHeader
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError, not_found
+from api.schemas import MAX_ID, TelegramId
+from api.services import AllegroLoginStarter, Delivery, SyncLauncher, WbTokenVerifier
+from storage import apikeys, people
+from storage.models import ApiKey, Person, Role
+from storage.people import MemberShop
+
+API_KEY_HEADER = "X-API-Key"
+api_key_scheme = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="created with `sellerpulse api-keys create --name NAME`",
+)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the handler returns, rolled back if it raises."""
+    with request.app.state.sessionmaker() as session, session.begin():
+        yield session
+
+
+# scope="function": commit before the response goes out, so a failed commit is never a 200.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def current_key(session: SessionDep, secret: Annotated[str | None, Security(api_key_scheme)]) -> ApiKey:
+    if not secret:
+        raise ApiError(401, "unauthorized", f"send an API key in the {API_KEY_HEADER} header")
+    key = apikeys.authenticate(session, secret=secret)
+    if key is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API key")
+    return key
+
+
+CurrentKeyDep = Annotated[ApiKey, Depends(current_key)]
+
+
+def require_person(session: Session, telegram_id: int) -> Person:
+    person = people.get_person(session, telegram_id=telegram_id)
+    if person is None:
+        # Reads never register anyone: the bot must PUT /people/{telegram_id} first.
+        raise not_found("person")
+    return person
+
+
+def current_person(session: SessionDep, key: CurrentKeyDep, telegram_id: Annotated[TelegramId, Query()]) -> Person:
+    return require_person(session, telegram_id)
+
+
+PersonDep = Annotated[Person, Depends(current_person)]
+
+ShopId = Annotated[int, Path(ge=1, le=MAX_ID, description="a shop id")]
+
+
+def member_shop(session: SessionDep, person: PersonDep, shop_id: ShopId) -> MemberShop:
+    found = people.member_shop(session, person_id=person.id, shop_id=shop_id)
+    if found is None:
+        raise not_found("shop")  # also for shops that exist but are someone else's
+    return found
+
+
+MemberShopDep = Annotated[MemberShop, Depends(member_shop)]
+
+
+def owner_shop(found: MemberShopDep) -> MemberShop:
+    if found.role != Role.owner.value:
+        raise ApiError(403, "forbidden", "only the shop's owners may do this")
+    return found
+
+
+OwnerShopDep = Annotated[MemberShop, Depends(owner_shop)]
+
+
+def wb_verifier(request: Request) -> WbTokenVerifier:
+    return request.app.state.wb_verifier
+
+
+def allegro_login(request: Request) -> AllegroLoginStarter:
+    return request.app.state.allegro_login
+
+
+def sync_launcher(request: Request) -> SyncLauncher:
+    return request.app.state.sync_launcher
+
+
+def delivery(request: Request) -> Delivery:
+    return request.app.state.delivery
+
+
+WbVerifierDep = Annotated[WbTokenVerifier, Depends(wb_verifier)]
+AllegroLoginDep = Annotated[AllegroLoginStarter, Depends(allegro_login)]
+SyncLauncherDep = Annotated[SyncLauncher, Depends(sync_launcher)]
+DeliveryDep = Annotated[Delivery, Depends(delivery)]

@@ -1,0 +1,381 @@
+"""Request and response models. Datetimes are ISO 8601 with a zone (UTC from the database);
+no model here has a field for a token or a key, so none can leak into a response."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+from zoneinfo import available_timezones
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
+T = TypeVar("T")
+
+MAX_ID = 2**63 - 1  # bigint: anything larger could only ever be a 404, but PostgreSQL would refuse it
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+TelegramId = Annotated[int, Field(ge=1, le=MAX_ID, description="the person's Telegram user id")]
+Cursor = Annotated[int, Field(ge=0, le=MAX_ID, description="a notification id; items after it are returned")]
+# PostgreSQL text cannot hold NUL; refuse it here rather than in the database.
+NoNul = StringConstraints(pattern=r"^[^\x00]*$")
+ShopName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), NoNul]
+Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,4})?$", max_length=8)]
+Stream = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
+
+_ZONES = frozenset(available_timezones())
+
+
+def _known_zone(value: str) -> str:
+    if value not in _ZONES:
+        raise ValueError("unknown time zone (use an IANA name such as Europe/Warsaw)")
+    return value
+
+
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), NoNul, AfterValidator(_known_zone)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors and pages -----------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable: not_found, invalid_request, unauthorized, ...")
+    message: str
+    details: Any = Field(default=None, description="for invalid_request: a list of {loc, msg, type}")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+# -- people ---------------------------------------------------------------------------------
+
+
+class PersonIn(Input):
+    username: Annotated[str, StringConstraints(max_length=64), NoNul] | None = None
+    first_name: Annotated[str, StringConstraints(max_length=128), NoNul] | None = None
+    last_name: Annotated[str, StringConstraints(max_length=128), NoNul] | None = None
+    language: Language | None = Field(default=None, description="ru, pl, en...; null: each shop's own")
+    time_zone: TimeZone = "UTC"
+
+
+class PersonOut(Model):
+    telegram_id: int
+    username: str | None
+    first_name: str | None
+    last_name: str | None
+    language: str | None
+    time_zone: str
+    created_at: datetime
+    updated_at: datetime
+
+
+# -- shops ----------------------------------------------------------------------------------
+
+
+class ShopOut(BaseModel):
+    id: int
+    marketplace: Literal["allegro", "wb"]
+    name: str
+    status: Literal["active", "needs_reauth", "disabled", "broken"]
+    status_reason: str | None
+    role: Literal["owner", "member"]
+    currency: str | None
+    language: str | None
+    created_at: datetime
+
+
+class WbShopIn(Input):
+    name: ShopName
+    token: SecretStr = Field(min_length=1, max_length=4096, description="the WB API token; stored encrypted")
+
+
+class AllegroLoginIn(Input):
+    name: ShopName
+
+
+class LoginTicketOut(BaseModel):
+    id: str
+    status: Literal["pending", "connected", "denied", "expired", "failed"]
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    expires_at: datetime
+    shop_id: int | None = None
+
+
+class RenameIn(Input):
+    name: ShopName
+
+
+class InviteIn(Input):
+    telegram_id: TelegramId
+
+
+class MemberOut(BaseModel):
+    shop_id: int
+    telegram_id: int
+    role: Literal["owner", "member"]
+
+
+# -- notifications --------------------------------------------------------------------------
+
+
+class NotificationOut(BaseModel):
+    id: int = Field(description="the highest outbox id this item covers; ack it as the cursor")
+    ids: list[int] = Field(description="every outbox id in this item (more than one when grouped)")
+    kind: str
+    shop_id: int
+    shop_name: str | None
+    text: str = Field(description="Telegram HTML")
+    image_url: str | None
+    created_at: datetime
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    next_cursor: int = Field(description="pass as `after` for the next page; ack it once delivered")
+
+
+class AckIn(Input):
+    telegram_id: TelegramId
+    cursor: Cursor
+
+
+class AckOut(BaseModel):
+    telegram_id: int
+    cursor: int = Field(description="the stored cursor (never moves backwards)")
+
+
+class BatchPollIn(Input):
+    telegram_ids: list[TelegramId] = Field(min_length=1, max_length=200)
+    limit: int = Field(default=50, ge=1, le=200, description="per person")
+
+
+class BatchPollItem(BaseModel):
+    telegram_id: int
+    items: list[NotificationOut]
+    next_cursor: int
+
+
+class BatchPollOut(BaseModel):
+    results: list[BatchPollItem]
+    unknown: list[int] = Field(description="telegram ids with no registered person")
+
+
+# -- settings -------------------------------------------------------------------------------
+
+Threshold = Annotated[int, Field(ge=0, le=5)]
+Horizon = Literal[1, 3, 7, 10, 14]
+
+
+class SettingsOut(Model):
+    notifications_enabled: bool
+    new_orders_enabled: bool
+    order_buyouts_enabled: bool
+    order_cancellations_enabled: bool
+    order_returns_enabled: bool
+    negative_reviews_enabled: bool
+    critical_stocks_enabled: bool
+    notify_unpaid_orders: bool
+    review_rating_threshold: int
+    critical_stock_threshold: int
+    stock_horizon_days: int
+    grouping_enabled: bool
+    max_group_size: int
+    group_timeout: int
+    updated_at: datetime
+
+
+class SettingsIn(Input):
+    """Any subset; fields left out keep their value."""
+
+    notifications_enabled: bool | None = None
+    new_orders_enabled: bool | None = None
+    order_buyouts_enabled: bool | None = None
+    order_cancellations_enabled: bool | None = None
+    order_returns_enabled: bool | None = None
+    negative_reviews_enabled: bool | None = None
+    critical_stocks_enabled: bool | None = None
+    notify_unpaid_orders: bool | None = None
+    review_rating_threshold: Threshold | None = Field(default=None, description="0 turns review alerts off")
+    critical_stock_threshold: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    stock_horizon_days: Horizon | None = None
+    grouping_enabled: bool | None = None
+    max_group_size: Annotated[int, Field(ge=1, le=50)] | None = None
+    group_timeout: Annotated[int, Field(ge=0, le=86_400, description="seconds")] | None = None
+
+
+# -- data -----------------------------------------------------------------------------------
+
+
+class PeriodOut(BaseModel):
+    name: Literal["today", "yesterday", "7d", "30d"]
+    start: datetime
+    end: datetime
+    orders: int
+    amount: Decimal
+    previous_orders: int
+    previous_amount: Decimal
+    growth: float | None = Field(description="order count vs the previous period, as a fraction; null if none then")
+
+
+class SyncRunOut(Model):
+    id: int
+    stream: str
+    kind: Literal["sync", "backfill"]
+    status: Literal["running", "success", "failed", "skipped"]
+    started_at: datetime
+    finished_at: datetime | None
+    fetched: int
+    inserted: int
+    updated: int
+    unchanged: int
+    stale_refused: int
+    requests: int
+    error: str | None
+    flow_run_id: str | None
+
+
+class ReviewsSummaryOut(BaseModel):
+    since: datetime
+    new: int
+    unanswered: int
+    negative: int = Field(description="new reviews at or below the person's rating threshold")
+    average_stars: float | None
+    average_stars_all_time: float | None
+    total: int
+
+
+class DashboardOut(BaseModel):
+    shop_id: int
+    currency: str | None
+    time_zone: str
+    periods: list[PeriodOut]
+    critical_stocks: int
+    reviews: ReviewsSummaryOut
+    last_syncs: list[SyncRunOut]
+
+
+class OrderOut(Model):
+    id: int
+    external_id: str
+    basket_id: str | None
+    status: str
+    marketplace_status: str | None
+    fulfillment_status: str | None
+    is_cancelled: bool
+    total_amount: Decimal | None
+    currency: str | None
+    bought_at: datetime | None
+    cancelled_at: datetime | None
+    updated_at: datetime
+
+
+class OrderLineOut(Model):
+    sku: str | None
+    name: str | None
+    size: str | None
+    quantity: int
+    price: Decimal | None
+    currency: str | None
+
+
+class OrderDetailOut(OrderOut):
+    revision: str | None
+    source_updated_at: datetime | None
+    first_seen_at: datetime
+    lines: list[OrderLineOut]
+    raw: dict[str, Any] = Field(description="the order as the marketplace sent it (backed up)")
+
+
+class CriticalStockOut(BaseModel):
+    sku: str
+    name: str | None
+    image_url: str | None
+    total: int
+    warehouses: dict[str, int]
+
+
+class CriticalStockPage(Page[CriticalStockOut]):
+    threshold: int
+
+
+class TopProductOut(BaseModel):
+    sku: str
+    name: str | None
+    quantity: int
+    amount: Decimal
+
+
+class DayOut(BaseModel):
+    day: date
+    orders: int
+    buyouts: int
+    returns: int
+    revenue: Decimal
+
+
+class AnalyticsOut(BaseModel):
+    shop_id: int
+    currency: str | None
+    days: Literal[7, 30, 90, 180]
+    since: datetime
+    until: datetime
+    orders: int
+    cancelled: int
+    buyouts: int
+    returns: int
+    revenue: Decimal
+    top_products: list[TopProductOut]
+    daily: list[DayOut]
+
+
+# -- sync control ---------------------------------------------------------------------------
+
+
+class BackfillIn(Input):
+    since: date
+    until: date | None = None
+    streams: list[Stream] | None = Field(default=None, max_length=20, description="default: every stream")
+
+
+class SyncStartedOut(BaseModel):
+    run_id: str = Field(description="the Prefect flow-run id")
+    kind: Literal["sync", "backfill"]
+
+
+class SyncStatusOut(BaseModel):
+    run_id: str
+    state: str | None = Field(description="the Prefect state name (Scheduled, Running, Completed, Failed...)")
+    finished: bool
+    streams: list[SyncRunOut]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: bool | None = None
+    schema_revision: str | None = None
+    schema_head: str | None = None
+
+
+class ApiKeyInfo(BaseModel):
+    id: int
+    name: str
+
+
+__all__ = ["AwareDatetime"]

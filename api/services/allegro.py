@@ -1,0 +1,133 @@
+"""Connecting an Allegro shop through the OAuth device flow.
+
+`start` asks Allegro for a device code and returns what the person must see at once; a
+background task polls until they approve (the shop is stored, encrypted, with them as owner),
+refuse, or the code expires. The default keeps tickets in this process's memory, so the API
+must run as one worker for it (the sync pipeline's connect flow can be plugged in instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal, Protocol
+
+import anyio
+from sqlalchemy import Engine
+
+from api.services.jwt import claim
+from connectors import errors
+from connectors.allegro.auth import AllegroAuth, DeviceAuthorization, TokenPair
+from storage.db import session_scope
+from storage.models import Marketplace, Person
+from storage.shops import create_shop
+
+log = logging.getLogger("sellerpulse.api.allegro")
+
+TicketStatus = Literal["pending", "connected", "denied", "expired", "failed"]
+
+
+@dataclass(frozen=True)
+class LoginTicket:
+    id: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    expires_at: datetime
+    person_id: int  # who started it: only they may read it
+    status: TicketStatus = "pending"
+    shop_id: int | None = None
+
+
+class AllegroLoginStarter(Protocol):
+    async def start(self, person: Person, name: str) -> LoginTicket: ...
+
+    def status(self, id: str) -> LoginTicket | None: ...
+
+
+def _credentials(pair: TokenPair) -> dict[str, str]:
+    # The same shape the sync pipeline's token refresh reads and writes (tasks.tokens).
+    return {
+        "access_token": pair.access_token.get_secret_value(),
+        "refresh_token": pair.refresh_token.get_secret_value(),
+        "expires_at": pair.expires_at.isoformat(),
+    }
+
+
+class DeviceFlowLoginStarter:
+    def __init__(self, *, engine: Callable[[], Engine], auth_factory: Callable[[], AllegroAuth]) -> None:
+        self._engine = engine
+        self._auth_factory = auth_factory
+        self._tickets: dict[str, LoginTicket] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def start(self, person: Person, name: str) -> LoginTicket:
+        auth = self._auth_factory()
+        try:
+            device = await auth.start_device_flow()
+        except BaseException:
+            await auth.aclose()
+            raise
+        ticket = LoginTicket(
+            id=secrets.token_urlsafe(16),
+            user_code=device.user_code_display,
+            verification_uri=device.verification_uri,
+            verification_uri_complete=device.verification_uri_complete,
+            expires_at=device.expires_at,
+            person_id=person.id,
+        )
+        self._tickets[ticket.id] = ticket
+        self._tasks[ticket.id] = asyncio.create_task(self._complete(ticket.id, auth, device, name, person.id))
+        return ticket
+
+    def status(self, id: str) -> LoginTicket | None:
+        return self._tickets.get(id)
+
+    async def wait(self, id: str) -> LoginTicket | None:
+        """Until the ticket's poll ends (tests, and a clean shutdown)."""
+        task = self._tasks.get(id)
+        if task is not None:
+            await asyncio.shield(task)
+        return self._tickets.get(id)
+
+    async def aclose(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def _complete(self, id: str, auth: AllegroAuth, device: DeviceAuthorization, name: str, owner: int) -> None:
+        try:
+            pair = await auth.poll_device_flow(device)
+            shop_id = await anyio.to_thread.run_sync(self._store, pair, name, owner)
+            self._set(id, "connected", shop_id)
+        except errors.AccessDenied:
+            self._set(id, "denied")
+        except errors.DeviceFlowError:
+            self._set(id, "expired")
+        except Exception as exc:  # noqa: BLE001 - the ticket must end whatever happened
+            # The exception type only: connector messages carry no secrets, but be strict in logs.
+            log.warning("Allegro login %s failed: %s", id[:6], type(exc).__name__)
+            self._set(id, "failed")
+        finally:
+            await auth.aclose()
+
+    def _set(self, id: str, status: TicketStatus, shop_id: int | None = None) -> None:
+        self._tickets[id] = replace(self._tickets[id], status=status, shop_id=shop_id)
+
+    def _store(self, pair: TokenPair, name: str, owner: int) -> int:
+        account = claim(pair.access_token.get_secret_value(), "user_name", "sub")
+        with session_scope(self._engine()) as session:
+            shop = create_shop(
+                session,
+                marketplace=Marketplace.allegro.value,
+                name=name,
+                credentials=_credentials(pair),
+                account=account,
+                owner_id=owner,
+                token_expires_at=pair.expires_at,
+            )
+            return shop.id

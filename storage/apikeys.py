@@ -1,0 +1,73 @@
+"""API keys: stored as sha256, shown once, compared in constant time, listable and revocable.
+
+Keyword-only data-access functions; callers own the transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from storage.models import ApiKey
+
+KEY_PREFIX = "sp_"
+PREFIX_LENGTH = 11  # "sp_" + 8 characters: enough to tell keys apart, far too little to guess one
+# last_used_at is a hint for operators, not an audit log: writing it on every poll would cost a row
+# update per request, so it is refreshed at most this often.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key: ApiKey
+    secret: str  # the only time the plaintext exists outside the caller's hands
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_key(session: Session, *, name: str) -> NewKey:
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(name=name, prefix=secret[:PREFIX_LENGTH], key_hash=hash_key(secret))
+    session.add(key)
+    session.flush()
+    return NewKey(key=key, secret=secret)
+
+
+def authenticate(session: Session, *, secret: str, now: datetime | None = None) -> ApiKey | None:
+    """The active key matching `secret`, or None. Touches last_used_at (coarsely)."""
+    if not secret.startswith(KEY_PREFIX) or len(secret) > 128:
+        return None
+    digest = hash_key(secret)
+    key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
+    # The lookup is by digest; compare again in constant time so no timing says how close a guess was.
+    if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
+        return None
+    now = now or datetime.now(UTC)
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    return key
+
+
+def list_keys(session: Session, *, include_revoked: bool = True) -> list[ApiKey]:
+    query = select(ApiKey).order_by(ApiKey.id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return list(session.scalars(query))
+
+
+def revoke_key(session: Session, *, key_id: int, now: datetime | None = None) -> bool:
+    """Revoke a key; False when there is no such active key."""
+    result = session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now or datetime.now(UTC))
+    )
+    return bool(result.rowcount)

@@ -1,0 +1,115 @@
+"""People (Telegram users) and what they may do with the shops they belong to.
+
+Every shop lookup here is scoped by membership: a shop the person does not belong to is
+indistinguishable from one that does not exist. Keyword-only; callers own the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import Membership, Person, Role, Shop, ShopStatus
+from storage.settings_repo import ensure_settings
+from storage.shops import add_member, set_status
+
+PROFILE_FIELDS = ("username", "first_name", "last_name", "language", "time_zone")
+
+
+@dataclass(frozen=True)
+class MemberShop:
+    shop: Shop
+    role: str
+
+
+def get_person(session: Session, *, telegram_id: int) -> Person | None:
+    return session.scalars(select(Person).where(Person.telegram_id == telegram_id)).first()
+
+
+def person_id_of(session: Session, *, telegram_id: int) -> int | None:
+    return session.scalar(select(Person.id).where(Person.telegram_id == telegram_id))
+
+
+def register_person(session: Session, *, telegram_id: int, profile: dict[str, Any]) -> tuple[Person, bool]:
+    """Create or update a person; a new person gets default notification settings. Returns (person, created)."""
+    person = get_person(session, telegram_id=telegram_id)
+    created = person is None
+    if person is None:
+        person = Person(telegram_id=telegram_id)
+        session.add(person)
+    for name in PROFILE_FIELDS:
+        if name in profile:
+            setattr(person, name, profile[name])
+    if not created:
+        person.updated_at = datetime.now(UTC)
+    session.flush()
+    ensure_settings(session, person_id=person.id)
+    return person, created
+
+
+def member_shops(session: Session, *, person_id: int, limit: int, offset: int) -> tuple[list[MemberShop], int]:
+    """The person's shops (id order) and how many there are."""
+    query = (
+        select(Shop, Membership.role)
+        .join(Membership, Membership.shop_id == Shop.id)
+        .where(Membership.person_id == person_id)
+    )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(Shop.id).limit(limit).offset(offset)).all()
+    return [MemberShop(shop=s, role=r) for s, r in rows], total
+
+
+def member_shop(session: Session, *, person_id: int, shop_id: int) -> MemberShop | None:
+    row = session.execute(
+        select(Shop, Membership.role)
+        .join(Membership, Membership.shop_id == Shop.id)
+        .where(Membership.person_id == person_id, Shop.id == shop_id)
+    ).first()
+    return None if row is None else MemberShop(shop=row[0], role=row[1])
+
+
+def rename_shop(session: Session, *, shop: Shop, name: str) -> Shop:
+    shop.name = name
+    session.flush()
+    return shop
+
+
+def remove_shop(session: Session, *, shop: Shop, purge: bool) -> None:
+    """Stop syncing the shop. Its token is dropped either way; `purge` also deletes all its data."""
+    if purge:
+        # Every table hangs off shops with ON DELETE CASCADE: one statement removes all of it.
+        session.execute(delete(Shop).where(Shop.id == shop.id))
+        session.expunge(shop)
+        return
+    shop.credentials = None
+    set_status(session, shop=shop, status=ShopStatus.disabled, reason="removed by its owner")
+
+
+def invite(session: Session, *, shop_id: int, person_id: int) -> Membership:
+    """Add a member; an existing membership (owner or member) is left as it is."""
+    return add_member(session, shop_id=shop_id, person_id=person_id, role=Role.member)
+
+
+def leave_shop(session: Session, *, shop: Shop, person_id: int) -> None:
+    """Leave a shop. The last owner leaving promotes the longest-standing member; the last person
+    leaving stops its syncing (nobody would be told anything)."""
+    session.execute(delete(Membership).where(Membership.shop_id == shop.id, Membership.person_id == person_id))
+    remaining = session.execute(
+        select(Membership.person_id, Membership.role)
+        .where(Membership.shop_id == shop.id)
+        .order_by(Membership.created_at, Membership.person_id)
+    ).all()
+    if not remaining:
+        shop.credentials = None
+        set_status(session, shop=shop, status=ShopStatus.disabled, reason="every member left")
+        return
+    if all(role != Role.owner.value for _, role in remaining):
+        session.execute(
+            update(Membership)
+            .where(Membership.shop_id == shop.id, Membership.person_id == remaining[0][0])
+            .values(role=Role.owner.value)
+        )
