@@ -74,16 +74,17 @@ async def run_streams(ctx: SyncContext, streams: list[str] | None) -> list[Strea
     reports: list[StreamReport] = []
     for name in chosen:
         run = table[name] if in_flow else table[name].fn
+        stream = f"{ctx.shop.marketplace}_{name}"  # as the stream records its own runs
         try:
             reports.append(await run(ctx))
         except (CredentialsRejected, ReauthRequired) as exc:
             # The other streams would be refused too: stop, and tell the owners once.
-            reports.append(StreamReport(stream=name, status="failed", error=f"{type(exc).__name__}: {exc}"))
+            reports.append(StreamReport(stream=stream, status="failed", error=f"{type(exc).__name__}: {exc}"))
             if isinstance(exc, CredentialsRejected):
                 await ctx.db(mark_broken, ctx.engine, shop_id=ctx.shop.id, reason=str(exc))
             break
         except Exception as exc:  # noqa: BLE001 - recorded in the run and the summary; others go on
-            reports.append(StreamReport(stream=name, status="failed", error=f"{type(exc).__name__}: {exc}"))
+            reports.append(StreamReport(stream=stream, status="failed", error=f"{type(exc).__name__}: {exc}"))
     return reports
 
 

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     initial_history_days: int = Field(default=90, ge=1, le=365)
     sync_failing_after_seconds: int = Field(default=3600, ge=60)
 
+    # Seconds between a failed stream's retries (a Prefect task's retry delays), comma separated.
+    task_retry_delays: str = "10,30,90"
+
     # The API.
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
@@ -120,6 +123,21 @@ class Settings(BaseSettings):
         if not raw.startswith(("postgres://", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("must be a PostgreSQL URL (postgres:// or postgresql://)")
         return SecretStr(raw)
+
+    @field_validator("task_retry_delays")
+    @classmethod
+    def _check_delays(cls, value: str) -> str:
+        try:
+            delays = [float(v) for v in value.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError("must be comma-separated seconds, e.g. 10,30,90") from None
+        if not delays or any(d < 0 for d in delays):
+            raise ValueError("must be one or more non-negative numbers of seconds")
+        return value
+
+    @property
+    def retry_delays(self) -> list[float]:
+        return [float(v) for v in self.task_retry_delays.split(",") if v.strip()]
 
     @field_validator("sellerpulse_log_level")
     @classmethod

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.errors import TransientError
+from sellerpulse.settings import get_settings
 
-RETRY_DELAYS = [10, 30, 90]
+# Read once, when the task decorators are evaluated.
+RETRY_DELAYS = get_settings().retry_delays
 
 
 def is_transient(exc: BaseException | None) -> bool:
@@ -23,8 +25,5 @@ def is_transient(exc: BaseException | None) -> bool:
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    try:
-        state.result()
-    except Exception as exc:  # noqa: BLE001 - the state's own exception, classified below
-        return is_transient(exc)
-    return False
+    # A failed task's state carries the exception itself as its data.
+    return isinstance(state.data, BaseException) and is_transient(state.data)

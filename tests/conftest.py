@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+
+# Before any task module is imported: failed streams retry at once in tests.
+os.environ.setdefault("TASK_RETRY_DELAYS", "0,0,0")
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -145,3 +145,20 @@ async def test_a_journal_cursor_older_than_the_retention_is_healed(clean_engine:
             assert all(r.status == "success" for r in reports)
     for name, shop_id in allegro.items():
         assert_allegro_matches(clean_engine, world, name, shop_id)
+
+
+async def test_a_rejected_wb_token_marks_the_shop_broken_and_stops(
+    clean_engine: Engine, world: World, clients: Clients, shops: dict[str, int]
+) -> None:
+    from storage.shops import replace_credentials
+
+    with Session(clean_engine) as s, s.begin():
+        replace_credentials(s, shop_id=shops["wb1"], credentials={"token": "not-a-jwt-at-all"})
+    reports = await sync_one(shops["wb1"], clients=clients)
+    assert len(reports) == 1 and reports[0].status == "failed"  # the other streams were not tried
+    assert "CredentialsRejected" in reports[0].error and "not-a-jwt" not in reports[0].error
+    with Session(clean_engine) as s:
+        shop = s.get(Shop, shops["wb1"])
+        assert shop.status == "broken"
+    assert len([r for r in world.log.entries() if r.host.startswith("wb-")]) == 1  # 401: no retries
+    assert await sync_one(shops["wb1"], clients=clients) == []  # a broken shop is not synced

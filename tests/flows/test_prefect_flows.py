@@ -1,0 +1,92 @@
+"""End to end under Prefect: the flows as deployed run, name their runs, and leave artifacts.
+
+One Prefect test harness for the whole module (it costs ~15 s); the logic below the flows is
+tested without Prefect in the other modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
+from prefect.testing.utilities import prefect_test_harness
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from flows.backfill import backfill
+from flows.sync import sync_all, sync_shop
+from flows.tokens import refresh_tokens
+from sandbox.world import World
+from storage.models import Shop, SyncRun
+from tests.flows.truth import assert_allegro_matches, assert_wb_matches
+
+
+@pytest.fixture(scope="module", autouse=True)
+def harness() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+async def _artifact(key: str) -> str:
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC
+        )
+    assert found, f"no artifact {key}"
+    return str(found[0].data)
+
+
+async def test_sync_all_flow_syncs_every_shop_and_summarises(
+    clean_engine: Engine, world: World, clients, shops: dict[str, int]
+) -> None:
+    result = await sync_all(concurrency=2)
+    assert result == {shop_id: "ok" for shop_id in shops.values()}
+    assert_wb_matches(clean_engine, world, "wb1", shops["wb1"])
+    assert_allegro_matches(clean_engine, world, "allegro1", shops["allegro1"])
+    summary = await _artifact(f"sync-summary-{shops['wb1']}")
+    assert "| wb_orders | success |" in summary
+    with Session(clean_engine) as s:
+        runs = s.scalars(select(SyncRun)).all()
+    assert runs and all(r.flow_run_id for r in runs)
+    async with get_client() as client:
+        flow_run = await client.read_flow_run(runs[0].flow_run_id)
+    assert flow_run.name.startswith(("sync-wb-wb1-", "sync-allegro-allegro1-"))
+
+
+async def test_sync_shop_flow_fails_visibly_when_a_stream_fails(
+    clean_engine: Engine, world: World, clients, shops: dict[str, int]
+) -> None:
+    world.set_faults("wb-feedbacks:5xx=1")
+    seq = max((r.seq for r in world.log.entries()), default=0)
+    with pytest.raises(RuntimeError, match="reviews"):
+        await sync_shop(shops["wb1"])
+    summary = await _artifact(f"sync-summary-{shops['wb1']}")
+    assert "| wb_reviews | failed |" in summary and "| wb_orders | success |" in summary
+    # The stream was retried as a task (3 retries) after each call's own retries (6 attempts).
+    feedback_calls = [r for r in world.log.entries(host="wb-feedbacks", since_seq=seq)]
+    assert len(feedback_calls) == 4 * 6
+
+
+async def test_backfill_flow_reports_progress(
+    clean_engine: Engine, world: World, clients, shops: dict[str, int]
+) -> None:
+    today = world.now_dt().date()
+    await backfill(shops["allegro1"], today - timedelta(days=5), today)
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(sort=ArtifactSort.CREATED_DESC)
+    progress = [a for a in artifacts if a.type == "progress"]
+    assert progress and progress[0].data == 100.0
+
+
+async def test_refresh_tokens_flow_refreshes_due_tokens(
+    clean_engine: Engine, world: World, clients, shops: dict[str, int]
+) -> None:
+    assert await refresh_tokens(window_seconds=3600) == {}
+    result = await refresh_tokens(window_seconds=400 * 86400)
+    assert result == {shops["allegro1"]: "ok"}
+    with Session(clean_engine) as s:
+        assert s.get(Shop, shops["allegro1"]).status == "active"
