@@ -297,9 +297,9 @@ def for_stock(
     out = []
     minute = at.strftime("%Y%m%dT%H%M")
     for change in totals:
-        old, new = change.old_total, change.new_total
-        if old is None or not any(old > t >= new for t in thresholds):
+        if not crosses(change, thresholds):
             continue
+        old, new = change.old_total, change.new_total
         info = _product(catalog, change.sku)
         payload = {
             "sku": change.sku,
@@ -311,6 +311,18 @@ def for_stock(
         }
         out.append(_draft(shop, Kind.critical_stock, change.sku, f"{old}>{new}@{minute}", payload))
     return out
+
+
+def crosses(change: TotalLike, thresholds: Collection[int]) -> bool:
+    """The total fell from above some threshold to at or below it."""
+    old, new = change.old_total, change.new_total
+    return old is not None and any(old > t >= new for t in thresholds)
+
+
+def runs_out(total: int, sold: int) -> bool:
+    """Fewer days of stock left than the longest horizon anyone can choose."""
+    days = days_of_stock(total, sold)
+    return days is not None and days < max(HORIZONS)
 
 
 def days_of_stock(total: int, sold: int, days: int = RUNOUT_DAYS) -> float | None:
