@@ -139,20 +139,28 @@ def _cut(
     last = rows[-1] if page_full and rows else None
     held = [g for g in groups if _may_grow(g, pref, now, last)]
     ready = sorted((g for g in groups if not _may_grow(g, pref, now, last)), key=lambda g: g.first_id)
-    if len(ready) > limit:
-        held.extend(ready[limit:])
-        ready = ready[:limit]
     barrier = min((g.first_id for g in held), default=None)
-    # A ready group reaching past the barrier would be half behind the cursor: hold it too.
+    # A ready group reaching past a held one would be half behind the cursor: hold it too.
     changed = True
     while changed and barrier is not None:
         changed = False
-        for g in list(ready):
-            if g.id >= barrier:
-                ready.remove(g)
-                held.append(g)
-                barrier = min(barrier, g.first_id)
-                changed = True
+        for g in [g for g in ready if g.id >= barrier]:
+            ready.remove(g)
+            held.append(g)
+            barrier = min(barrier, g.first_id)
+            changed = True
+    # The limit is soft: groups interleaved with the ones taken are taken too, so the cursor
+    # can stop after them (holding them instead could block the page for good).
+    taken: list[Group] = []
+    top = after
+    for g in ready:
+        if len(taken) >= limit and g.first_id > top:
+            held.extend(ready[len(taken) :])
+            barrier = g.first_id if barrier is None else min(barrier, g.first_id)
+            break
+        taken.append(g)
+        top = max(top, g.id)
+    ready = taken
     below = [r.id for r in rows if barrier is None or r.id < barrier]
     cursor = max([after, *below])
     return Plan(groups=ready, next_cursor=cursor, held=sum(len(g.items) for g in held))

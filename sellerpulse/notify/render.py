@@ -77,7 +77,8 @@ def money(amount: Any, currency: str | None, lang: str) -> str | None:
         return None
     if not value.is_finite():
         return None
-    sign = CURRENCY_SIGNS.get((currency or "").upper(), currency or "")
+    code = _text(currency) or ""
+    sign = CURRENCY_SIGNS.get(code.upper(), code)
     number = f"{value:,.2f}"
     if lang != "en":
         number = number.replace(",", " ").replace(".", ",")
@@ -106,9 +107,11 @@ def _datetime(value: Any) -> datetime | None:
 
 
 def _num(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

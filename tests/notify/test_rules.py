@@ -250,4 +250,3 @@ def test_same_batch_twice_gives_identical_keys() -> None:
     assert kinds(rules.for_orders(WB, changes, now=NOW)) == kinds(
         rules.for_orders(WB, changes, now=NOW + timedelta(minutes=3))
     )
-
