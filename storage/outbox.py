@@ -1,0 +1,381 @@
+"""The notification outbox: storing drafts in the sync's transaction, and delivering them to people.
+
+Keyword-only functions; the caller owns the transaction (nothing here commits).
+
+For the sync (same session and transaction as the writes; call these last, just before
+the cursor is set and the transaction commits):
+    add(session, *, shop_id: int, drafts: Sequence[Draft]) -> int
+        Multi-row INSERT ... ON CONFLICT (dedupe_key) DO NOTHING; returns how many were new.
+    notify_changes(session, *, shop: ShopContext, stream: str, changes: Sequence[RowChange], now) -> int
+        Runs the stream's rule (wb_orders, allegro_orders, wb_sales, wb_reviews, allegro_returns)
+        with catalog names/images, then add().
+    notify_stock(session, *, shop: ShopContext, totals: Sequence[TotalChange], now) -> int
+        critical_stock (thresholds of the shop's people now) and stock_runout, then add().
+    notify_shop_status(session, *, shop: ShopContext, status: str, changed_at, reason=None) -> int
+    notify_sync_failing(session, *, shop: ShopContext, stream: str, failing_since, now, after, error=None) -> int
+    shop_context(session, *, shop_id: int, backfill: bool = False) -> ShopContext
+
+For the API (the bot polls with a cursor and acknowledges):
+    poll(session, *, person_id: int, after: int | None = None, limit: int = 50, now=None) -> Page
+    poll_many(session, *, requests: Sequence[tuple[int, int | None]], limit: int = 50, now=None)
+        -> dict[int, Page]   (person_id -> Page; one query for all of them)
+    ack(session, *, person_id: int, cursor: int) -> int
+        Moves the person's stored cursor forward (never backwards; never past the newest id).
+    stored_cursor(session, *, person_id: int) -> int
+    cursor_at(session, *, at: datetime) -> int
+        The id cursor equivalent to an old-style `last_check` timestamp.
+
+`after=None` means "from the stored (acknowledged) cursor". A Page holds `items` (each: `id`
+= the highest notification id in it, `notification_ids`, kind, shop, rendered text, image
+URL, created_at) and `next_cursor`: ack it once every item is sent. See
+sellerpulse/notify/grouping.py for the grouping and cursor semantics, and
+sellerpulse/notify/delivery.py for how settings apply. A person only sees notifications of
+shops they belong to, created after they joined the shop.
+
+Ordering: `add` takes a transaction-scoped advisory lock before inserting, so outbox rows
+commit in id order and a poll can never hand out a cursor past a row that commits later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from sellerpulse.notify import rules
+from sellerpulse.notify.delivery import Preferences, Stored
+from sellerpulse.notify.drafts import Draft, ProductInfo, ShopContext
+from sellerpulse.notify.grouping import Group, plan
+from sellerpulse.notify.render import ShopView, language_for, render_many, zone
+from storage.changes import RowChange
+
+LOCK_OUTBOX = 71_010  # advisory lock namespace (see storage.sync_state for the others)
+MAX_LIMIT = 200
+MAX_FETCH = 500
+
+
+# -- storing --------------------------------------------------------------------------------
+
+
+def add(session: Session, *, shop_id: int, drafts: Sequence[Draft]) -> int:
+    """Store drafts once each (by dedupe key); returns how many were new."""
+    unique = list({d.dedupe_key: d for d in drafts}.values())
+    if not unique:
+        return 0
+    conn = session.connection()
+    # Held to commit: ids are handed out and committed in the same order (see module docstring).
+    conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": LOCK_OUTBOX})
+    result = conn.execute(
+        text(
+            "INSERT INTO notifications (shop_id, kind, dedupe_key, payload, created_at) "
+            "SELECT :shop, k, d, p::jsonb, clock_timestamp() "
+            "FROM unnest(CAST(:kinds AS text[]), CAST(:keys AS text[]), CAST(:payloads AS text[])) AS t(k, d, p) "
+            "ON CONFLICT (dedupe_key) DO NOTHING"
+        ),
+        {
+            "shop": shop_id,
+            "kinds": [d.kind for d in unique],
+            "keys": [d.dedupe_key for d in unique],
+            "payloads": [orjson.dumps(d.payload, default=str).decode() for d in unique],
+        },
+    )
+    return result.rowcount
+
+
+# -- sync entry points ----------------------------------------------------------------------
+
+
+def shop_context(session: Session, *, shop_id: int, backfill: bool = False) -> ShopContext:
+    row = session.execute(
+        text("SELECT id, marketplace, name, notify_from, currency, language FROM shops WHERE id = :id"),
+        {"id": shop_id},
+    ).one()
+    return ShopContext(*row, backfill=backfill)
+
+
+_STREAM_RULES = {
+    "wb_orders": rules.for_orders,
+    "allegro_orders": rules.for_orders,
+    "wb_sales": rules.for_sales,
+    "wb_reviews": rules.for_reviews,
+    "allegro_returns": rules.for_customer_returns,
+}
+
+
+def notify_changes(
+    session: Session, *, shop: ShopContext, stream: str, changes: Sequence[RowChange], now: datetime
+) -> int:
+    """Drafts for one write batch of `stream`, stored in the caller's transaction."""
+    rule = _STREAM_RULES.get(stream)
+    if rule is None or shop.silent or not changes:
+        return 0
+    # First pass without names finds the few changes that notify; only their SKUs are looked up.
+    drafts = rule(shop, changes, now=now)
+    if not drafts:
+        return 0
+    keys = {d.entity for d in drafts}
+    relevant = [c for c in changes if c.key in keys]
+    catalog = catalog_of(session, shop_id=shop.id, skus=_skus(relevant))
+    return add(session, shop_id=shop.id, drafts=rule(shop, relevant, now=now, catalog=catalog))
+
+
+def _skus(changes: Iterable[RowChange]) -> set[str]:
+    skus: set[str] = set()
+    for change in changes:
+        if change.new.get("sku"):
+            skus.add(str(change.new["sku"]))
+        skus.update(str(line["sku"]) for line in change.new.get("lines") or () if line.get("sku"))
+        for item in (change.new.get("raw") or {}).get("items") or ():
+            if isinstance(item, dict) and item.get("offerId"):
+                skus.add(str(item["offerId"]))
+    return skus
+
+
+def notify_stock(session: Session, *, shop: ShopContext, totals: Sequence[Any], now: datetime) -> int:
+    """critical_stock and stock_runout for the products whose total changed in one stock merge."""
+    if shop.silent or not totals:
+        return 0
+    thresholds = member_thresholds(session, shop_id=shop.id)
+    crossing = [t.sku for t in totals if rules.crosses(t, thresholds)]
+    falling = {t.sku: t.new_total for t in totals if t.old_total is None or t.new_total < t.old_total}
+    sold = sold_in_last_days(session, shop_id=shop.id, skus=list(falling), now=now)
+    runout = {sku: total for sku, total in falling.items() if rules.runs_out(total, sold.get(sku, 0))}
+    if not crossing and not runout:
+        return 0
+    catalog = catalog_of(session, shop_id=shop.id, skus=[*crossing, *runout])
+    from storage.stock import warehouses_of  # the stock module owns the stocks table's queries
+
+    per_warehouse = warehouses_of(session, shop_id=shop.id, skus=crossing) if crossing else {}
+    drafts = rules.for_stock(shop, totals, thresholds=thresholds, per_warehouse=per_warehouse, at=now, catalog=catalog)
+    drafts += rules.for_runout(shop, totals=runout, sold_30d=sold, now=now, catalog=catalog)
+    return add(session, shop_id=shop.id, drafts=drafts)
+
+
+def notify_shop_status(
+    session: Session, *, shop: ShopContext, status: str, changed_at: datetime, reason: str | None = None
+) -> int:
+    drafts = rules.for_shop_status(shop, status=status, changed_at=changed_at, reason=reason)
+    return add(session, shop_id=shop.id, drafts=drafts)
+
+
+def notify_sync_failing(
+    session: Session,
+    *,
+    shop: ShopContext,
+    stream: str,
+    failing_since: datetime | None,
+    now: datetime,
+    after: timedelta,
+    error: str | None = None,
+) -> int:
+    drafts = rules.for_sync_failing(shop, stream=stream, failing_since=failing_since, now=now, after=after, error=error)
+    return add(session, shop_id=shop.id, drafts=drafts)
+
+
+def catalog_of(session: Session, *, shop_id: int, skus: Iterable[str]) -> dict[str, ProductInfo]:
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        text("SELECT sku, name, image_url FROM products WHERE shop_id = :shop AND sku = ANY(:skus)"),
+        {"shop": shop_id, "skus": wanted},
+    )
+    return {sku: ProductInfo(name, image) for sku, name, image in rows}
+
+
+def member_thresholds(session: Session, *, shop_id: int) -> set[int]:
+    """Critical-stock thresholds of the shop's people who want stock alerts (defaults if unset)."""
+    rows = session.execute(
+        text(
+            "SELECT DISTINCT coalesce(s.critical_stock_threshold, 5) FROM memberships m "
+            "LEFT JOIN notification_settings s ON s.person_id = m.person_id "
+            "WHERE m.shop_id = :shop AND coalesce(s.critical_stocks_enabled, true) "
+            "AND coalesce(s.notifications_enabled, true)"
+        ),
+        {"shop": shop_id},
+    )
+    return {value for (value,) in rows}
+
+
+def sold_in_last_days(
+    session: Session, *, shop_id: int, skus: Sequence[str], now: datetime, days: int = rules.RUNOUT_DAYS
+) -> dict[str, int]:
+    """Units ordered per SKU in the last `days` days (cancelled orders excluded)."""
+    if not skus:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT l.sku, sum(l.quantity)::int FROM order_lines l JOIN orders o ON o.id = l.order_id "
+            "WHERE l.shop_id = :shop AND l.sku = ANY(:skus) AND o.bought_at >= :since AND NOT o.is_cancelled "
+            "GROUP BY l.sku"
+        ),
+        {"shop": shop_id, "skus": list(skus), "since": now - timedelta(days=days)},
+    )
+    return {sku: qty for sku, qty in rows}
+
+
+# -- delivery -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryItem:
+    id: int  # the highest notification id in it: stable across redeliveries
+    kind: str
+    shop_id: int
+    shop_name: str | None
+    text: str
+    image_url: str | None
+    created_at: datetime
+    notification_ids: list[int]
+
+
+@dataclass
+class Page:
+    items: list[DeliveryItem] = field(default_factory=list)
+    next_cursor: int = 0
+    held: int = 0  # notifications waiting for their group to close (delivered by a later poll)
+
+
+_SETTINGS = tuple(f for f in Preferences.__slots__ if f not in {"language", "time_zone"})
+
+_POLL = f"""
+SELECT req.person_id, coalesce(req.after, dc.last_notification_id, 0) AS after,
+       p.language AS person_language, p.time_zone, {", ".join(f"s.{c}" for c in _SETTINGS)},
+       x.id, x.shop_id, x.kind, x.payload, x.created_at, x.role, x.shop_name, x.marketplace,
+       x.shop_currency, x.shop_language, x.bought_notified
+FROM unnest(CAST(:persons AS bigint[]), CAST(:afters AS bigint[])) AS req(person_id, after)
+JOIN people p ON p.id = req.person_id
+LEFT JOIN notification_settings s ON s.person_id = p.id
+LEFT JOIN delivery_cursors dc ON dc.person_id = p.id
+LEFT JOIN LATERAL (
+    SELECT n.id, n.shop_id, n.kind, n.payload, n.created_at, m.role, sh.name AS shop_name, sh.marketplace,
+           sh.currency AS shop_currency, sh.language AS shop_language,
+           (n.payload->>'bought_key' IS NOT NULL AND EXISTS (
+               SELECT 1 FROM notifications b WHERE b.dedupe_key = n.payload->>'bought_key')) AS bought_notified
+    FROM memberships m
+    JOIN shops sh ON sh.id = m.shop_id
+    CROSS JOIN LATERAL (
+        SELECT n.id, n.shop_id, n.kind, n.payload, n.created_at FROM notifications n
+        WHERE n.shop_id = m.shop_id AND n.id > coalesce(req.after, dc.last_notification_id, 0)
+          AND n.created_at >= m.created_at
+        ORDER BY n.id LIMIT :fetch
+    ) n
+    WHERE m.person_id = p.id
+    ORDER BY n.id LIMIT :fetch
+) x ON true
+ORDER BY req.person_id, x.id
+"""
+
+
+def poll(
+    session: Session, *, person_id: int, after: int | None = None, limit: int = 50, now: datetime | None = None
+) -> Page:
+    """What one person's bot should send next; an unknown person gets an empty page at cursor 0."""
+    return poll_many(session, requests=[(person_id, after)], limit=limit, now=now).get(person_id, Page())
+
+
+def poll_many(
+    session: Session,
+    *,
+    requests: Sequence[tuple[int, int | None]],
+    limit: int = 50,
+    now: datetime | None = None,
+) -> dict[int, Page]:
+    """Poll for many people in one query: {person_id: Page} (unknown people are left out)."""
+    if not requests:
+        return {}
+    limit = max(1, min(limit, MAX_LIMIT))
+    fetch = min(MAX_FETCH, limit * 5)
+    now = now or datetime.now(UTC)
+    rows = session.execute(
+        text(_POLL),
+        {
+            "persons": [p for p, _ in requests],
+            "afters": [a for _, a in requests],
+            "fetch": fetch,
+        },
+    ).mappings()
+    by_person: dict[int, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        by_person.setdefault(row["person_id"], []).append(row)
+    return {person: _page(person_rows, limit=limit, fetch=fetch, now=now) for person, person_rows in by_person.items()}
+
+
+def _page(rows: list[Mapping[str, Any]], *, limit: int, fetch: int, now: datetime) -> Page:
+    first = rows[0]
+    pref = Preferences.of({**first, "language": first["person_language"]})
+    after = int(first["after"])
+    stored = [_stored(r) for r in rows if r["id"] is not None]
+    shops = {r["shop_id"]: _shop(r) for r in rows if r["id"] is not None}
+    result = plan(stored, pref=pref, after=after, now=now, limit=limit, page_full=len(stored) >= fetch)
+    tz = zone(pref.time_zone)
+    items = [_item(group, shops[group.shop_id], pref, tz) for group in result.groups]
+    return Page(items=items, next_cursor=result.next_cursor, held=result.held)
+
+
+def _stored(row: Mapping[str, Any]) -> Stored:
+    return Stored(
+        id=row["id"],
+        shop_id=row["shop_id"],
+        kind=row["kind"],
+        payload=row["payload"] or {},
+        created_at=row["created_at"],
+        role=row["role"],
+        bought_notified=bool(row["bought_notified"]),
+    )
+
+
+def _shop(row: Mapping[str, Any]) -> ShopView:
+    return ShopView(row["shop_id"], row["shop_name"], row["marketplace"], row["shop_currency"], row["shop_language"])
+
+
+def _item(group: Group, shop: ShopView, pref: Preferences, tz: Any) -> DeliveryItem:
+    lang = language_for(shop, pref.language)
+    payloads = [i.payload for i in group.items]
+    message = render_many(group.kind, payloads, shop=shop, lang=lang, tz=tz, basket=group.basket)
+    return DeliveryItem(
+        id=group.id,
+        kind=group.kind,
+        shop_id=group.shop_id,
+        shop_name=shop.name,
+        text=message.text,
+        image_url=message.image_url,
+        created_at=max(i.created_at for i in group.items),
+        notification_ids=group.ids,
+    )
+
+
+def ack(session: Session, *, person_id: int, cursor: int) -> int:
+    """Move the stored cursor to `cursor` (never backwards, never past the newest notification)."""
+    row = session.execute(
+        text(
+            "INSERT INTO delivery_cursors (person_id, last_notification_id) "
+            "VALUES (:person, LEAST(:cursor, (SELECT coalesce(max(id), 0) FROM notifications))) "
+            "ON CONFLICT (person_id) DO UPDATE SET "
+            "last_notification_id = GREATEST(delivery_cursors.last_notification_id, EXCLUDED.last_notification_id), "
+            "updated_at = now() "
+            "RETURNING last_notification_id"
+        ),
+        {"person": person_id, "cursor": max(0, int(cursor))},
+    )
+    return int(row.scalar_one())
+
+
+def stored_cursor(session: Session, *, person_id: int) -> int:
+    value = session.execute(
+        text("SELECT last_notification_id FROM delivery_cursors WHERE person_id = :p"), {"p": person_id}
+    ).scalar()
+    return int(value or 0)
+
+
+def cursor_at(session: Session, *, at: datetime) -> int:
+    """The newest id created at or before `at` (ids and created_at rise together, see add)."""
+    value = session.execute(
+        text("SELECT id FROM notifications WHERE created_at <= :at ORDER BY id DESC LIMIT 1"), {"at": at}
+    ).scalar()
+    return int(value or 0)
