@@ -24,6 +24,8 @@ For the API (the bot polls with a cursor and acknowledges):
     stored_cursor(session, *, person_id: int) -> int
     cursor_at(session, *, at: datetime) -> int
         The id cursor equivalent to an old-style `last_check` timestamp.
+    Delivery(): the same as an object with the API's `Delivery` protocol
+        (poll -> (items, next_cursor), ack, cursor_at(person_id=..., at=...)).
 
 `after=None` means "from the stored (acknowledged) cursor". A Page holds `items` (each: `id`
 = the highest notification id in it, `notification_ids`, kind, shop, rendered text, image
@@ -233,6 +235,11 @@ class DeliveryItem:
     created_at: datetime
     notification_ids: list[int]
 
+    @property
+    def ids(self) -> list[int]:
+        """Alias of `notification_ids` (the API's DeliveredItem field name)."""
+        return self.notification_ids
+
 
 @dataclass
 class Page:
@@ -364,6 +371,22 @@ def ack(session: Session, *, person_id: int, cursor: int) -> int:
         {"person": person_id, "cursor": max(0, int(cursor))},
     )
     return int(row.scalar_one())
+
+
+class Delivery:
+    """The API's `Delivery` protocol (api/services/delivery.py) on top of this module."""
+
+    def poll(
+        self, session: Session, *, person_id: int, after: int | None, limit: int, now: datetime
+    ) -> tuple[list[DeliveryItem], int]:
+        page = poll(session, person_id=person_id, after=after, limit=limit, now=now)
+        return page.items, page.next_cursor
+
+    def ack(self, session: Session, *, person_id: int, cursor: int) -> int:
+        return ack(session, person_id=person_id, cursor=cursor)
+
+    def cursor_at(self, session: Session, *, person_id: int, at: datetime) -> int:
+        return cursor_at(session, at=at)
 
 
 def stored_cursor(session: Session, *, person_id: int) -> int:

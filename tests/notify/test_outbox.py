@@ -246,3 +246,16 @@ def test_rows_commit_in_id_order(clean_engine: Engine) -> None:
         items = outbox.poll(reader, person_id=person_id, now=LATER).items
     assert [i.text.count("S1") + 2 * i.text.count("S2") for i in items] == [1, 2]
     assert items[0].id < items[1].id
+
+
+def test_api_delivery_protocol_adapter(session: Session) -> None:
+    s = db.shop(session)
+    p = db.person(session, grouping_enabled=False)
+    db.member(session, s, p)
+    outbox.add(session, shop_id=s.id, drafts=[draft(1)])
+    delivery = outbox.Delivery()
+    items, cursor = delivery.poll(session, person_id=p.id, after=None, limit=10, now=LATER)
+    assert [i.ids for i in items] == [[cursor]]
+    assert delivery.ack(session, person_id=p.id, cursor=cursor) == cursor
+    assert delivery.cursor_at(session, person_id=p.id, at=datetime.now(UTC) + timedelta(days=1)) == cursor
+    assert delivery.cursor_at(session, person_id=p.id, at=datetime(2000, 1, 1, tzinfo=UTC)) == 0
