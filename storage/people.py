@@ -34,6 +34,12 @@ def person_id_of(session: Session, *, telegram_id: int) -> int | None:
     return session.scalar(select(Person.id).where(Person.telegram_id == telegram_id))
 
 
+def person_ids_of(session: Session, *, telegram_ids: list[int]) -> dict[int, int]:
+    """{telegram_id: person id} for the registered ones."""
+    rows = session.execute(select(Person.telegram_id, Person.id).where(Person.telegram_id.in_(telegram_ids)))
+    return {telegram_id: person_id for telegram_id, person_id in rows}
+
+
 def register_person(session: Session, *, telegram_id: int, profile: dict[str, Any]) -> tuple[Person, bool]:
     """Create or update a person; a new person gets default notification settings. Returns (person, created)."""
     person = get_person(session, telegram_id=telegram_id)

@@ -289,7 +289,7 @@ def _daily_allegro_returns(session: Session, shop_id: int, since: datetime, tz: 
         .where(CustomerReturn.shop_id == shop_id, CustomerReturn.created_at_source >= since)
         .group_by(day)
     )
-    return dict(rows.tuples())
+    return {d: n for d, n in rows}
 
 
 def top_products(session: Session, *, shop_id: int, since: datetime, limit: int = 10) -> list[TopProduct]:

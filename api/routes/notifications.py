@@ -21,7 +21,7 @@ from api.schemas import (
     NotificationPage,
 )
 from api.services import DeliveredItem
-from storage.people import person_id_of
+from storage.people import person_ids_of
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -77,13 +77,15 @@ def ack(body: AckIn, session: SessionDep, key: CurrentKeyDep, delivery: Delivery
     summary="Poll many people at once, each after their acknowledged cursor",
 )
 def batch_poll(body: BatchPollIn, session: SessionDep, key: CurrentKeyDep, delivery: DeliveryDep) -> BatchPollOut:
-    now = datetime.now(UTC)
-    results, unknown = [], []
-    for telegram_id in dict.fromkeys(body.telegram_ids):  # duplicates once, order kept
-        person_id = person_id_of(session, telegram_id=telegram_id)
-        if person_id is None:
-            unknown.append(telegram_id)
-            continue
-        items, cursor = delivery.poll(session, person_id=person_id, after=None, limit=body.limit, now=now)
-        results.append(BatchPollItem(telegram_id=telegram_id, items=[item_out(i) for i in items], next_cursor=cursor))
-    return BatchPollOut(results=results, unknown=unknown)
+    ids = list(dict.fromkeys(body.telegram_ids))  # duplicates once, order kept
+    known = person_ids_of(session, telegram_ids=ids)
+    pages = delivery.poll_many(
+        session, requests=[(known[t], None) for t in ids if t in known], limit=body.limit, now=datetime.now(UTC)
+    )
+    results = []
+    for telegram_id in ids:
+        if telegram_id in known:
+            items, cursor = pages.get(known[telegram_id], ([], 0))
+            out = [item_out(i) for i in items]
+            results.append(BatchPollItem(telegram_id=telegram_id, items=out, next_cursor=cursor))
+    return BatchPollOut(results=results, unknown=[t for t in ids if t not in known])

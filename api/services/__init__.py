@@ -16,6 +16,7 @@ __all__ = [
     "Delivery",
     "DeviceFlowLoginStarter",
     "LoginTicket",
+    "OutboxDelivery",
     "PrefectSyncLauncher",
     "RunState",
     "SyncLauncher",
