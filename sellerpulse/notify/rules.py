@@ -51,10 +51,13 @@ def _fresh(shop: ShopContext, at: datetime | None, now: datetime) -> bool:
     return at > shop.notify_from or at >= now - LATE_WINDOW
 
 
+_UNKNOWN = ProductInfo()
+
+
 def _product(catalog: Catalog | None, sku: Any) -> ProductInfo:
-    if catalog is None or sku is None:
-        return ProductInfo()
-    return catalog.get(str(sku)) or ProductInfo()
+    if not catalog or sku is None:
+        return _UNKNOWN
+    return catalog.get(str(sku)) or _UNKNOWN
 
 
 def _raw(row: Mapping[str, Any]) -> Mapping[str, Any]:
