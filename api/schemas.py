@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import IntEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import available_timezones
 
@@ -32,6 +33,25 @@ def _known_zone(value: str) -> str:
 
 
 TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), NoNul, AfterValidator(_known_zone)]
+
+
+class Period(IntEnum):
+    """The analytics periods, in days."""
+
+    week = 7
+    month = 30
+    quarter = 90
+    half_year = 180
+
+
+class Horizon(IntEnum):
+    """How many days of stock left count as "running out"."""
+
+    d1 = 1
+    d3 = 3
+    d7 = 7
+    d10 = 10
+    d14 = 14
 
 
 class Model(BaseModel):
@@ -180,7 +200,6 @@ class BatchPollOut(BaseModel):
 # -- settings -------------------------------------------------------------------------------
 
 Threshold = Annotated[int, Field(ge=0, le=5)]
-Horizon = Literal[1, 3, 7, 10, 14]
 
 
 class SettingsOut(Model):
@@ -333,7 +352,7 @@ class DayOut(BaseModel):
 class AnalyticsOut(BaseModel):
     shop_id: int
     currency: str | None
-    days: Literal[7, 30, 90, 180]
+    days: Period
     since: datetime
     until: datetime
     orders: int

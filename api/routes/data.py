@@ -22,6 +22,7 @@ from api.schemas import (
     OrderLineOut,
     OrderOut,
     Page,
+    Period,
     PeriodOut,
     ReviewsSummaryOut,
     Stream,
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/shops/{shop_id}", tags=["data"])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
-Days = Annotated[Literal[7, 30, 90, 180], Query(description="the period, in days")]
+Days = Annotated[Period, Query(description="the period, in days")]
 OrderStatus = Literal["new", "paid", "processing", "sent", "delivered", "cancelled", "returned"]
 
 
@@ -129,10 +130,10 @@ def _analytics(session: SessionDep, person: PersonDep, found: MemberShopDep, day
 
 
 @router.get("/analytics", response_model=AnalyticsOut, responses=errors(*AUTHED))
-def analytics(session: SessionDep, person: PersonDep, found: MemberShopDep, days: Days = 30) -> AnalyticsOut:
+def analytics(session: SessionDep, person: PersonDep, found: MemberShopDep, days: Days = Period.month) -> AnalyticsOut:
     data = _analytics(session, person, found, days)
     return AnalyticsOut(
-        shop_id=found.shop.id, currency=found.shop.currency, days=days, since=data.since, until=data.until,  # type: ignore[arg-type]
+        shop_id=found.shop.id, currency=found.shop.currency, days=days, since=data.since, until=data.until,
         orders=data.orders, cancelled=data.cancelled, buyouts=data.buyouts, returns=data.returns,
         revenue=data.revenue, top_products=[TopProductOut(**t.__dict__) for t in data.top_products],
         daily=[DayOut(**d.__dict__) for d in data.daily],
@@ -144,9 +145,11 @@ def analytics(session: SessionDep, person: PersonDep, found: MemberShopDep, days
     response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "the chart"}, **errors(*AUTHED)},
 )
-def analytics_chart(session: SessionDep, person: PersonDep, found: MemberShopDep, days: Days = 30) -> Response:
+def analytics_chart(
+    session: SessionDep, person: PersonDep, found: MemberShopDep, days: Days = Period.month
+) -> Response:
     data = _analytics(session, person, found, days)
-    png = analytics_png(data, title=f"{found.shop.name}: last {days} days", currency=found.shop.currency)
+    png = analytics_png(data, title=f"{found.shop.name}: last {int(days)} days", currency=found.shop.currency)
     return Response(png, media_type="image/png")
 
 
