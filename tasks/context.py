@@ -24,6 +24,7 @@ from storage.models import Shop
 from storage.shops import credentials_of
 from storage.sync_state import RunCounts, finish_run, get_cursor, start_run
 from tasks.clients import Clients
+from tasks.notifying import notify_if_failing
 
 T = TypeVar("T")
 
@@ -119,6 +120,7 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
         report.seconds = time.perf_counter() - started
         await ctx.db(finish_run, ctx.engine, run_id=run_id, status="failed", counts=report.counts, error=report.error)
         ctx.log.warning("%s of shop %s failed: %s", stream, ctx.shop.name, report.error)
+        await ctx.in_transaction(lambda s: notify_if_failing(s, ctx=ctx, stream=stream, error=report.error))
         raise
     report.seconds = time.perf_counter() - started
     await ctx.db(finish_run, ctx.engine, run_id=run_id, status="success", counts=report.counts)
