@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import partial
+from functools import lru_cache, partial
 
 from fastapi import APIRouter, FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors
@@ -29,7 +29,7 @@ from api.services import (
 from connectors.allegro.auth import AllegroAuth
 from sellerpulse import __version__
 from sellerpulse.settings import Settings, get_settings
-from storage.db import get_engine
+from storage.db import get_target
 
 API_PREFIX = "/api/v1"
 
@@ -40,6 +40,24 @@ A bot authenticates with an API key (header `X-API-Key`) and acts for people ide
 `telegram_id`; everything a person can see or change is limited to the shops they belong to.
 Errors always have the shape `{"error": {"code", "message", "details"}}`.
 """
+
+
+# Per worker process: as many connections as requests run at once (the threadpool is bigger,
+# the rest wait on the pool). No pre-ping: it would cost a round trip per request; connections
+# are recycled instead, and a dropped one is discarded by the pool on its first error.
+API_POOL_SIZE = 16
+
+
+@lru_cache(maxsize=1)
+def api_engine() -> Engine:
+    return create_engine(
+        get_target().url,
+        pool_size=API_POOL_SIZE,
+        max_overflow=0,
+        pool_timeout=10,
+        pool_recycle=600,
+        connect_args={"connect_timeout": 10, "application_name": "sellerpulse-api"},
+    )
 
 
 def _routers() -> APIRouter:
@@ -60,7 +78,7 @@ def create_app(
     delivery: Delivery | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
-    engine_of: Callable[[], Engine] = (lambda: engine) if engine is not None else get_engine
+    engine_of: Callable[[], Engine] = (lambda: engine) if engine is not None else api_engine
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -103,4 +121,4 @@ class _LazySessionmaker:
 
 class _LazyEngine:
     def __getattr__(self, name: str) -> object:
-        return getattr(get_engine(), name)
+        return getattr(api_engine(), name)

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import ApiKey
@@ -50,10 +50,42 @@ def authenticate(session: Session, *, secret: str, now: datetime | None = None) 
     # The lookup is by digest; compare again in constant time so no timing says how close a guess was.
     if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
         return None
-    now = now or datetime.now(UTC)
-    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    _touch(session, key.id, key.last_used_at, now)
     return key
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: int
+    person_id: int | None  # None: no person with that telegram id
+
+
+# The hot path (the bot polls all day): the key and the person in one round trip.
+_KEY_AND_PERSON = text(
+    "SELECT k.id, k.key_hash, k.revoked_at, k.last_used_at, "
+    "(SELECT p.id FROM people p WHERE p.telegram_id = :telegram_id) AS person_id "
+    "FROM api_keys k WHERE k.key_hash = :digest"
+)
+
+
+def authenticate_for(
+    session: Session, *, secret: str, telegram_id: int, now: datetime | None = None
+) -> Caller | None:
+    """Like `authenticate`, and also resolves the person the request acts for (None if unknown)."""
+    if not secret.startswith(KEY_PREFIX) or len(secret) > 128:
+        return None
+    digest = hash_key(secret)
+    row = session.execute(_KEY_AND_PERSON, {"digest": digest, "telegram_id": telegram_id}).first()
+    if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
+        return None
+    _touch(session, row.id, row.last_used_at, now)
+    return Caller(key_id=row.id, person_id=row.person_id)
+
+
+def _touch(session: Session, key_id: int, last_used_at: datetime | None, now: datetime | None) -> None:
+    now = now or datetime.now(UTC)
+    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
+        session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
 
 
 def list_keys(session: Session, *, include_revoked: bool = True) -> list[ApiKey]:

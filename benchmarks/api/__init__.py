@@ -1,0 +1,1 @@
+"""API polling benchmark: ``uv run python -m benchmarks.api``."""

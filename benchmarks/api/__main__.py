@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.api.run import main
+
+sys.exit(main())

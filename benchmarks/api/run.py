@@ -1,0 +1,238 @@
+"""Notification polling under load: the API on loopback, 64 concurrent pollers.
+
+    uv run python -m benchmarks.api [--people 10000] [--shops 500] [--notifications 1000000]
+                                    [--workers 2] [--concurrency 64] [--duration 20]
+
+A fresh database (on DATABASE_URL's server, or an embedded one in a temporary directory)
+is migrated and filled by COPY; `sellerpulse`'s app is served by uvicorn with several
+workers; the load generator is `wrk` when installed (`apt-get install wrk`), else an async
+httpx client in this process. Each request polls a random person (`GET /api/v1/notifications
+?telegram_id=..&limit=50`, from their acknowledged cursor): rendered, grouped, filtered by
+their settings, as the bot sees it. Prints requests/s, p50, p90 and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from benchmarks.api.fill import fill
+from storage import apikeys, migrate
+from storage.db import session_scope
+
+HERE = Path(__file__).parent
+TELEGRAM_BASE = 10_000_000
+
+
+@contextlib.contextmanager
+def database() -> Iterator[str]:
+    """A fresh database: on DATABASE_URL's server when set, else on an embedded one."""
+    with contextlib.ExitStack() as stack:
+        server = os.environ.get("DATABASE_URL")
+        if not server:
+            import pgserver
+
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="sp-bench-"))
+            server = pgserver.get_server(Path(tmp), cleanup_mode="delete").get_uri("postgres")
+        base = make_url(server.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
+        name = f"sp_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield base.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(url: str, *, workers: int, port: int, data_dir: str) -> Iterator[str]:
+    env = {**os.environ, "DATABASE_URL": url, "SELLERPULSE_DATA_DIR": data_dir, "SELLERPULSE_LOG_LEVEL": "WARNING"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(cmd, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/api/v1/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the API did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def run_wrk(base: str, key: str, *, people: int, concurrency: int, duration: int, threads: int) -> dict[str, float]:
+    env = {**os.environ, "SP_KEY": key, "SP_PEOPLE": str(people)}
+    cmd = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(concurrency),
+        "-d",
+        f"{duration}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(HERE / "poll.lua"),
+        base,
+    ]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    fields = dict(kv.split("=") for kv in line.split()[1:])
+    seconds = int(fields["duration_us"]) / 1e6
+    return {
+        "requests": int(fields["requests"]),
+        "rps": int(fields["requests"]) / seconds,
+        "p50_ms": int(fields["p50_us"]) / 1000,
+        "p90_ms": int(fields["p90_us"]) / 1000,
+        "p99_ms": int(fields["p99_us"]) / 1000,
+        "errors": int(fields["errors"]) + int(fields["non2xx"]),
+    }
+
+
+async def run_httpx(base: str, key: str, *, people: int, concurrency: int, duration: int) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + duration
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def worker(client: httpx.AsyncClient, rng: random.Random) -> None:
+        nonlocal errors
+        while time.perf_counter() < stop:
+            tid = TELEGRAM_BASE + rng.randint(1, people)
+            t0 = time.perf_counter()
+            r = await client.get("/api/v1/notifications", params={"telegram_id": tid, "limit": 50})
+            latencies.append(time.perf_counter() - t0)
+            errors += r.status_code != 200
+
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": key}, limits=limits) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client, random.Random(i)) for i in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
+
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "errors": errors,
+    }
+
+
+def sample(base: str, key: str, people: int) -> float:
+    """Average items per poll, so the figures say how much work a response carried."""
+    total = 0
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}) as client:
+        for i in range(1, 201):
+            r = client.get("/api/v1/notifications", params={"telegram_id": TELEGRAM_BASE + 1 + (i * 37) % people})
+            r.raise_for_status()
+            total += len(r.json()["items"])
+    return total / 200
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.api", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--shops", type=int, default=500)
+    parser.add_argument("--notifications", type=int, default=1_000_000)
+    parser.add_argument("--pending", type=int, default=3, help="new notifications per shop after each cursor (max)")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load")
+    parser.add_argument("--generator", choices=["auto", "wrk", "httpx"], default="auto")
+    args = parser.parse_args(argv)
+
+    with database() as url, tempfile.TemporaryDirectory(prefix="sp-bench-data-") as data_dir:
+        engine = create_engine(url)
+        migrate.upgrade(engine)
+        t0 = time.perf_counter()
+        fill(
+            url.replace("postgresql+psycopg://", "postgresql://", 1),
+            people=args.people,
+            shops=args.shops,
+            notifications=args.notifications,
+            pending=args.pending,
+        )
+        print(
+            f"filled {args.people:,} people, {args.shops:,} shops, {args.notifications:,} notifications "
+            f"in {time.perf_counter() - t0:.1f} s (COPY)"
+        )
+        with session_scope(engine) as session:
+            key = apikeys.create_key(session, name="bench").secret
+        engine.dispose()
+        with serve(url, workers=args.workers, port=free_port(), data_dir=data_dir) as base:
+            per_poll = sample(base, key, args.people)  # also warms every worker's pool
+            use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
+            if use_wrk:
+                threads = min(4, os.cpu_count() or 1)
+                result = run_wrk(
+                    base, key, people=args.people, concurrency=args.concurrency, duration=args.duration, threads=threads
+                )
+            else:
+                result = asyncio.run(
+                    run_httpx(base, key, people=args.people, concurrency=args.concurrency, duration=args.duration)
+                )
+    generator = "wrk" if use_wrk else "httpx"
+    print(
+        f"poll: {args.workers} uvicorn workers, concurrency {args.concurrency}, {args.duration} s, {generator}, "
+        f"{per_poll:.1f} items per response on average"
+    )
+    print(
+        f"  requests/s {result['rps']:,.0f}   p50 {result['p50_ms']:.1f} ms   p90 {result['p90_ms']:.1f} ms   "
+        f"p99 {result['p99_ms']:.1f} ms   errors {result['errors']}   ({result['requests']:,} requests)"
+    )
+    target = result["rps"] >= 1500 and result["p99_ms"] <= 50
+    print(f"  target (>= 1,500 req/s, p99 <= 50 ms): {'met' if target else 'NOT met'}")
+    return 0
