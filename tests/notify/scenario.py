@@ -1,0 +1,112 @@
+"""Helpers of the sandbox scenario tests (see test_scenarios.py for what they compare)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
+
+from flows.sync import run_streams, sync_one
+from sandbox.world import World
+from storage.db import get_engine
+from storage.models import Membership, Notification, Person, Shop
+from storage.settings_repo import update_settings
+from tasks.context import load_context
+from tests.flows.conftest import add_shops
+
+STEP = 300  # seconds of sandbox time between syncs (the default schedule is 3 min)
+COMPARED = {"new_order", "cancellation", "buyout", "return", "negative_review", "critical_stock"}
+FAULTS = "*:429=0.08,5xx=0.08,reset=0.04,truncate=0.04,slow=0.02,timeout=0.02;allegro-api:dup=0.3"
+
+
+def add_owners(engine: Engine, world: World, shops: dict[str, int]) -> dict[str, int]:
+    """One owner per shop whose stock threshold matches the sandbox's alert level."""
+    level = world.scenario.low_stock_level
+    people = {}
+    with Session(engine) as session, session.begin():
+        for name, shop_id in shops.items():
+            person = Person(telegram_id=900_000 + shop_id, language="en")
+            session.add(person)
+            session.flush()
+            session.add(Membership(shop_id=shop_id, person_id=person.id, role="owner"))
+            update_settings(session, person_id=person.id, values={"critical_stock_threshold": level - 1})
+            people[name] = person.id
+    return people
+
+
+def expected(world: World, name: str, since, until) -> Counter:
+    kinds = {"review": "negative_review", "stock_low": "critical_stock"}
+    return Counter(
+        (kinds.get(t.kind, t.kind), t.entity_id)
+        for t in world.transitions(name, since, until)
+        if kinds.get(t.kind, t.kind) in COMPARED
+    )
+
+
+def stored(engine: Engine, shop_id: int) -> Counter:
+    """(kind, entity) per notification; an Allegro order's bought+paid stages count once."""
+    with Session(engine) as s:
+        rows = s.execute(
+            select(Notification.kind, Notification.dedupe_key).where(Notification.shop_id == shop_id)
+        ).all()
+    seen = Counter()
+    for kind, key in rows:
+        if kind not in COMPARED:
+            continue
+        entity = key.split(":")[2]
+        if (
+            kind == "new_order"
+            and key.endswith(":paid")
+            and f"{shop_id}:new_order:{entity}:bought" in {k for _, k in rows}
+        ):
+            continue
+        seen[(kind, entity)] += 1
+    return seen
+
+
+def notify_from(engine: Engine, shop_id: int):
+    with Session(engine) as s:
+        return s.get(Shop, shop_id).notify_from
+
+
+async def sync_all(shops: dict[str, int], clients) -> None:
+    for shop_id in shops.values():
+        reports = await sync_one(shop_id, clients=clients)
+        assert all(r.status == "success" for r in reports), [(r.stream, r.error) for r in reports]
+
+
+async def overlapping(shops: dict[str, int], clients) -> None:
+    """Each shop synced by two runs at once, bypassing the per-shop lock."""
+    engine = get_engine()
+    for shop_id in shops.values():
+        runs = [run_streams(load_context(engine, shop_id=shop_id, clients=clients), None) for _ in range(2)]
+        for reports in await asyncio.gather(*runs):
+            assert all(r.status == "success" for r in reports), [(r.stream, r.error) for r in reports]
+
+
+async def run_day(
+    engine: Engine, app, *, steps: int, clients, step: int = STEP, repeat: int = 1, overlap: bool = False
+) -> dict[str, int]:
+    world: World = app.state.world
+    shops = add_shops(engine, world)
+    add_owners(engine, world, shops)
+    await sync_all(shops, clients)  # first sync: silent
+    with Session(engine) as s:
+        assert s.scalar(select(text("count(*)")).select_from(Notification)) == 0
+    for _ in range(steps):
+        world.advance(step)
+        for _ in range(repeat):
+            await (overlapping(shops, clients) if overlap else sync_all(shops, clients))
+    return shops
+
+
+def assert_exact(engine: Engine, world: World, shops: dict[str, int]) -> None:
+    for name, shop_id in shops.items():
+        want = expected(world, name, notify_from(engine, shop_id), world.now_dt())
+        got = stored(engine, shop_id)
+        missing, extra = want - got, got - want
+        assert not missing and not extra, f"{name}: missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
+        assert all(n == 1 for n in got.values())
+        assert sum(want.values()) > 0, f"{name}: the scenario produced no transitions to compare"
