@@ -3,8 +3,8 @@
 For one shop and one batch:
 1. lock the existing rows of the batch's keys and read their tracked columns (the "old" side
    of a RowChange);
-2. one `INSERT ... ON CONFLICT DO UPDATE` that keeps one row per natural key (the newest by
-   `source_updated_at`), skips rows whose payload did not change and refuses rows older than
+2. one `INSERT ... ON CONFLICT DO UPDATE` (of one staged row per natural key, the newest by
+   `source_updated_at`) that skips rows whose payload did not change and refuses rows older than
    what is stored (stale writes are counted, never applied), returning what it wrote.
 
 The lock comes first because PostgreSQL cannot lock and upsert the same rows in one
@@ -98,7 +98,7 @@ def _old_sql(spec: MergeSpec, stage_table: str) -> str:
     tracked = "".join(f", t.{c}" for c in spec.tracked)
     return f"""
 SELECT t.{spec.key}{tracked}
-FROM {spec.table} t JOIN (SELECT DISTINCT {spec.key} FROM {stage_table}) s ON t.{spec.key} = s.{spec.key}
+FROM {spec.table} t JOIN {stage_table} s ON t.{spec.key} = s.{spec.key}
 WHERE t.shop_id = %(shop_id)s
 FOR UPDATE OF t
 """
@@ -106,7 +106,6 @@ FOR UPDATE OF t
 
 def _merge_sql(spec: MergeSpec, stage_table: str) -> str:
     key, cols, t = spec.key, spec.columns, spec.table
-    order = f", {spec.version} DESC NULLS LAST" if spec.version else ""
     version_guard = (
         f"({t}.{spec.version} IS NULL OR EXCLUDED.{spec.version} IS NULL "
         f"OR EXCLUDED.{spec.version} >= {t}.{spec.version}) AND "
@@ -117,8 +116,7 @@ def _merge_sql(spec: MergeSpec, stage_table: str) -> str:
     touch = "updated_at = now(), " if t in _TABLES_WITH_UPDATED_AT else ""
     return f"""
 INSERT INTO {t} (shop_id, {key}, {", ".join(cols)})
-SELECT %(shop_id)s, {key}, {", ".join(cols)}
-FROM (SELECT DISTINCT ON ({key}) * FROM {stage_table} ORDER BY {key}{order}) s
+SELECT %(shop_id)s, {key}, {", ".join(cols)} FROM {stage_table}
 ON CONFLICT (shop_id, {key}) DO UPDATE SET {touch}{sets}
 WHERE {version_guard}{t}.{spec.payload} IS DISTINCT FROM EXCLUDED.{spec.payload}
 RETURNING {key}, id, (xmax = 0)
@@ -126,7 +124,7 @@ RETURNING {key}, id, (xmax = 0)
 
 
 def _newest_by_key(spec: MergeSpec, rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The row per key that the staged DISTINCT ON keeps: the newest version."""
+    """One row per key: the newest version (ties: the first seen)."""
     newest: dict[str, dict[str, Any]] = {}
     for row in rows:
         seen = newest.get(row[spec.key])
@@ -146,8 +144,9 @@ def merge(session: Session, *, spec: MergeSpec, shop_id: int, rows: Sequence[dic
     result = MergeResult()
     if not rows:
         return result
+    # One row per key (the newest) is staged: ON CONFLICT cannot touch a row twice in one statement.
     by_key = _newest_by_key(spec, rows)
-    stage_table = stage(session, spec=spec, rows=rows)
+    stage_table = stage(session, spec=spec, rows=list(by_key.values()))
     cursor = session.connection().connection.driver_connection.cursor()
     params = {"shop_id": shop_id}
     old = {

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from storage import stock as stock_store
 from storage import upserts
+from storage.merge import MergeResult
 from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
 from tasks.context import StreamReport, SyncContext, count_page, iso, read_cursor, run_stream
@@ -25,6 +26,7 @@ from tasks.notifying import notify_changes, notify_stock
 from tasks.retry import RETRY_DELAYS, retry_transient
 
 WB_HISTORY_DAYS = 90  # WB statistics keep 90 days
+WRITE_CHUNK = 20_000
 
 
 def _token(ctx: SyncContext) -> str:
@@ -58,12 +60,18 @@ async def _statistics_stream(ctx: SyncContext, counts: RunCounts, *, stream: str
     got_page = False
     async for page in pages:
         got_page = True
-        rows = [mapper(item) for item in page.items]
         new_cursor = _advance(cursor, "last_change", page.cursor)
 
-        def write(session: Session, rows: list[dict[str, Any]] = rows, new_cursor: Any = new_cursor) -> Any:
-            result = upsert(session, shop_id=ctx.shop.id, rows=rows)
-            notify_changes(session, ctx=ctx, stream=stream, result=result)
+        def write(session: Session, items: list[Any] = page.items, new_cursor: Any = new_cursor) -> Any:
+            # An 80,000-row page is merged in chunks (one transaction still): only a chunk's
+            # normalised rows and staging values are in memory at a time.
+            result = MergeResult()
+            for start in range(0, len(items), WRITE_CHUNK):
+                rows = [mapper(item) for item in items[start : start + WRITE_CHUNK]]
+                written = upsert(session, shop_id=ctx.shop.id, rows=rows)
+                notify_changes(session, ctx=ctx, stream=stream, result=written)
+                written.changes.clear()
+                result.add(written)
             if new_cursor is not None:
                 set_cursor(session, shop_id=ctx.shop.id, stream=stream, value=new_cursor)
             return result

@@ -1,0 +1,84 @@
+"""Backfill throughput against a raw COPY of the same rows into the same PostgreSQL.
+
+    uv run python -m benchmarks.backfill [--wb-rows 1000000] [--allegro-forms 100000]
+
+What is measured, in one run, on one fresh database (`BENCH_DATABASE_URL`, else
+`DATABASE_URL`, else an embedded PostgreSQL):
+
+1. record: the sandbox (rate limits off) generates the marketplace's responses once; they are
+   kept on disk. Its time is reported but belongs to the stand-in marketplace, not to us.
+2. pipeline: sellerpulse's own path from those response bytes to committed rows, in a fresh
+   process: HTTP client (replaying the recorded bytes), parsing, normalising, COPY into a
+   temporary table, merge with old values and stale refusal, order lines, cursor, commit.
+   WB: the incremental orders stream (`lastChangeDate` pages of 80,000 rows).
+   Allegro: the backfill flow (checkout-form listing split under the 10,000 cap).
+   Peak RSS of that process is sampled while it runs.
+3. baseline: psycopg COPY of the very same rows (the stored columns and raw JSON) into an
+   unindexed table in the same database: the floor for getting those bytes into PostgreSQL.
+
+Reported: rows/s of both, ratio = baseline time / pipeline time (1.0 would be "as fast as a
+bare COPY"; the target is at least 0.3), and peak RSS (target: under 500 MB at any size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.backfill import replay
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def _child(*args: str, env: dict[str, str]) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.backfill.run", *args], env=env, check=True, capture_output=True, text=True
+    )
+    sys.stderr.write(out.stderr[-4000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--wb-rows", type=int, default=1_000_000)
+    parser.add_argument("--allegro-forms", type=int, default=100_000)
+    parser.add_argument("--cache", type=Path, default=None, help="where recorded responses are kept")
+    args = parser.parse_args()
+
+    cache = args.cache or Path(tempfile.gettempdir()) / f"sellerpulse-bench-{args.wb_rows}-{args.allegro_forms}"
+    env = {**os.environ, "TASK_RETRY_DELAYS": "0"}
+    if not replay.complete(cache):
+        print(f"recording sandbox responses into {cache} ...", flush=True)
+        recorded = _child("record", str(cache), str(args.wb_rows), str(args.allegro_forms), env=env)
+        print(f"  sandbox generated them in {recorded['seconds']:.1f} s", flush=True)
+    results = []
+    for kind in ("wb", "allegro"):
+        print(f"pipeline + baseline: {kind} ...", flush=True)
+        results.append(_child("measure", str(cache), kind, env=env))
+    _report(results)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "backfill.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def _report(results: list[dict]) -> None:
+    print()
+    print(
+        f"{'stream':<16} {'rows':>9} {'pipeline s':>11} {'rows/s':>9} {'COPY s':>8} {'COPY rows/s':>12} "
+        f"{'ratio':>6} {'peak RSS MB':>12}"
+    )
+    for r in results:
+        print(
+            f"{r['stream']:<16} {r['rows']:>9} {r['pipeline_s']:>11.1f} {r['rows'] / r['pipeline_s']:>9.0f} "
+            f"{r['copy_s']:>8.1f} {r['rows'] / r['copy_s']:>12.0f} {r['copy_s'] / r['pipeline_s']:>6.2f} "
+            f"{r['peak_rss_mb']:>12.0f}"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,240 @@
+"""One benchmark step in its own process (so its peak RSS is its own); prints one JSON line.
+
+python -m benchmarks.backfill.run record CACHE WB_ROWS ALLEGRO_FORMS
+python -m benchmarks.backfill.run measure CACHE wb|allegro
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from sqlalchemy.orm import Session
+
+from benchmarks.backfill.replay import RecordingTransport, ReplayTransport
+from connectors.ratelimit import RateLimits
+
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # the sandbox clock, frozen
+CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret"
+SANDBOX = "http://sandbox"
+ALLEGRO_DAYS = 300
+
+
+def _scenarios(wb_rows: int, allegro_forms: int) -> dict[str, str]:
+    return {"wb": f"wb-1m:wb_orders={wb_rows}", "allegro": f"allegro-200k:allegro_orders={allegro_forms}"}
+
+
+def _environment(database_url: str) -> None:
+    """Settings for the pipeline: the sandbox's URLs, this database; read before sellerpulse imports them."""
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "ALLEGRO_CLIENT_ID": CLIENT_ID,
+            "ALLEGRO_CLIENT_SECRET": CLIENT_SECRET,
+            "INITIAL_HISTORY_DAYS": "90",
+            **{
+                f"{k}_URL": f"{SANDBOX}/{v}"
+                for k, v in {
+                    "ALLEGRO_AUTH": "allegro-auth",
+                    "ALLEGRO_API": "allegro-api",
+                    "WB_STATISTICS": "wb-statistics",
+                    "WB_ANALYTICS": "wb-analytics",
+                    "WB_FEEDBACKS": "wb-feedbacks",
+                    "WB_CONTENT": "wb-content",
+                    "WB_MARKETPLACE": "wb-marketplace",
+                }.items()
+            },
+        }
+    )
+
+
+@lru_cache(maxsize=1)
+def _server() -> str:
+    """Chosen once per process: the pipeline's own DATABASE_URL is set per database later."""
+    from storage.scratch import server_url
+
+    return server_url(Path(tempfile.mkdtemp(prefix="sp-bench-")), "BENCH_DATABASE_URL", "DATABASE_URL")
+
+
+@contextmanager
+def _database() -> Iterator[str]:
+    from storage.scratch import fresh_database
+
+    with fresh_database(_server(), "sp_bench") as url:
+        yield url
+
+
+def _prepare(kind: str, token: dict[str, Any]) -> int:
+    """Schema and shop (not timed)."""
+    from storage import migrate
+    from storage.db import get_engine
+    from storage.shops import create_shop
+
+    engine = get_engine()
+    migrate.upgrade(engine)
+    with Session(engine) as session, session.begin():
+        return create_shop(session, marketplace=kind, name=f"bench-{kind}", credentials=token).id
+
+
+async def _pipeline(kind: str, shop_id: int, transport: httpx.AsyncBaseTransport) -> int:
+    """sellerpulse's own path: the WB orders stream, or the Allegro backfill."""
+    from flows.backfill import backfill_one
+    from flows.sync import sync_one
+    from sellerpulse.settings import get_settings
+    from tasks.clients import Clients
+
+    async with Clients.from_settings(
+        get_settings(), transport=transport, limits=RateLimits.unlimited(), now=lambda: START
+    ) as clients:
+        if kind == "wb":
+            reports = await sync_one(shop_id, streams=["orders"], clients=clients)
+        else:
+            since = (START - timedelta(days=ALLEGRO_DAYS)).date()
+            reports = await backfill_one(shop_id, since, START.date(), clients=clients)
+    failed = [r.error for r in reports if r.status != "success"]
+    if failed:
+        raise RuntimeError(f"pipeline failed: {failed}")
+    return sum(r.counts.inserted for r in reports)
+
+
+def _token(world: Any, kind: str) -> dict[str, Any]:
+    shop = "wb1" if kind == "wb" else "allegro1"
+    if kind == "wb":
+        return {"token": world.wb_token(shop)}
+    pair = world.allegro_pair(shop)
+    return {"access_token": pair.access_token, "refresh_token": pair.refresh_token}
+
+
+def record(cache: Path, wb_rows: int, allegro_forms: int) -> dict[str, Any]:
+    from sandbox import SandboxConfig, create_app
+    from sandbox.transport import SandboxTransport
+
+    started = time.perf_counter()
+    tokens = {}
+    for kind, scenario in _scenarios(wb_rows, allegro_forms).items():
+        app = create_app(
+            replace(
+                SandboxConfig(),
+                scenario=scenario,
+                rate_limits=False,
+                start=START,
+                allegro_client_id=CLIENT_ID,
+                allegro_client_secret=CLIENT_SECRET,
+            )
+        )
+        tokens[kind] = _token(app.state.world, kind)
+        transport = RecordingTransport(SandboxTransport(app=app), cache / kind)
+        with _database() as url:
+            _environment(url)
+            _reset_cached_settings()
+            asyncio.run(_pipeline(kind, _prepare(kind, tokens[kind]), transport))
+        transport.finish()
+    (cache / "tokens.json").write_text(json.dumps(tokens))
+    (cache / "COMPLETE").write_text("ok")
+    return {"seconds": time.perf_counter() - started}
+
+
+def _reset_cached_settings() -> None:
+    from sellerpulse.settings import get_settings
+    from storage import db
+
+    for cached in (get_settings, db.get_target, db.get_engine, db.get_sessionmaker):
+        cached.cache_clear()
+
+
+class PeakRss:
+    """Samples this process's resident memory while the pipeline runs."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        self.every, self.peak = every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, me.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+COPIED = {
+    "orders": "shop_id, external_id, basket_id, status, marketplace_status, fulfillment_status, is_cancelled, "
+    "total_amount, currency, bought_at, source_updated_at, cancelled_at, revision, raw",
+    "order_lines": "order_id, shop_id, line_key, sku, name, size, quantity, price, currency",
+}
+
+
+def _copy_baseline(url: str) -> float:
+    """COPY the rows the pipeline wrote (same columns, same raw JSON) into bare tables; COPY time only."""
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    seconds = 0.0
+    with psycopg.connect(plain) as conn:
+        for table, columns in COPIED.items():
+            conn.execute(f"CREATE TABLE bench_{table} AS SELECT {columns} FROM {table} WITH NO DATA")
+            with tempfile.TemporaryFile() as dump:
+                with conn.cursor().copy(f"COPY (SELECT {columns} FROM {table}) TO STDOUT") as out:
+                    for chunk in out:
+                        dump.write(chunk)
+                dump.seek(0)
+                conn.commit()
+                started = time.perf_counter()
+                with conn.cursor().copy(f"COPY bench_{table} ({columns}) FROM STDIN") as into:
+                    while chunk := dump.read(1 << 20):
+                        into.write(chunk)
+                conn.commit()
+                seconds += time.perf_counter() - started
+    return seconds
+
+
+def measure(cache: Path, kind: str) -> dict[str, Any]:
+    tokens = json.loads((cache / "tokens.json").read_text())
+    with _database() as url:
+        _environment(url)
+        shop_id = _prepare(kind, tokens[kind])
+        import flows.backfill  # noqa: F401 - imports are not the pipeline's cost
+        import flows.sync  # noqa: F401
+
+        with PeakRss() as rss:
+            started = time.perf_counter()
+            rows = asyncio.run(_pipeline(kind, shop_id, ReplayTransport(cache / kind)))
+            pipeline_s = time.perf_counter() - started
+        copy_s = _copy_baseline(url)
+    stream = "wb orders" if kind == "wb" else "allegro orders"
+    return {"stream": stream, "rows": rows, "pipeline_s": pipeline_s, "copy_s": copy_s, "peak_rss_mb": rss.peak / 2**20}
+
+
+def main(argv: list[str]) -> int:
+    steps: dict[str, Callable[..., dict[str, Any]]] = {
+        "record": lambda c, w, a: record(Path(c), int(w), int(a)),
+        "measure": lambda c, k: measure(Path(c), k),
+    }
+    result = steps[argv[0]](*argv[1:])
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
