@@ -55,7 +55,7 @@ def test_status_on_an_empty_database_says_what_to_run(embedded_dir: Path) -> Non
     status = _sellerpulse("db", "status", env=_cli_env(embedded_dir))
     out, err = status.communicate(timeout=120)
     assert status.returncode == 1, err
-    assert "sellerpulse db upgrade" in out
+    assert "sellerpulse db upgrade" in out, err
 
 
 def test_bad_setting_stops_start_up_naming_it(embedded_dir: Path) -> None:
