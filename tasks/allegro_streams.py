@@ -15,8 +15,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NONE
 from sqlalchemy.orm import Session
 
 from connectors.errors import CredentialsRejected
@@ -26,7 +24,7 @@ from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
 from tasks.context import StreamReport, SyncContext, count_page, iso, read_cursor, run_stream
 from tasks.notifying import notify_changes, notify_stock
-from tasks.retry import RETRY_DELAYS, retry_transient
+from tasks.retry import stream_task
 from tasks.tokens import refresh_shop_token
 
 EVENTS_STREAM = "allegro_events"
@@ -223,34 +221,7 @@ async def backfill_window(
     await with_fresh_token(ctx, body)
 
 
-@task(
-    name="sync-allegro-orders",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NONE,
-)
-async def sync_allegro_orders(ctx: SyncContext) -> StreamReport:
-    return await allegro_orders(ctx)
-
-
-@task(
-    name="sync-allegro-offers",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NONE,
-)
-async def sync_allegro_offers(ctx: SyncContext) -> StreamReport:
-    return await allegro_offers(ctx)
-
-
-@task(
-    name="sync-allegro-returns",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NONE,
-)
-async def sync_allegro_returns(ctx: SyncContext) -> StreamReport:
-    return await allegro_returns(ctx)
+# The streams as Prefect tasks, named as they show in the UI.
+sync_allegro_orders = stream_task("sync-allegro-orders")(allegro_orders)
+sync_allegro_offers = stream_task("sync-allegro-offers")(allegro_offers)
+sync_allegro_returns = stream_task("sync-allegro-returns")(allegro_returns)

@@ -7,8 +7,11 @@ not (retrying those only hammers the marketplace and delays the person being tol
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from prefect import Task, task
+from prefect.cache_policies import NONE
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.errors import TransientError
@@ -27,3 +30,15 @@ def is_transient(exc: BaseException | None) -> bool:
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     # A failed task's state carries the exception itself as its data.
     return isinstance(state.data, BaseException) and is_transient(state.data)
+
+
+def stream_task(name: str) -> Callable[[Callable[..., Any]], Task[..., Any]]:
+    """A sync stream as a Prefect task: retried on transient failures only, never cached
+    (a sync with the same inputs must run again)."""
+    return task(
+        name=name,
+        retries=len(RETRY_DELAYS),
+        retry_delay_seconds=RETRY_DELAYS,
+        retry_condition_fn=retry_transient,
+        cache_policy=NONE,
+    )

@@ -11,8 +11,6 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NONE
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -23,7 +21,7 @@ from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
 from tasks.context import StreamReport, SyncContext, count_page, iso, read_cursor, run_stream
 from tasks.notifying import notify_changes, notify_stock
-from tasks.retry import RETRY_DELAYS, retry_transient
+from tasks.retry import stream_task
 
 WB_HISTORY_DAYS = 90  # WB statistics keep 90 days
 WRITE_CHUNK = 20_000
@@ -214,56 +212,9 @@ async def backfill_day(ctx: SyncContext, day: date, counts: RunCounts, *, progre
     count_page(counts, sales, written_sales)
 
 
-@task(
-    name="sync-wb-orders",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NONE,
-)
-async def sync_wb_orders(ctx: SyncContext) -> StreamReport:
-    return await wb_orders(ctx)
-
-
-@task(
-    name="sync-wb-sales",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NONE,
-)
-async def sync_wb_sales(ctx: SyncContext) -> StreamReport:
-    return await wb_sales(ctx)
-
-
-@task(
-    name="snapshot-wb-stock",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NONE,
-)
-async def sync_wb_stock(ctx: SyncContext) -> StreamReport:
-    return await wb_stock(ctx)
-
-
-@task(
-    name="sync-wb-reviews",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NONE,
-)
-async def sync_wb_reviews(ctx: SyncContext) -> StreamReport:
-    return await wb_reviews(ctx)
-
-
-@task(
-    name="refresh-wb-cards",
-    retries=3,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NONE,
-)
-async def sync_wb_cards(ctx: SyncContext) -> StreamReport:
-    return await wb_cards(ctx)
+# The streams as Prefect tasks, named as they show in the UI.
+sync_wb_orders = stream_task("sync-wb-orders")(wb_orders)
+sync_wb_sales = stream_task("sync-wb-sales")(wb_sales)
+sync_wb_stock = stream_task("snapshot-wb-stock")(wb_stock)
+sync_wb_reviews = stream_task("sync-wb-reviews")(wb_reviews)
+sync_wb_cards = stream_task("refresh-wb-cards")(wb_cards)
