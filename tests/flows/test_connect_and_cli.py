@@ -1,0 +1,83 @@
+"""connect-allegro's two halves against the sandbox, the CLI's shop commands, prefect.yaml."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from connectors.errors import AccessDenied
+from flows.connect import begin_login, complete_login
+from sandbox.world import World
+from sellerpulse.cli import main
+from storage.models import Shop
+from storage.shops import credentials_of
+from tests.flows.conftest import clients_for, make_sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_device_login_creates_an_active_shop_with_encrypted_tokens(clean_engine: Engine) -> None:
+    app = make_sandbox(auto_approve=True)
+    async with clients_for(app) as clients:
+        device = await begin_login(clients)
+        assert device.user_code and device.verification_uri
+        shop_id = await complete_login(clean_engine, clients, device, name="my allegro")
+    with Session(clean_engine) as s:
+        shop = s.get(Shop, shop_id)
+        assert (shop.marketplace, shop.status, shop.name) == ("allegro", "active", "my allegro")
+        creds = credentials_of(shop)
+        assert creds["access_token"].encode() not in shop.credentials
+        assert shop.token_expires_at is not None
+
+
+async def test_a_refused_login_creates_nothing(clean_engine: Engine) -> None:
+    app = make_sandbox()
+    world: World = app.state.world
+    async with clients_for(app) as clients:
+        device = await begin_login(clients)
+        world.deny_device(device.user_code)
+        with pytest.raises(AccessDenied):
+            await complete_login(clean_engine, clients, device, name="refused")
+    with Session(clean_engine) as s:
+        assert s.scalars(select(Shop)).all() == []
+
+
+async def test_reconnecting_reactivates_the_same_shop(clean_engine: Engine) -> None:
+    app = make_sandbox(auto_approve=True)
+    async with clients_for(app) as clients:
+        first = await complete_login(clean_engine, clients, await begin_login(clients), name="a")
+        with Session(clean_engine) as s, s.begin():
+            s.get(Shop, first).status = "needs_reauth"
+        again = await complete_login(clean_engine, clients, await begin_login(clients), name="a", shop_id=first)
+    assert again == first
+    with Session(clean_engine) as s:
+        assert s.get(Shop, first).status == "active"
+
+
+def test_cli_adds_and_lists_shops_without_echoing_the_token(clean_engine: Engine, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("WB_TOKEN", "wb-secret-token-123")
+    assert main(["shops", "add-wb", "--name", "Shop One"]) == 0
+    assert main(["shops", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "Shop One" in out and "(first sync)" in out
+    assert "wb-secret-token-123" not in out
+    assert main(["sync", "--shop", "no such shop"]) == 2
+    assert "no shop" in capsys.readouterr().err
+
+
+def test_prefect_yaml_declares_every_deployment_with_a_real_entrypoint() -> None:
+    config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    deployments = {d["name"]: d for d in config["deployments"]}
+    assert set(deployments) == {"sync-all", "refresh-tokens", "sync-shop", "backfill", "connect-allegro"}
+    for name, d in deployments.items():
+        module, _, attr = d["entrypoint"].partition(":")
+        flow = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), attr)
+        assert flow.name == name
+    assert deployments["sync-all"]["schedules"][0]["interval"] == 180
+    assert deployments["refresh-tokens"]["schedules"][0]["interval"] == 1800
+    assert "schedules" not in deployments["backfill"]
