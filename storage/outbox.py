@@ -12,7 +12,9 @@ the cursor is set and the transaction commits):
     notify_stock(session, *, shop: ShopContext, totals: Sequence[TotalChange], now) -> int
         critical_stock (thresholds of the shop's people now) and stock_runout, then add().
     notify_shop_status(session, *, shop: ShopContext, status: str, changed_at, reason=None) -> int
+        After a status change: shop_needs_reauth to the owners when it is needs_reauth or broken.
     notify_sync_failing(session, *, shop: ShopContext, stream: str, failing_since, now, after, error=None) -> int
+        After a failed stream run: sync_failing to the owners once the streak is longer than `after`.
     shop_context(session, *, shop_id: int, backfill: bool = False) -> ShopContext
 
 For the API (the bot polls with a cursor and acknowledges):
@@ -156,6 +158,8 @@ def notify_stock(session: Session, *, shop: ShopContext, totals: Sequence[Any], 
 def notify_shop_status(
     session: Session, *, shop: ShopContext, status: str, changed_at: datetime, reason: str | None = None
 ) -> int:
+    """After a status change: shop_needs_reauth to the owners when it is needs_reauth or broken,
+    once per change (named by `changed_at`, the shop's status_changed_at)."""
     drafts = rules.for_shop_status(shop, status=status, changed_at=changed_at, reason=reason)
     return add(session, shop_id=shop.id, drafts=drafts)
 
@@ -170,6 +174,8 @@ def notify_sync_failing(
     after: timedelta,
     error: str | None = None,
 ) -> int:
+    """After a failed stream run: sync_failing to the owners once per streak of failures longer
+    than `after` (`failing_since` from storage.sync_state.failing_since)."""
     drafts = rules.for_sync_failing(shop, stream=stream, failing_since=failing_since, now=now, after=after, error=error)
     return add(session, shop_id=shop.id, drafts=drafts)
 

@@ -375,12 +375,17 @@ def for_runout(
 # -- shop health ----------------------------------------------------------------------------
 
 
+# Shop statuses that stop syncing until an owner acts: the owners hear of it once per move.
+UNHEALTHY = frozenset({"needs_reauth", "broken"})
+
+
 def for_shop_status(shop: ShopContext, *, status: str, changed_at: datetime, reason: str | None = None) -> list[Draft]:
-    """shop_needs_reauth, once per move into that status (named by when the move happened).
-    Not silenced by a first sync: an owner must hear that the connection is lost."""
-    if status != "needs_reauth":
+    """shop_needs_reauth, once per move into needs_reauth (Allegro invalid_grant) or broken (a
+    WB token refused), named by when the move happened. Not silenced by a first sync: an owner
+    must hear that the connection is lost."""
+    if status not in UNHEALTHY:
         return []
-    payload = {"reason": reason, "since": changed_at}
+    payload = {"status": status, "reason": (reason or "")[:300] or None, "since": changed_at}
     return [_draft(shop, Kind.shop_needs_reauth, "shop", changed_at.isoformat(), payload)]
 
 

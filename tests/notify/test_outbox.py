@@ -13,6 +13,7 @@ from sellerpulse.notify.drafts import Draft, ShopContext
 from storage import outbox
 from storage.changes import RowChange
 from storage.models import Notification
+from storage.sync_state import failing_since
 from tests.notify import dbfixtures as db
 from tests.notify.factories import allegro_order, first_seen, review, sale, tracked, wb_order
 
@@ -259,3 +260,58 @@ def test_api_delivery_protocol_adapter(session: Session) -> None:
     assert delivery.ack(session, person_id=p.id, cursor=cursor) == cursor
     assert delivery.cursor_at(session, person_id=p.id, at=datetime.now(UTC) + timedelta(days=1)) == cursor
     assert delivery.cursor_at(session, person_id=p.id, at=datetime(2000, 1, 1, tzinfo=UTC)) == 0
+
+
+def test_sync_failing_once_per_streak_to_owners(session: Session) -> None:
+    s = db.shop(session)
+    owner, member = db.person(session, grouping_enabled=False), db.person(session, grouping_enabled=False)
+    db.member(session, s, owner, "owner")
+    db.member(session, s, member)
+    start = datetime.now(UTC) - timedelta(hours=3)
+    for minutes, status in [(0, "success"), (10, "failed"), (70, "failed")]:
+        session.execute(
+            text("INSERT INTO sync_runs (shop_id, stream, status, started_at) VALUES (:s, 'wb_orders', :st, :at)"),
+            {"s": s.id, "st": status, "at": start + timedelta(minutes=minutes)},
+        )
+    shop = outbox.shop_context(session, shop_id=s.id)
+
+    def failing(now: datetime) -> int:
+        since = failing_since(session, shop_id=s.id, stream="wb_orders")
+        return outbox.notify_sync_failing(
+            session, shop=shop, stream="wb_orders", failing_since=since, now=now, after=timedelta(hours=1), error="boom"
+        )
+
+    now = start + timedelta(minutes=75)
+    assert failing(start + timedelta(minutes=65)) == 0  # failing for 55 minutes only
+    assert failing(now) == 1
+    assert failing(now + timedelta(minutes=5)) == 0
+    assert [i.kind for i in outbox.poll(session, person_id=owner.id, now=LATER).items] == ["sync_failing"]
+    assert outbox.poll(session, person_id=member.id, now=LATER).items == []
+    # A success ends the streak; the next streak is news again.
+    for minutes, status in [(80, "success"), (90, "failed")]:
+        session.execute(
+            text("INSERT INTO sync_runs (shop_id, stream, status, started_at) VALUES (:s, 'wb_orders', :st, :at)"),
+            {"s": s.id, "st": status, "at": start + timedelta(minutes=minutes)},
+        )
+    assert failing(start + timedelta(minutes=155)) == 1
+
+
+def test_shop_status_alert_once_per_move(session: Session) -> None:
+    from storage.models import ShopStatus
+    from storage.shops import set_status
+
+    s = db.shop(session, marketplace="allegro")
+
+    def alert() -> int:
+        view = outbox.shop_context(session, shop_id=s.id)
+        return outbox.notify_shop_status(
+            session, shop=view, status=s.status, changed_at=s.status_changed_at, reason=s.status_reason
+        )
+
+    assert alert() == 0  # active
+    set_status(session, shop=s, status=ShopStatus.needs_reauth, reason="invalid_grant")
+    assert alert() == 1
+    assert alert() == 0  # the same move, seen again
+    set_status(session, shop=s, status=ShopStatus.active, reason=None)
+    set_status(session, shop=s, status=ShopStatus.broken, reason="401")
+    assert alert() == 1

@@ -15,7 +15,7 @@ Mapping from the sandbox's transition kinds to ours:
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, select, text
@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session
 
 from connectors.http import Timeouts
 from flows.backfill import backfill_one
+from flows.sync import sync_one
 from sandbox.world import World
-from storage.models import Notification
+from storage import outbox
+from storage.models import Membership, Notification, Person, Shop
 from tests.flows.conftest import clients_for, make_sandbox
 from tests.notify import bridge
 from tests.notify.scenario import FAULTS, assert_exact, run_day, sync_all
@@ -75,3 +77,28 @@ async def test_a_backfill_is_silent(clean_engine: Engine) -> None:
         world.advance(900)
         await sync_all(shops, clients)
     assert_exact(clean_engine, world, shops)
+
+
+async def test_lost_allegro_authorisation_tells_the_owners_once(clean_engine: Engine) -> None:
+    app = make_sandbox(scenario="lively")
+    world: World = app.state.world
+    async with clients_for(app) as clients:
+        shops = await run_day(clean_engine, app, steps=1, step=900, clients=clients)
+        with Session(clean_engine) as s, s.begin():
+            member = Person(telegram_id=123_456, language="en")
+            s.add(member)
+            s.flush()
+            s.add(Membership(shop_id=shops["allegro1"], person_id=member.id, role="member"))
+            member_id = member.id
+        world.revoke_allegro("allegro1")
+        world.advance(900)
+        for _ in range(2):  # the second sync skips the shop: it needs the owner now
+            await sync_one(shops["allegro1"], clients=clients)
+    with Session(clean_engine) as s:
+        shop = s.get(Shop, shops["allegro1"])
+        owner = s.scalar(select(Membership.person_id).where(Membership.shop_id == shop.id, Membership.role == "owner"))
+        assert shop.status in {"needs_reauth", "broken"}
+        alerts = outbox.poll(s, person_id=owner, now=datetime.now(UTC) + timedelta(hours=1)).items
+        assert [i.kind for i in alerts if i.kind == "shop_needs_reauth"] == ["shop_needs_reauth"]
+        seen_by_member = outbox.poll(s, person_id=member_id, now=datetime.now(UTC) + timedelta(hours=1)).items
+        assert all(i.kind != "shop_needs_reauth" for i in seen_by_member)

@@ -5,7 +5,7 @@ See test_scenarios.py for how notifications are compared with the sandbox's tran
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, select, text
@@ -77,7 +77,7 @@ def test_multi_item_basket_is_one_message(day) -> None:
         update_settings(s, person_id=owner, values={"grouping_enabled": False})
         items, after = [], 0
         while True:
-            page = outbox.poll(s, person_id=owner, after=after, limit=200, now=world.now_dt() + timedelta(hours=1))
+            page = outbox.poll(s, person_id=owner, after=after, limit=200, now=datetime.now(UTC) + timedelta(hours=1))
             items += page.items
             if page.next_cursor == after:
                 break
