@@ -350,7 +350,11 @@ class Notification(Base):
     """The outbox. `id` is monotonic: the bot's delivery cursor is an id."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_shop_id", "shop_id", "id"),)
+    __table_args__ = (
+        Index("ix_notifications_shop_id", "shop_id", "id"),
+        # Where a member's delivery starts (storage.outbox: ids and created_at rise together).
+        Index("ix_notifications_shop_created", "shop_id", "created_at"),
+    )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)

@@ -270,10 +270,20 @@ LEFT JOIN LATERAL (
                SELECT 1 FROM notifications b WHERE b.dedupe_key = n.payload->>'bought_key')) AS bought_notified
     FROM memberships m
     JOIN shops sh ON sh.id = m.shop_id
+    -- Where this shop's part of the page starts: after the cursor, and never before the person
+    -- joined (one probe of ix_notifications_shop_created rather than a scan of the history).
+    CROSS JOIN LATERAL (
+        SELECT GREATEST(
+            coalesce(req.after, dc.last_notification_id, 0),
+            coalesce(
+                (SELECT f.id - 1 FROM notifications f WHERE f.shop_id = m.shop_id AND f.created_at >= m.created_at
+                 ORDER BY f.created_at LIMIT 1),
+                (SELECT max(f.id) FROM notifications f WHERE f.shop_id = m.shop_id),
+                0)) AS lo
+    ) b
     CROSS JOIN LATERAL (
         SELECT n.id, n.shop_id, n.kind, n.payload, n.created_at FROM notifications n
-        WHERE n.shop_id = m.shop_id AND n.id > coalesce(req.after, dc.last_notification_id, 0)
-          AND n.created_at >= m.created_at
+        WHERE n.shop_id = m.shop_id AND n.id > b.lo
         ORDER BY n.id LIMIT :fetch
     ) n
     WHERE m.person_id = p.id

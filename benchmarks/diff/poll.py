@@ -4,8 +4,9 @@
 
 Seeds a fresh database with SQL (shops, people with default settings, one or two shops
 each, notifications spread over 30 days in id order), then polls people at random, one
-thread, in two modes: "caught up" (after = the person's newest id minus a few: the steady
-state of a bot) and "catching up" (after = an id 2 days back: a page full of work).
+thread, in three modes: "caught up" (after = the person's newest id minus a few: the steady
+state of a bot), "catching up" (after = an id 2 days back: a page full of work) and "joined
+late" (after = 0 for people who joined after all of it: nothing to deliver, nothing to scan).
 Prints p50/p99 in ms and polls/s. The API benchmark (benchmarks/api) measures the HTTP path.
 """
 
@@ -58,6 +59,13 @@ def seed(engine: Engine, *, notifications: int, people: int, shops: int) -> None
             conn.execute(text(statement), params)
 
 
+def join_late(engine: Engine) -> None:
+    """Everyone joins their shops now: the shops' whole history is before them."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE memberships SET created_at = now()"))
+        conn.execute(text("DELETE FROM delivery_cursors"))
+
+
 def run(engine: Engine, *, people: int, polls: int, lag: int) -> list[float]:
     rng = random.Random(3)
     with engine.connect() as conn:
@@ -95,6 +103,8 @@ def main() -> None:
         # A few new notifications since the cursor (caught up), or two days' worth (catching up).
         report("caught up", run(engine, people=args.people, polls=args.polls, lag=2000))
         report("catching up", run(engine, people=args.people, polls=args.polls // 10, lag=args.notifications // 15))
+        join_late(engine)  # new members polling from 0: their shops' history must not be scanned
+        report("joined late", run(engine, people=args.people, polls=args.polls, lag=args.notifications))
         engine.dispose()
 
 
