@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import text
@@ -59,34 +60,47 @@ async def _statistics_stream(ctx: SyncContext, counts: RunCounts, *, stream: str
     async for page in pages:
         got_page = True
         new_cursor = _advance(cursor, "last_change", page.cursor)
-
-        def write(session: Session, items: list[Any] = page.items, new_cursor: Any = new_cursor) -> Any:
-            # An 80,000-row page is merged in chunks (one transaction still): only a chunk's
-            # normalised rows and staging values are in memory at a time.
-            result = MergeResult()
-            for start in range(0, len(items), WRITE_CHUNK):
-                rows = [mapper(item) for item in items[start : start + WRITE_CHUNK]]
-                written = upsert(session, shop_id=ctx.shop.id, rows=rows)
-                notify_changes(session, ctx=ctx, stream=stream, result=written)
-                written.changes.clear()
-                result.add(written)
-            if new_cursor is not None:
-                set_cursor(session, shop_id=ctx.shop.id, stream=stream, value=new_cursor)
-            return result
-
+        write = partial(
+            _write_page, ctx=ctx, stream=stream, items=page.items, mapper=mapper, upsert=upsert, cursor=new_cursor
+        )
         result = await ctx.in_transaction(write)
         count_page(counts, page, result)
         if page.errors:
+            first = page.errors[0]
             ctx.log.warning(
-                "%s: %d malformed row(s) skipped, first at %d: %s",
-                stream,
-                len(page.errors),
-                page.errors[0].index,
-                page.errors[0].message,
+                "%s: %d malformed row(s) skipped, first at %d: %s", stream, len(page.errors), first.index, first.message
             )
         cursor = new_cursor or cursor
+        # Hold no reference while the connector fetches the next page: one page in memory, not two.
+        del page, write
     if not got_page:
         counts.requests += 1
+
+
+def _write_page(
+    session: Session,
+    *,
+    ctx: SyncContext,
+    stream: str,
+    items: list[Any],
+    mapper: Any,
+    upsert: Any,
+    cursor: dict[str, Any] | None,
+) -> MergeResult:
+    """One statistics page and its cursor, in the caller's transaction. The page is merged in
+    chunks: only a chunk's normalised rows and staging values are in memory at a time."""
+    total = MergeResult()
+    for start in range(0, len(items), WRITE_CHUNK):
+        rows = [mapper(item) for item in items[start : start + WRITE_CHUNK]]
+        written = upsert(session, shop_id=ctx.shop.id, rows=rows)
+        notify_changes(session, ctx=ctx, stream=stream, result=written)
+        total.inserted += written.inserted
+        total.updated += written.updated
+        total.unchanged += written.unchanged
+        total.stale += written.stale
+    if cursor is not None:
+        set_cursor(session, shop_id=ctx.shop.id, stream=stream, value=cursor)
+    return total
 
 
 async def wb_orders(ctx: SyncContext) -> StreamReport:
