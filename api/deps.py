@@ -15,7 +15,7 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError, not_found
-from api.schemas import MAX_ID, TelegramId
+from api.schemas import MAX_ID
 from api.services import AllegroLoginStarter, Delivery, SyncLauncher, WbTokenVerifier
 from storage import apikeys, people
 from storage.models import ApiKey, Person, Role
@@ -80,13 +80,18 @@ def require_person(session: Session, telegram_id: int) -> Person:
     return person
 
 
-def current_person(session: SessionDep, key: CurrentKeyDep, telegram_id: Annotated[TelegramId, Query()]) -> Person:
+TelegramIdQuery = Annotated[
+    int, Query(ge=1, le=MAX_ID, description="the person the request acts for (Telegram user id)", examples=[1])
+]
+
+
+def current_person(session: SessionDep, key: CurrentKeyDep, telegram_id: TelegramIdQuery) -> Person:
     return require_person(session, telegram_id)
 
 
 PersonDep = Annotated[Person, Depends(current_person)]
 
-ShopId = Annotated[int, Path(ge=1, le=MAX_ID, description="a shop id")]
+ShopId = Annotated[int, Path(ge=1, le=MAX_ID, description="a shop id", examples=[1])]
 
 
 def member_shop(session: SessionDep, person: PersonDep, shop_id: ShopId) -> MemberShop:

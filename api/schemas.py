@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 MAX_ID = 2**63 - 1  # bigint: anything larger could only ever be a 404, but PostgreSQL would refuse it
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-TelegramId = Annotated[int, Field(ge=1, le=MAX_ID, description="the person's Telegram user id")]
+TelegramId = Annotated[int, Field(ge=1, le=MAX_ID, description="the person's Telegram user id", examples=[1])]
 Cursor = Annotated[int, Field(ge=0, le=MAX_ID, description="a notification id; items after it are returned")]
 # PostgreSQL text cannot hold NUL; refuse it here rather than in the database.
 NoNul = StringConstraints(pattern=r"^[^\x00]*$")
@@ -119,9 +119,25 @@ class ShopOut(BaseModel):
     created_at: datetime
 
 
+TOKEN_PATTERN = r"^[\x21-\x7e]+$"
+
+
+def _header_safe(value: SecretStr) -> SecretStr:
+    # It travels in an HTTP header: printable ASCII only (the message must not quote it).
+    raw = value.get_secret_value()
+    if not (raw.isascii() and raw.isprintable() and " " not in raw):
+        raise ValueError("must be printable ASCII without spaces")
+    return value
+
+
 class WbShopIn(Input):
     name: ShopName
-    token: SecretStr = Field(min_length=1, max_length=4096, description="the WB API token; stored encrypted")
+    token: Annotated[SecretStr, AfterValidator(_header_safe)] = Field(
+        min_length=1,
+        max_length=4096,
+        description="the WB API token; stored encrypted, never returned",
+        json_schema_extra={"pattern": TOKEN_PATTERN},
+    )
 
 
 class AllegroLoginIn(Input):

@@ -9,7 +9,15 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response, Security
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentKeyDep, DeliveryDep, SessionDep, api_key_scheme, authorize, require_person
+from api.deps import (
+    CurrentKeyDep,
+    DeliveryDep,
+    SessionDep,
+    TelegramIdQuery,
+    api_key_scheme,
+    authorize,
+    require_person,
+)
 from api.errors import ApiError
 from api.routes import AUTHED, errors
 from api.schemas import (
@@ -21,7 +29,6 @@ from api.schemas import (
     Cursor,
     NotificationOut,
     NotificationPage,
-    TelegramId,
 )
 from api.services import DeliveredItem, Delivery
 from storage.people import person_ids_of
@@ -44,7 +51,7 @@ def item_out(item: DeliveredItem) -> NotificationOut:
 )
 async def poll(
     request: Request,
-    telegram_id: Annotated[TelegramId, Query()],
+    telegram_id: TelegramIdQuery,
     secret: Annotated[str | None, Security(api_key_scheme)],
     after: Annotated[Cursor | None, Query()] = None,
     last_check: Annotated[

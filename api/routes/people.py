@@ -13,7 +13,7 @@ from storage.people import register_person
 
 router = APIRouter(prefix="/people", tags=["people"])
 
-TelegramPath = Annotated[int, Path(ge=1, le=MAX_ID, description="the person's Telegram user id")]
+TelegramPath = Annotated[int, Path(ge=1, le=MAX_ID, description="the person's Telegram user id", examples=[1])]
 
 
 @router.put(
