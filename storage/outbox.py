@@ -27,7 +27,8 @@ For the API (the bot polls with a cursor and acknowledges):
     cursor_at(session, *, at: datetime) -> int
         The id cursor equivalent to an old-style `last_check` timestamp.
     Delivery(): the same as an object with the API's `Delivery` protocol
-        (poll -> (items, next_cursor), ack, cursor_at(person_id=..., at=...)).
+        (poll -> (items, next_cursor), poll_many -> {person_id: (items, next_cursor)}, ack,
+        cursor_at(person_id=..., at=...)).
 
 `after=None` means "from the stored (acknowledged) cursor". A Page holds `items` (each: `id`
 = the highest notification id in it, `notification_ids`, kind, shop, rendered text, image
@@ -395,6 +396,12 @@ class Delivery:
     ) -> tuple[list[DeliveryItem], int]:
         page = poll(session, person_id=person_id, after=after, limit=limit, now=now)
         return page.items, page.next_cursor
+
+    def poll_many(
+        self, session: Session, *, requests: Sequence[tuple[int, int | None]], limit: int, now: datetime
+    ) -> dict[int, tuple[list[DeliveryItem], int]]:
+        pages = poll_many(session, requests=requests, limit=limit, now=now)
+        return {person: (page.items, page.next_cursor) for person, page in pages.items()}
 
     def ack(self, session: Session, *, person_id: int, cursor: int) -> int:
         return ack(session, person_id=person_id, cursor=cursor)

@@ -257,6 +257,7 @@ def test_api_delivery_protocol_adapter(session: Session) -> None:
     delivery = outbox.Delivery()
     items, cursor = delivery.poll(session, person_id=p.id, after=None, limit=10, now=LATER)
     assert [i.ids for i in items] == [[cursor]]
+    assert delivery.poll_many(session, requests=[(p.id, None)], limit=10, now=LATER) == {p.id: (items, cursor)}
     assert delivery.ack(session, person_id=p.id, cursor=cursor) == cursor
     assert delivery.cursor_at(session, person_id=p.id, at=datetime.now(UTC) + timedelta(days=1)) == cursor
     assert delivery.cursor_at(session, person_id=p.id, at=datetime(2000, 1, 1, tzinfo=UTC)) == 0
