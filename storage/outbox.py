@@ -24,7 +24,7 @@ For the API (the bot polls with a cursor and acknowledges):
     ack(session, *, person_id: int, cursor: int) -> int
         Moves the person's stored cursor forward (never backwards; never past the newest id).
     stored_cursor(session, *, person_id: int) -> int
-    cursor_at(session, *, at: datetime) -> int
+    cursor_at(session, *, at: datetime, person_id: int | None = None) -> int
         The id cursor equivalent to an old-style `last_check` timestamp.
     Delivery(): the same as an object with the API's `Delivery` protocol
         (poll -> (items, next_cursor), poll_many -> {person_id: (items, next_cursor)}, ack,
@@ -407,7 +407,7 @@ class Delivery:
         return ack(session, person_id=person_id, cursor=cursor)
 
     def cursor_at(self, session: Session, *, person_id: int, at: datetime) -> int:
-        return cursor_at(session, at=at)
+        return cursor_at(session, at=at, person_id=person_id)
 
 
 def stored_cursor(session: Session, *, person_id: int) -> int:
@@ -417,8 +417,19 @@ def stored_cursor(session: Session, *, person_id: int) -> int:
     return int(value or 0)
 
 
-def cursor_at(session: Session, *, at: datetime) -> int:
-    """The newest id created at or before `at` (ids and created_at rise together, see add)."""
+def cursor_at(session: Session, *, at: datetime, person_id: int | None = None) -> int:
+    """The cursor meaning "everything created after `at`" (old bots send a `last_check` time).
+
+    Ids and created_at rise together (see add). With a person: one index probe per shop of
+    theirs (ix_notifications_shop_created); without: the newest id overall created by then.
+    """
+    if person_id is not None:
+        sql = (
+            "SELECT coalesce(max(x.id), 0) FROM memberships m CROSS JOIN LATERAL ("
+            " SELECT f.id FROM notifications f WHERE f.shop_id = m.shop_id AND f.created_at <= :at"
+            " ORDER BY f.created_at DESC LIMIT 1) x WHERE m.person_id = :person"
+        )
+        return int(session.execute(text(sql), {"at": at, "person": person_id}).scalar_one())
     value = session.execute(
         text("SELECT id FROM notifications WHERE created_at <= :at ORDER BY id DESC LIMIT 1"), {"at": at}
     ).scalar()

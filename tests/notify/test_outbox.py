@@ -316,3 +316,18 @@ def test_shop_status_alert_once_per_move(session: Session) -> None:
     set_status(session, shop=s, status=ShopStatus.active, reason=None)
     set_status(session, shop=s, status=ShopStatus.broken, reason="401")
     assert alert() == 1
+
+
+def test_cursor_at_a_time_for_old_bots(session: Session) -> None:
+    a, b = db.shop(session), db.shop(session)
+    p = db.person(session, grouping_enabled=False)
+    db.member(session, a, p)
+    outbox.add(session, shop_id=a.id, drafts=[draft(1)])
+    middle = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+    outbox.add(session, shop_id=b.id, drafts=[draft(2)])  # not the person's shop
+    outbox.add(session, shop_id=a.id, drafts=[draft(3)])
+    first = outbox.cursor_at(session, at=middle, person_id=p.id)
+    page = outbox.poll(session, person_id=p.id, after=first, now=LATER)
+    assert [i.text.count("S3") for i in page.items] == [1]  # only what came after `middle`
+    assert outbox.cursor_at(session, at=middle) == first
+    assert outbox.cursor_at(session, at=middle - timedelta(days=1), person_id=p.id) == 0
