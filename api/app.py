@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors
+from api.fastpath import PollFastPath
 from api.routes import data, health, notifications, people, settings, shops, sync
 from api.services import (
     AllegroLoginStarter,
@@ -99,6 +100,7 @@ def create_app(
     app.state.sync_launcher = sync_launcher or PrefectSyncLauncher()
     app.state.delivery = delivery or default_delivery()
     errors.install(app)
+    app.add_middleware(PollFastPath)
     for module in ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX)
     return app

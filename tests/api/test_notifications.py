@@ -126,3 +126,20 @@ def test_poll_bounds(bot: Bot, setup: tuple[int, int]) -> None:
         r = bot.get("/notifications", params={"telegram_id": A, **bad})
         assert r.status_code == 422, bad
         assert r.json()["error"]["details"], bad
+
+
+def test_fast_path_and_documented_route_answer_alike(bot: Bot, db: Session, setup: tuple[int, int]) -> None:
+    from api.fastpath import plain_poll
+
+    a, _ = setup
+    add(db, a, 3)
+    assert plain_poll(f"telegram_id={A}&limit=2".encode()) == {"telegram_id": A, "limit": 2}
+    for odd in (b"telegram_id=0", b"telegram_id=1&telegram_id=2", b"telegram_id=1&x=1", b"limit=2", b"telegram_id=-1"):
+        assert plain_poll(odd) is None, odd
+    fast = bot.get("/notifications", params={"telegram_id": A, "limit": 2})
+    full = bot.get("/notifications", params={"telegram_id": A, "limit": 2, "unrelated": "x"})  # not plain: the route
+    assert fast.status_code == full.status_code == 200
+    assert fast.json() == full.json() and len(fast.json()["items"]) == 2
+    assert bot.get("/notifications", params={"telegram_id": 0}).json()["error"]["code"] == "invalid_request"
+    no_key = bot.client.get("/api/v1/notifications", params={"telegram_id": A})
+    assert no_key.status_code == 401 and no_key.json()["error"]["code"] == "unauthorized"

@@ -1,0 +1,77 @@
+"""The bot's notification poll without FastAPI's per-request machinery.
+
+`GET /api/v1/notifications` is most of the traffic (every bot polls every few seconds), so a
+plain, valid request (`telegram_id`, optional `after` and `limit`, digits in range, nothing
+else) is answered here: same key check, same delivery, same JSON as the documented route.
+Anything else (a `last_check`, a bad or repeated value, an extra parameter) goes on to that
+route, which validates it and answers in the usual shape, so the two can never disagree on
+what is valid.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.errors import ApiError, error_response
+from api.schemas import MAX_ID
+
+POLL_PATH = "/api/v1/notifications"
+KEY_HEADER = b"x-api-key"
+DIGITS = re.compile(r"[0-9]{1,19}")
+BOUNDS = {"telegram_id": (1, MAX_ID), "after": (0, MAX_ID), "limit": (1, 200)}
+
+
+def plain_poll(query: bytes) -> dict[str, int] | None:
+    """The parameters of a plain, valid poll; None for anything the full route should judge."""
+    try:
+        pairs = parse_qsl(query.decode("ascii"), strict_parsing=False)
+    except UnicodeDecodeError:
+        return None
+    values: dict[str, int] = {}
+    for name, raw in pairs:
+        bounds = BOUNDS.get(name)
+        if bounds is None or name in values or not DIGITS.fullmatch(raw):
+            return None
+        value = int(raw)
+        if not bounds[0] <= value <= bounds[1]:
+            return None
+        values[name] = value
+    return values if "telegram_id" in values else None
+
+
+class PollFastPath:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != POLL_PATH:
+            return await self.app(scope, receive, send)
+        params = plain_poll(scope["query_string"])
+        if params is None:
+            return await self.app(scope, receive, send)
+        secret = _header(scope, KEY_HEADER)
+        from api.routes.notifications import _poll  # the route's own worker: one behaviour
+
+        try:
+            body = await run_in_threadpool(
+                _poll, scope["app"].state, secret, params["telegram_id"], params.get("after"), None,
+                params.get("limit", 50),
+            )
+        except ApiError as exc:
+            return await error_response(exc.status, exc.code, exc.message, exc.details)(scope, receive, send)
+        await Response(body, media_type="application/json")(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            try:
+                return value.decode("ascii")
+            except UnicodeDecodeError:
+                return "\x00"  # never a valid key: answered 401 like any other wrong one
+    return None
