@@ -347,7 +347,9 @@ def render_many(
     payloads = [p if isinstance(p, Mapping) else {} for p in payloads]
     if len(payloads) == 1:
         return render(kind, payloads[0], shop=shop, lang=lang, tz=tz)
-    head = title(kind, payloads[0], shop, lang, count=len(payloads))
+    # "not paid yet" only when it is true of every order in the message.
+    stages = {p.get("stage") for p in payloads}
+    head = title(kind, {"stage": stages.pop()} if len(stages) == 1 else {}, shop, lang, count=len(payloads))
     lines = [head]
     if basket:
         basket_id = _code(payloads[0].get("basket_id"))

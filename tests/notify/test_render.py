@@ -196,3 +196,11 @@ def test_times_follow_the_persons_zone() -> None:
     payload = {"stream": "wb_orders", "since": (NOW - timedelta(hours=1)).isoformat()}
     la = render("sync_failing", payload, shop=WB_SHOP, lang="en", tz=ZoneInfo("America/Los_Angeles")).text
     assert "2026-11-23 03:00" in la
+
+
+def test_group_title_says_unpaid_only_when_all_are() -> None:
+    bought = {"stage": "bought", "order_id": "a"}
+    paid = {"stage": "paid", "order_id": "b"}
+    mixed = render_many("new_order", [bought, paid], shop=PL_SHOP, lang="en", tz=UTC_ZONE).text
+    unpaid = render_many("new_order", [bought, bought], shop=PL_SHOP, lang="en", tz=UTC_ZONE).text
+    assert mixed.startswith("🛒 <b>New order × 2</b>") and unpaid.startswith("🛒 <b>New order (not paid yet) × 2</b>")
