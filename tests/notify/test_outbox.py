@@ -331,3 +331,33 @@ def test_cursor_at_a_time_for_old_bots(session: Session) -> None:
     assert [i.text.count("S3") for i in page.items] == [1]  # only what came after `middle`
     assert outbox.cursor_at(session, at=middle) == first
     assert outbox.cursor_at(session, at=middle - timedelta(days=1), person_id=p.id) == 0
+
+
+def test_stock_runout_once_a_day_for_the_chosen_horizon(session: Session) -> None:
+    from storage.stock import add_snapshot_page, merge_snapshot
+    from storage.upserts import upsert_orders
+
+    s = db.shop(session)
+    week = db.person(session, grouping_enabled=False, stock_horizon_days=7, critical_stock_threshold=0)
+    fortnight = db.person(session, grouping_enabled=False, stock_horizon_days=14, critical_stock_threshold=0)
+    db.member(session, s, week)
+    db.member(session, s, fortnight)
+    shop = ctx(s)
+    now = datetime.now(UTC)
+    # 30 sold in 30 days: one a day.
+    orders = [wb_order(f"o{i}", basket=f"g{i}", bought_at=now - timedelta(days=i % 29)) for i in range(30)]
+    for row in orders:
+        row["lines"][0]["sku"] = "n1"
+    upsert_orders(session, shop_id=s.id, rows=orders)
+
+    def snapshot(name: str, quantity: int) -> int:
+        add_snapshot_page(session, snapshot_id=name, shop_id=s.id, rows=[{"sku": "n1", "quantity": quantity}])
+        result = merge_snapshot(session, snapshot_id=name, shop_id=s.id)
+        return outbox.notify_stock(session, shop=shop, totals=result.totals, now=now)
+
+    snapshot("a", 40)  # 40 days of stock: nothing
+    assert snapshot("b", 12) == 1  # 12 days: under the 14-day horizon
+    assert snapshot("c", 11) == 0  # still 14-day, same day: already told
+    assert snapshot("d", 5) == 2  # 5 days: under 7 and 10 now
+    kinds = {p.id: [i.kind for i in outbox.poll(session, person_id=p.id, now=LATER).items] for p in (week, fortnight)}
+    assert kinds == {week.id: ["stock_runout"], fortnight.id: ["stock_runout"]}
