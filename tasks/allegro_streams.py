@@ -22,13 +22,15 @@ from storage import stock as stock_store
 from storage import upserts
 from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
-from tasks.context import StreamReport, SyncContext, count_page, iso, read_cursor, run_stream
+from tasks.context import StreamReport, SyncContext, batched, count_batch, count_page, iso, read_cursor, run_stream
 from tasks.notifying import notify_changes, notify_stock
 from tasks.retry import stream_task
 from tasks.tokens import refresh_shop_token
 
 EVENTS_STREAM = "allegro_events"
 ALLEGRO_HISTORY_DAYS = 365
+# Listing pages hold 100 orders: write them 2,000 at a time (one transaction, one merge).
+LISTING_BATCH = 2_000
 
 
 def _retention(ctx: SyncContext) -> tuple[timedelta, timedelta]:
@@ -71,9 +73,10 @@ def _write_orders(
 
 
 async def _listing(ctx: SyncContext, counts: RunCounts, since: datetime, until: datetime, by: str) -> None:
-    async for page in ctx.clients.allegro.iter_checkout_form_pages(_token(ctx), since, until, by=by):
-        result = await ctx.in_transaction(lambda s, items=page.items: _write_orders(s, ctx, items, cursor=None))
-        count_page(counts, page, result)
+    pages = ctx.clients.allegro.iter_checkout_form_pages(_token(ctx), since, until, by=by)
+    async for batch in batched(pages, LISTING_BATCH):
+        result = await ctx.in_transaction(lambda s, items=batch.items: _write_orders(s, ctx, items, cursor=None))
+        count_batch(counts, batch, result)
 
 
 async def _first_sync(ctx: SyncContext, counts: RunCounts) -> dict[str, Any]:
@@ -208,15 +211,16 @@ async def backfill_window(
     its resume point (every order bought before it is stored) in one transaction."""
 
     async def body() -> None:
-        async for page in ctx.clients.allegro.iter_checkout_form_pages(_token(ctx), since, until):
-            resume = {"resume": iso(page.cursor)}
+        pages = ctx.clients.allegro.iter_checkout_form_pages(_token(ctx), since, until)
+        async for batch in batched(pages, LISTING_BATCH):
+            resume = {"resume": iso(batch.cursor)}
             result = await ctx.in_transaction(
-                lambda s, items=page.items, c=resume: _write_orders(
+                lambda s, items=batch.items, c=resume: _write_orders(
                     s, ctx, items, cursor=c, cursor_stream=progress_stream
                 )
             )
-            count_page(counts, page, result)
-            await on_page(page.cursor)
+            count_batch(counts, batch, result)
+            await on_page(batch.cursor)
 
     await with_fresh_token(ctx, body)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -145,6 +145,35 @@ def count_page(counts: RunCounts, page: Any, result: Any) -> None:
     counts.updated += result.updated
     counts.unchanged += result.unchanged
     counts.stale_refused += result.stale
+
+
+@dataclass
+class Batch:
+    """Several small pages written as one (Allegro's listing gives 100 orders a page)."""
+
+    items: list[Any]
+    cursor: Any
+    received: int
+    pages: int
+
+
+async def batched(pages: AsyncIterator[Any], min_items: int) -> AsyncIterator[Batch]:
+    """Merge consecutive pages until they hold `min_items`; a batch's cursor is its last page's
+    (valid when cursors only move forward, as resume points do)."""
+    batch = Batch([], None, 0, 0)
+    async for page in pages:
+        batch.items.extend(page.items)
+        batch.cursor, batch.received, batch.pages = page.cursor, batch.received + page.received, batch.pages + 1
+        if len(batch.items) >= min_items:
+            yield batch
+            batch = Batch([], None, 0, 0)
+    if batch.pages:
+        yield batch
+
+
+def count_batch(counts: RunCounts, batch: Batch, result: Any) -> None:
+    count_page(counts, batch, result)
+    counts.requests += batch.pages - 1
 
 
 def _describe(exc: BaseException) -> str:
