@@ -43,10 +43,6 @@ def set_cursor(session: Session, *, shop_id: int, stream: str, value: dict[str, 
     )
 
 
-def delete_cursor(session: Session, *, shop_id: int, stream: str) -> None:
-    session.execute(SyncCursor.__table__.delete().where(SyncCursor.shop_id == shop_id, SyncCursor.stream == stream))
-
-
 @dataclass
 class RunCounts:
     fetched: int = 0

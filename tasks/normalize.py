@@ -6,7 +6,6 @@ what queries, diffs and notifications use.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from connectors.allegro import models as am
@@ -208,7 +207,3 @@ def allegro_customer_return(ret: am.CustomerReturn) -> dict[str, Any]:
         "created_at_source": ret.created_at,
         "raw": ret.raw,
     }
-
-
-def rows(mapper: Any, items: Iterable[Any]) -> list[dict[str, Any]]:
-    return [mapper(item) for item in items]
