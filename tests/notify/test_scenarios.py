@@ -1,6 +1,7 @@
 """Syncs against the sandbox: the notifications equal the sandbox's real transitions exactly.
 
-Every test: connect the sandbox's shops, run the (silent) first sync, then let sandbox time
+Every test runs the real sync (flows.sync.sync_one, wired to storage.outbox in tasks/notifying.py):
+connect the sandbox's shops, run the (silent) first sync, then let sandbox time
 run and sync as the schedule would, and compare the outbox with `world.transitions(...)`
 since the shop's notify-from point: none missing, none extra, none twice.
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
@@ -28,13 +28,7 @@ from sandbox.world import World
 from storage import outbox
 from storage.models import Membership, Notification, Person, Shop
 from tests.flows.conftest import clients_for, make_sandbox
-from tests.notify import bridge
 from tests.notify.scenario import FAULTS, assert_exact, run_day, sync_all
-
-
-@pytest.fixture(autouse=True)
-def wired(monkeypatch: pytest.MonkeyPatch) -> None:
-    bridge.install(monkeypatch)
 
 
 async def test_a_day_with_faults(clean_engine: Engine) -> None:

@@ -15,19 +15,11 @@ from storage import outbox
 from storage.models import Membership
 from storage.settings_repo import update_settings
 from tests.flows.conftest import clients_for, make_sandbox
-from tests.notify import bridge
 from tests.notify.scenario import assert_exact, expected, notify_from, run_day, stored
 
 
-@pytest.fixture(scope="module", autouse=True)
-def wired():
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        bridge.install(monkeypatch)
-        yield
-
-
 @pytest.fixture(scope="module")
-async def day(engine: Engine, wired: None):
+async def day(engine: Engine):
     """One sandbox day (24 h, a sync every 15 min) shared by the read-only tests below."""
     app = make_sandbox(scenario="lively")
     async with clients_for(app) as clients:
