@@ -97,3 +97,42 @@ def test_re_reading_states_changes_nothing(case: tuple[str, list[int]]) -> None:
     once = sorted({(s.kind, s.payload.get("stage")) for s in observe(LIVES[name], sorted(set(seen)))})
     twice = sorted({(s.kind, s.payload.get("stage")) for s in observe(LIVES[name], sorted(seen + seen))})
     assert once == twice
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.booleans(), min_size=1, max_size=12),  # per WB order: is it cancelled in the end?
+    st.lists(st.integers(1, 5), min_size=1, max_size=6),  # how the page is cut into write batches
+    st.booleans(),  # each order seen first as new, or first seen already cancelled
+)
+def test_wb_keys_do_not_depend_on_batching_or_re_reads(cancelled: list[bool], cuts: list[int], seen_new: bool) -> None:
+    from tests.notify.factories import WB, wb_order
+
+    finals = [wb_order(f"s{i}", basket="g1", cancelled=c) for i, c in enumerate(cancelled)]
+    firsts = [wb_order(f"s{i}", basket="g1") if seen_new else finals[i] for i in range(len(finals))]
+
+    def run(batches: list[list[int]]) -> list[str]:
+        keys: list[str] = []
+        state: dict[int, dict[str, Any]] = {}
+        for batch in batches:
+            changes = []
+            for i in batch:
+                new = finals[i] if i in state else firsts[i]
+                if state.get(i) is new:
+                    continue  # identical row: the merge reports nothing
+                changes.append(RowChange(f"s{i}", None if i not in state else tracked(state[i]), new))
+                state[i] = new
+            keys += [d.dedupe_key for d in rules.for_orders(WB, changes, now=NOW)]
+        return keys
+
+    everything = list(range(len(finals)))
+    one_go = run([everything, everything])
+    pieces, start = [], 0
+    for cut in cuts * len(finals):
+        pieces.append(everything[start : start + cut])
+        start += cut
+    split = run([p for p in pieces if p] + [everything, everything])
+    assert sorted(set(split)) == sorted(set(one_go))
+    assert len(split) == len(set(split))  # the rule itself never repeats a transition
+    assert len([k for k in one_go if ":new_order:" in k]) == len(finals)
+    assert len([k for k in one_go if ":cancellation:" in k]) == sum(cancelled)
