@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.dispose()
         with serve(url, workers=args.workers, port=free_port(), data_dir=data_dir) as base:
             per_poll = sample(base, key, args.people)  # also warms every worker's pool
+            idle_load = os.getloadavg()[0]  # what else this machine is running, before our load
             use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
             if use_wrk:
                 threads = min(4, os.cpu_count() or 1)
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                     run_httpx(base, key, people=args.people, concurrency=args.concurrency, duration=args.duration)
                 )
     generator = "wrk" if use_wrk else "httpx"
+    print(f"machine: {os.cpu_count()} CPUs, load average {idle_load:.1f} just before the run (other processes)")
     print(
         f"poll: {args.workers} uvicorn workers, concurrency {args.concurrency}, {args.duration} s, {generator}, "
         f"{per_poll:.1f} items per response on average"
