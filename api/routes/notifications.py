@@ -71,7 +71,7 @@ def _poll(
     state: Any, secret: str | None, telegram_id: int, after: int | None, last_check: datetime | None, limit: int
 ) -> bytes:
     delivery: Delivery = state.delivery
-    with state.sessionmaker() as session, session.begin():
+    with state.read_sessionmaker() as session, session.begin():
         person_id = authorize(session, secret, telegram_id)
         if last_check is not None:
             at = last_check if last_check.tzinfo else last_check.replace(tzinfo=UTC)  # old bots sent naive UTC
