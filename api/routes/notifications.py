@@ -38,15 +38,21 @@ router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 def item_out(item: DeliveredItem) -> NotificationOut:
     return NotificationOut(
-        id=item.id, ids=item.ids, kind=item.kind, shop_id=item.shop_id, shop_name=item.shop_name,
-        text=item.text, image_url=item.image_url, created_at=item.created_at,
+        id=item.id,
+        ids=item.ids,
+        kind=item.kind,
+        shop_id=item.shop_id,
+        shop_name=item.shop_name,
+        text=item.text,
+        image_url=item.image_url,
+        created_at=item.created_at,
     )
 
 
 @router.get(
     "",
     response_model=NotificationPage,
-    responses=errors(*AUTHED),
+    responses=errors(*AUTHED, 503),
     summary="Notifications for one person after a cursor (default: after their acknowledged cursor)",
 )
 async def poll(
@@ -82,8 +88,14 @@ def _poll(
 
 def _item_json(item: DeliveredItem) -> dict[str, Any]:
     return {
-        "id": item.id, "ids": list(item.ids), "kind": item.kind, "shop_id": item.shop_id,
-        "shop_name": item.shop_name, "text": item.text, "image_url": item.image_url, "created_at": item.created_at,
+        "id": item.id,
+        "ids": list(item.ids),
+        "kind": item.kind,
+        "shop_id": item.shop_id,
+        "shop_name": item.shop_name,
+        "text": item.text,
+        "image_url": item.image_url,
+        "created_at": item.created_at,
     }
 
 

@@ -80,3 +80,25 @@ def test_openapi_documents_security_and_errors(client: TestClient) -> None:
     assert "security" not in spec["paths"]["/api/v1/health/live"]["get"]
     for path in ("/docs", "/redoc"):
         assert client.get(path).status_code == 200
+
+
+class UnreachableDatabase(ExplodingDelivery):
+    def poll(self, session: Any, **kw: Any) -> Any:
+        from sqlalchemy.exc import OperationalError
+
+        raise OperationalError("SELECT ...", {}, TimeoutError("canceling statement due to statement timeout"))
+
+    poll_many = poll
+
+
+def test_database_trouble_is_503_not_500(sandbox: Sandbox, engine: Engine, db: Session, key: str, conn) -> None:
+    from tests.api.conftest import _bound
+
+    person(db, 5)
+    app = build_app(sandbox, engine, session_factory=lambda: _bound(conn), delivery=UnreachableDatabase())
+    with TestClient(app, raise_server_exceptions=False) as c:
+        fast = c.get("/api/v1/notifications", params={"telegram_id": 5}, headers={"X-API-Key": key})
+        batch = c.post("/api/v1/notifications/poll", json={"telegram_ids": [5]}, headers={"X-API-Key": key})
+    for r in (fast, batch):
+        assert r.status_code == 503 and shape(r)["code"] == "unavailable", r.text
+        assert "statement" not in r.text
