@@ -63,7 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", help="default: API_HOST (127.0.0.1)")
     serve.add_argument("--port", type=int, help="default: API_PORT (8000)")
     serve.add_argument(
-        "--workers", type=int, default=1,
+        "--workers",
+        type=int,
+        default=1,
         help="processes (default 1; the built-in Allegro login keeps its tickets in one process)",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request line")

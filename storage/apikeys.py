@@ -68,9 +68,7 @@ _KEY_AND_PERSON = text(
 )
 
 
-def authenticate_for(
-    session: Session, *, secret: str, telegram_id: int, now: datetime | None = None
-) -> Caller | None:
+def authenticate_for(session: Session, *, secret: str, telegram_id: int, now: datetime | None = None) -> Caller | None:
     """Like `authenticate`, and also resolves the person the request acts for (None if unknown)."""
     if not secret.startswith(KEY_PREFIX) or len(secret) > 128:
         return None

@@ -318,9 +318,12 @@ def sales_analytics(
     """
     since = local_midnight(now, tz) - timedelta(days=days - 1)
     orders = _daily_orders(session, shop_id, since, tz)
-    cancelled = session.scalar(
-        select(func.count()).where(Order.shop_id == shop_id, Order.bought_at >= since, Order.is_cancelled.is_(True))
-    ) or 0
+    cancelled = (
+        session.scalar(
+            select(func.count()).where(Order.shop_id == shop_id, Order.bought_at >= since, Order.is_cancelled.is_(True))
+        )
+        or 0
+    )
     wb = marketplace == "wb"
     sales = _daily_sales(session, shop_id, since, tz) if wb else {}
     returns = {} if wb else _daily_allegro_returns(session, shop_id, since, tz)
@@ -376,5 +379,3 @@ def sync_runs_of_flow(session: Session, *, shop_id: int, flow_run_id: str) -> li
             .order_by(SyncRun.stream, SyncRun.id)
         )
     )
-
-

@@ -58,7 +58,9 @@ def dashboard(session: SessionDep, person: PersonDep, found: MemberShopDep) -> D
         ),
         reviews=_reviews(
             queries.reviews_summary(
-                session, shop_id=shop.id, since=now - timedelta(days=1),
+                session,
+                shop_id=shop.id,
+                since=now - timedelta(days=1),
                 negative_at_or_below=prefs.review_rating_threshold,
             )
         ),
@@ -75,17 +77,19 @@ def orders(
 
 
 @router.get("/orders/{order_id}", response_model=OrderDetailOut, responses=errors(*AUTHED))
-def order(
-    session: SessionDep, found: MemberShopDep, order_id: Annotated[int, Path(ge=1, le=MAX_ID)]
-) -> OrderDetailOut:
+def order(session: SessionDep, found: MemberShopDep, order_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> OrderDetailOut:
     result = queries.order_with_lines(session, shop_id=found.shop.id, order_id=order_id)
     if result is None:
         raise not_found("order")
     row, lines = result
     base = OrderOut.model_validate(row).model_dump()
     return OrderDetailOut(
-        **base, revision=row.revision, source_updated_at=row.source_updated_at, first_seen_at=row.first_seen_at,
-        lines=[OrderLineOut.model_validate(line) for line in lines], raw=row.raw,
+        **base,
+        revision=row.revision,
+        source_updated_at=row.source_updated_at,
+        first_seen_at=row.first_seen_at,
+        lines=[OrderLineOut.model_validate(line) for line in lines],
+        raw=row.raw,
     )
 
 
@@ -124,8 +128,12 @@ def reviews_summary(
 
 def _analytics(session: SessionDep, person: PersonDep, found: MemberShopDep, days: int) -> queries.SalesAnalytics:
     return queries.sales_analytics(
-        session, shop_id=found.shop.id, marketplace=found.shop.marketplace, days=days,
-        now=datetime.now(UTC), tz=queries.zone(person.time_zone),
+        session,
+        shop_id=found.shop.id,
+        marketplace=found.shop.marketplace,
+        days=days,
+        now=datetime.now(UTC),
+        tz=queries.zone(person.time_zone),
     )
 
 
@@ -133,9 +141,17 @@ def _analytics(session: SessionDep, person: PersonDep, found: MemberShopDep, day
 def analytics(session: SessionDep, person: PersonDep, found: MemberShopDep, days: Days = Period.month) -> AnalyticsOut:
     data = _analytics(session, person, found, days)
     return AnalyticsOut(
-        shop_id=found.shop.id, currency=found.shop.currency, days=days, since=data.since, until=data.until,
-        orders=data.orders, cancelled=data.cancelled, buyouts=data.buyouts, returns=data.returns,
-        revenue=data.revenue, top_products=[TopProductOut(**t.__dict__) for t in data.top_products],
+        shop_id=found.shop.id,
+        currency=found.shop.currency,
+        days=days,
+        since=data.since,
+        until=data.until,
+        orders=data.orders,
+        cancelled=data.cancelled,
+        buyouts=data.buyouts,
+        returns=data.returns,
+        revenue=data.revenue,
+        top_products=[TopProductOut(**t.__dict__) for t in data.top_products],
         daily=[DayOut(**d.__dict__) for d in data.daily],
     )
 

@@ -46,15 +46,26 @@ TicketId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-
 def shop_out(found: MemberShop) -> ShopOut:
     s = found.shop
     return ShopOut(
-        id=s.id, marketplace=s.marketplace, name=s.name, status=s.status, status_reason=s.status_reason,  # type: ignore[arg-type]
-        role=found.role, currency=s.currency, language=s.language, created_at=s.created_at,  # type: ignore[arg-type]
+        id=s.id,
+        marketplace=s.marketplace,
+        name=s.name,
+        status=s.status,
+        status_reason=s.status_reason,  # type: ignore[arg-type]
+        role=found.role,
+        currency=s.currency,
+        language=s.language,
+        created_at=s.created_at,  # type: ignore[arg-type]
     )
 
 
 def ticket_out(ticket: LoginTicket) -> LoginTicketOut:
     return LoginTicketOut(
-        id=ticket.id, status=ticket.status, user_code=ticket.user_code, verification_uri=ticket.verification_uri,
-        verification_uri_complete=ticket.verification_uri_complete, expires_at=ticket.expires_at,
+        id=ticket.id,
+        status=ticket.status,
+        user_code=ticket.user_code,
+        verification_uri=ticket.verification_uri,
+        verification_uri_complete=ticket.verification_uri_complete,
+        expires_at=ticket.expires_at,
         shop_id=ticket.shop_id,
     )
 

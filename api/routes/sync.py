@@ -51,6 +51,8 @@ async def run_status(
         raise not_found("run")
     finished = state.finished if state else all(s.status != "running" for s in streams)
     return SyncStatusOut(
-        run_id=run_id, state=state.state if state else None, finished=finished,
+        run_id=run_id,
+        state=state.state if state else None,
+        finished=finished,
         streams=[SyncRunOut.model_validate(s) for s in streams],
     )

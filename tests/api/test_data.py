@@ -21,28 +21,45 @@ def wb(db: Session) -> int:
     for i in range(12):
         bought = now - timedelta(days=i * 3, minutes=5)
         order = Order(
-            shop_id=sid, external_id=f"srid{i}", status="cancelled" if i == 1 else "new", is_cancelled=i == 1,
-            total_amount=Decimal("100.00") + i, currency="RUB", bought_at=bought, raw={"srid": f"srid{i}", "n": i},
+            shop_id=sid,
+            external_id=f"srid{i}",
+            status="cancelled" if i == 1 else "new",
+            is_cancelled=i == 1,
+            total_amount=Decimal("100.00") + i,
+            currency="RUB",
+            bought_at=bought,
+            raw={"srid": f"srid{i}", "n": i},
         )
         db.add(order)
         db.flush()
-        db.add(OrderLine(order_id=order.id, shop_id=sid, line_key="1", sku="111" if i % 2 else "222", quantity=1,
-                         price=Decimal("100.00") + i, currency="RUB"))
-    db.add_all([
-        Sale(shop_id=sid, sale_id="S1", kind="buyout", sku="111", amount=Decimal("101"), sold_at=now, raw={}),
-        Sale(shop_id=sid, sale_id="S2", kind="buyout", sku="222", amount=Decimal("102"), sold_at=now, raw={}),
-        Sale(shop_id=sid, sale_id="R1", kind="return", sku="111", amount=Decimal("-101"), sold_at=now, raw={}),
-        Product(shop_id=sid, sku="111", name="Shirt", image_url="https://img/111.jpg"),
-        Stock(shop_id=sid, sku="111", size="M", warehouse="Koledino", quantity=2),
-        Stock(shop_id=sid, sku="111", size="L", warehouse="Kazan", quantity=1),
-        Stock(shop_id=sid, sku="222", size="", warehouse="Koledino", quantity=50),
-        Review(shop_id=sid, external_id="r1", stars=1, created_at_source=now - timedelta(hours=2), raw={}),
-        Review(shop_id=sid, external_id="r2", stars=5, is_answered=True, created_at_source=now, raw={}),
-        Review(shop_id=sid, external_id="r3", stars=4, created_at_source=now - timedelta(days=30), raw={}),
-        SyncRun(shop_id=sid, stream="wb_orders", status="success", started_at=now - timedelta(minutes=10)),
-        SyncRun(shop_id=sid, stream="wb_orders", status="failed", error="timeout", started_at=now),
-        SyncRun(shop_id=sid, stream="wb_sales", status="success", started_at=now),
-    ])
+        db.add(
+            OrderLine(
+                order_id=order.id,
+                shop_id=sid,
+                line_key="1",
+                sku="111" if i % 2 else "222",
+                quantity=1,
+                price=Decimal("100.00") + i,
+                currency="RUB",
+            )
+        )
+    db.add_all(
+        [
+            Sale(shop_id=sid, sale_id="S1", kind="buyout", sku="111", amount=Decimal("101"), sold_at=now, raw={}),
+            Sale(shop_id=sid, sale_id="S2", kind="buyout", sku="222", amount=Decimal("102"), sold_at=now, raw={}),
+            Sale(shop_id=sid, sale_id="R1", kind="return", sku="111", amount=Decimal("-101"), sold_at=now, raw={}),
+            Product(shop_id=sid, sku="111", name="Shirt", image_url="https://img/111.jpg"),
+            Stock(shop_id=sid, sku="111", size="M", warehouse="Koledino", quantity=2),
+            Stock(shop_id=sid, sku="111", size="L", warehouse="Kazan", quantity=1),
+            Stock(shop_id=sid, sku="222", size="", warehouse="Koledino", quantity=50),
+            Review(shop_id=sid, external_id="r1", stars=1, created_at_source=now - timedelta(hours=2), raw={}),
+            Review(shop_id=sid, external_id="r2", stars=5, is_answered=True, created_at_source=now, raw={}),
+            Review(shop_id=sid, external_id="r3", stars=4, created_at_source=now - timedelta(days=30), raw={}),
+            SyncRun(shop_id=sid, stream="wb_orders", status="success", started_at=now - timedelta(minutes=10)),
+            SyncRun(shop_id=sid, stream="wb_orders", status="failed", error="timeout", started_at=now),
+            SyncRun(shop_id=sid, stream="wb_sales", status="success", started_at=now),
+        ]
+    )
     db.commit()
     return sid
 
@@ -78,8 +95,13 @@ def test_critical_stocks(bot: Bot, wb: int) -> None:
     page = bot.get(f"/shops/{wb}/stocks/critical", params=Q).json()
     assert page["threshold"] == 5 and page["total"] == 1
     assert page["items"] == [
-        {"sku": "111", "name": "Shirt", "image_url": "https://img/111.jpg", "total": 3,
-         "warehouses": {"Koledino": 2, "Kazan": 1}}
+        {
+            "sku": "111",
+            "name": "Shirt",
+            "image_url": "https://img/111.jpg",
+            "total": 3,
+            "warehouses": {"Koledino": 2, "Kazan": 1},
+        }
     ]
     assert bot.get(f"/shops/{wb}/stocks/critical", params={**Q, "threshold": 100}).json()["total"] == 2
 

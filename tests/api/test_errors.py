@@ -61,7 +61,10 @@ def test_unexpected_exception_is_a_bare_500(sandbox: Sandbox, engine: Engine, db
 
 def test_health(client: TestClient) -> None:
     assert client.get("/api/v1/health/live").json() == {
-        "status": "ok", "database": None, "schema_revision": None, "schema_head": None,
+        "status": "ok",
+        "database": None,
+        "schema_revision": None,
+        "schema_head": None,
     }
     ready = client.get("/api/v1/health/ready")
     assert ready.status_code == 200 and ready.json()["status"] == "ok"
@@ -71,7 +74,9 @@ def test_health(client: TestClient) -> None:
 def test_openapi_documents_security_and_errors(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert spec["components"]["securitySchemes"]["ApiKey"] == {
-        "type": "apiKey", "in": "header", "name": "X-API-Key",
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
         "description": "created with `sellerpulse api-keys create --name NAME`",
     }
     poll = spec["paths"]["/api/v1/notifications"]["get"]

@@ -25,8 +25,16 @@ def two(db: Session) -> tuple[int, int, int]:
     return a, b, order.id
 
 
-SHOP_READS = ["", "/dashboard", "/orders", "/stocks/critical", "/reviews/summary", "/analytics", "/analytics.png",
-              "/sync-runs"]
+SHOP_READS = [
+    "",
+    "/dashboard",
+    "/orders",
+    "/stocks/critical",
+    "/reviews/summary",
+    "/analytics",
+    "/analytics.png",
+    "/sync-runs",
+]
 
 
 @pytest.mark.parametrize("suffix", SHOP_READS)

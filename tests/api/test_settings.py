@@ -14,7 +14,10 @@ def test_defaults_created_on_registration(bot: Bot) -> None:
     s = bot.get("/settings", params=Q).json()
     assert s["notifications_enabled"] and s["grouping_enabled"] and not s["notify_unpaid_orders"]
     assert (s["review_rating_threshold"], s["stock_horizon_days"], s["max_group_size"], s["group_timeout"]) == (
-        3, 3, 5, 300,
+        3,
+        3,
+        5,
+        300,
     )
 
 

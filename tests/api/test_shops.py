@@ -138,5 +138,3 @@ def test_allegro_start_failure_is_503(bot: Bot, db: Session, sandbox: Sandbox) -
     finally:
         sandbox.world.set_faults(None)
     assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
-
-

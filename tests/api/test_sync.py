@@ -39,8 +39,10 @@ def test_backfill_validates_dates(bot: Bot, shops: tuple[int, int]) -> None:
     q = {"telegram_id": A}
     ok = bot.post(f"/shops/{a}/sync/backfill", params=q, json={"since": "2026-10-01", "streams": ["wb_orders"]})
     assert ok.status_code == 202 and ok.json()["kind"] == "backfill"
-    assert bot.post(f"/shops/{a}/sync/backfill", params=q, json={"since": "2026-10-02", "until": "2026-10-01"}
-                    ).status_code == 422
+    assert (
+        bot.post(f"/shops/{a}/sync/backfill", params=q, json={"since": "2026-10-02", "until": "2026-10-01"}).status_code
+        == 422
+    )
     assert bot.post(f"/shops/{a}/sync/backfill", params=q, json={"since": "yesterday"}).status_code == 422
 
 
