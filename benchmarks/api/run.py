@@ -24,16 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
 
 from benchmarks.api.fill import fill
-from storage import apikeys, migrate
+from storage import apikeys, migrate, scratch
 from storage.db import session_scope
 
 HERE = Path(__file__).parent
@@ -42,25 +40,11 @@ TELEGRAM_BASE = 10_000_000
 
 @contextlib.contextmanager
 def database() -> Iterator[str]:
-    """A fresh database: on DATABASE_URL's server when set, else on an embedded one."""
-    with contextlib.ExitStack() as stack:
-        server = os.environ.get("DATABASE_URL")
-        if not server:
-            import pgserver
-
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="sp-bench-"))
-            server = pgserver.get_server(Path(tmp), cleanup_mode="delete").get_uri("postgres")
-        base = make_url(server.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
-        name = f"sp_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    """A fresh database: on BENCH_DATABASE_URL's or DATABASE_URL's server when set, else on an embedded one."""
+    with tempfile.TemporaryDirectory(prefix="sp-bench-") as tmp:
+        server = scratch.server_url(Path(tmp), "BENCH_DATABASE_URL", "DATABASE_URL")
+        with scratch.fresh_database(server, "sp_bench") as url:
+            yield url
 
 
 def free_port() -> int:
