@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from benchmarks.backfill.replay import RecordingTransport, ReplayTransport
 from connectors.ratelimit import RateLimits
+from sandbox.cli import URL_KEYS
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # the sandbox clock, frozen
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret"
@@ -46,18 +47,7 @@ def _environment(database_url: str) -> None:
             "ALLEGRO_CLIENT_ID": CLIENT_ID,
             "ALLEGRO_CLIENT_SECRET": CLIENT_SECRET,
             "INITIAL_HISTORY_DAYS": "90",
-            **{
-                f"{k}_URL": f"{SANDBOX}/{v}"
-                for k, v in {
-                    "ALLEGRO_AUTH": "allegro-auth",
-                    "ALLEGRO_API": "allegro-api",
-                    "WB_STATISTICS": "wb-statistics",
-                    "WB_ANALYTICS": "wb-analytics",
-                    "WB_FEEDBACKS": "wb-feedbacks",
-                    "WB_CONTENT": "wb-content",
-                    "WB_MARKETPLACE": "wb-marketplace",
-                }.items()
-            },
+            **{key: f"{SANDBOX}/{host}" for host, key in URL_KEYS.items()},
         }
     )
 

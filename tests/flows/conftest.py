@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from connectors.ratelimit import RateLimits
 from sandbox import SandboxConfig, create_app
+from sandbox.cli import URL_KEYS
 from sandbox.transport import SandboxTransport
 from sandbox.world import World
 from sellerpulse.settings import get_settings
@@ -24,18 +25,8 @@ SANDBOX = "http://sandbox"
 
 
 def sandbox_settings(**overrides: Any):
-    return get_settings().model_copy(
-        update={
-            "allegro_auth_url": f"{SANDBOX}/allegro-auth",
-            "allegro_api_url": f"{SANDBOX}/allegro-api",
-            "wb_statistics_url": f"{SANDBOX}/wb-statistics",
-            "wb_analytics_url": f"{SANDBOX}/wb-analytics",
-            "wb_feedbacks_url": f"{SANDBOX}/wb-feedbacks",
-            "wb_content_url": f"{SANDBOX}/wb-content",
-            "wb_marketplace_url": f"{SANDBOX}/wb-marketplace",
-            **overrides,
-        }
-    )
+    urls = {key.lower(): f"{SANDBOX}/{host}" for host, key in URL_KEYS.items()}
+    return get_settings().model_copy(update={**urls, **overrides})
 
 
 def make_sandbox(**overrides: Any) -> FastAPI:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sellerpulse.notify.drafts import ShopContext
 from storage.changes import RowChange
+from storage.upserts import ORDERS
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 NOTIFY_FROM = NOW - timedelta(days=10)
@@ -15,17 +16,8 @@ NOTIFY_FROM = NOW - timedelta(days=10)
 WB = ShopContext(id=7, marketplace="wb", name="Мой <магазин>", notify_from=NOTIFY_FROM, currency="RUB", language="ru")
 ALLEGRO = ShopContext(id=8, marketplace="allegro", name="Sklep", notify_from=NOTIFY_FROM, currency="PLN", language="pl")
 
-ORDER_TRACKED = (
-    "status",
-    "marketplace_status",
-    "fulfillment_status",
-    "is_cancelled",
-    "total_amount",
-    "bought_at",
-    "source_updated_at",
-    "cancelled_at",
-    "revision",
-)
+# The columns the sync's order merge reads back as a change's old side.
+ORDER_TRACKED = ORDERS.tracked
 
 
 def wb_order(
