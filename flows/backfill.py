@@ -26,7 +26,7 @@ from storage.db import get_engine
 from storage.migrate import require_head
 from storage.sync_state import LOCK_BACKFILL, LockBusy, RunCounts, advisory_lock, get_cursor
 from tasks import allegro_streams, wb_streams
-from tasks.clients import Clients, make_clients
+from tasks.clients import Clients, borrowed_or_new
 from tasks.context import StreamReport, SyncContext, load_context, run_stream
 
 BACKFILL_STREAMS = {"wb": ("orders",), "allegro": ("orders",)}
@@ -116,29 +116,25 @@ async def backfill_one(
     """The body of the backfill flow, callable without Prefect (tests, benchmarks)."""
     logger = run_logger()
     engine = get_engine()
-    own_clients = clients is None
-    clients = clients or make_clients()
-    try:
-        ctx = load_context(engine, shop_id=shop_id, clients=clients, kind="backfill", flow_run_id=flow_run_id())
-        ctx.log = logger
-        until = until or ctx.now().astimezone(MSK).date()
-        if since > until:
-            raise ValueError(f"since ({since}) is after until ({until})")
-        chosen = streams or list(BACKFILL_STREAMS[ctx.shop.marketplace])
-        unknown = set(chosen) - set(BACKFILL_STREAMS[ctx.shop.marketplace])
-        if unknown:
-            raise ValueError(f"backfill of {ctx.shop.marketplace} cannot read: {', '.join(sorted(unknown))}")
-        progress = Progress(f"backfill of {ctx.shop.name} {since}..{until}")
-        await progress.start()
-        with advisory_lock(engine, namespace=LOCK_BACKFILL, key=shop_id):
-            reader = _wb_days if ctx.shop.marketplace == "wb" else _allegro_window
-            return [await reader(ctx, since, until, progress)]
-    except LockBusy:
-        logger.info("another backfill of shop %s is running: this one skips", shop_id)
-        return []
-    finally:
-        if own_clients:
-            await clients.aclose()
+    async with borrowed_or_new(clients) as clients:
+        try:
+            ctx = load_context(engine, shop_id=shop_id, clients=clients, kind="backfill", flow_run_id=flow_run_id())
+            ctx.log = logger
+            until = until or ctx.now().astimezone(MSK).date()
+            if since > until:
+                raise ValueError(f"since ({since}) is after until ({until})")
+            chosen = streams or list(BACKFILL_STREAMS[ctx.shop.marketplace])
+            unknown = set(chosen) - set(BACKFILL_STREAMS[ctx.shop.marketplace])
+            if unknown:
+                raise ValueError(f"backfill of {ctx.shop.marketplace} cannot read: {', '.join(sorted(unknown))}")
+            progress = Progress(f"backfill of {ctx.shop.name} {since}..{until}")
+            await progress.start()
+            with advisory_lock(engine, namespace=LOCK_BACKFILL, key=shop_id):
+                reader = _wb_days if ctx.shop.marketplace == "wb" else _allegro_window
+                return [await reader(ctx, since, until, progress)]
+        except LockBusy:
+            logger.info("another backfill of shop %s is running: this one skips", shop_id)
+            return []
 
 
 @flow(name="backfill", flow_run_name=backfill_run_name, retries=0)

@@ -27,7 +27,7 @@ from storage.shops import set_status
 from storage.sync_state import LOCK_SYNC, LockBusy, advisory_lock
 from tasks import allegro_streams as allegro
 from tasks import wb_streams as wb
-from tasks.clients import Clients, make_clients
+from tasks.clients import Clients, borrowed_or_new
 from tasks.context import StreamReport, SyncContext, load_context
 from tasks.notifying import notify_shop_status
 
@@ -102,27 +102,23 @@ async def sync_one(
     """The body of sync-shop, callable without Prefect (tests, benchmarks)."""
     logger = run_logger()
     engine = get_engine()
-    own_clients = clients is None
-    clients = clients or make_clients()
-    try:
-        with advisory_lock(engine, namespace=LOCK_SYNC, key=shop_id, wait_seconds=wait_seconds):
-            ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=flow_run_id())
-            ctx.log = logger
-            if ctx.shop.status != ShopStatus.active.value:
-                logger.info("shop %s is %s: not syncing", ctx.shop.name, ctx.shop.status)
-                return []
-            started = ctx.now()
-            reports = await run_streams(ctx, streams)
-            if ctx.shop.notify_from is None and streams is None and all(r.status == "success" for r in reports):
-                # Anything that happened after the first sync started may have been missed by it.
-                _mark_first_sync_done(shop_id, started)
-            return reports
-    except LockBusy:
-        logger.info("another sync of shop %s is running: this one skips", shop_id)
-        return []
-    finally:
-        if own_clients:
-            await clients.aclose()
+    async with borrowed_or_new(clients) as clients:
+        try:
+            with advisory_lock(engine, namespace=LOCK_SYNC, key=shop_id, wait_seconds=wait_seconds):
+                ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=flow_run_id())
+                ctx.log = logger
+                if ctx.shop.status != ShopStatus.active.value:
+                    logger.info("shop %s is %s: not syncing", ctx.shop.name, ctx.shop.status)
+                    return []
+                started = ctx.now()
+                reports = await run_streams(ctx, streams)
+                if ctx.shop.notify_from is None and streams is None and all(r.status == "success" for r in reports):
+                    # Anything that happened after the first sync started may have been missed by it.
+                    _mark_first_sync_done(shop_id, started)
+                return reports
+        except LockBusy:
+            logger.info("another sync of shop %s is running: this one skips", shop_id)
+            return []
 
 
 @flow(name="sync-shop", flow_run_name=sync_run_name, retries=0)

@@ -6,7 +6,8 @@ and rate limits of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -75,3 +76,13 @@ def set_client_factory(factory: ClientFactory | None) -> None:
 
 def make_clients() -> Clients:
     return _factory() if _factory is not None else Clients.from_settings()
+
+
+@asynccontextmanager
+async def borrowed_or_new(clients: Clients | None) -> AsyncIterator[Clients]:
+    """The caller's clients as they are, or new ones (from the factory) closed on exit."""
+    if clients is not None:
+        yield clients
+        return
+    async with make_clients() as own:
+        yield own
