@@ -40,7 +40,7 @@ async def refresh_tokens(window_seconds: int | None = None) -> dict[int, str]:
     logger = run_logger()
     async with make_clients() as clients:
         window = window_seconds or clients.settings.token_refresh_window_seconds
-        due = shops_due(engine, window=timedelta(seconds=window))
+        due = shops_due(engine, window=timedelta(seconds=window), now=clients.now())
         logger.info("%d Allegro shop(s) have a token expiring within %d s", len(due), window)
         results: dict[int, str] = {}
         for shop_id in due:

@@ -12,7 +12,7 @@ server failure leaves it active and is retried by the caller.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -38,14 +38,16 @@ def pair_to_credentials(pair: TokenPair) -> dict[str, Any]:
     }
 
 
-def _needs_refresh(shop: Shop, creds: dict[str, Any], *, seen: str | None, window: timedelta | None) -> bool:
+def _needs_refresh(
+    shop: Shop, creds: dict[str, Any], *, seen: str | None, window: timedelta | None, now: datetime
+) -> bool:
     if creds.get("access_token") != seen:
         # Someone refreshed between our decision and our turn at the lock: their pair is the live one.
         return False
     if window is None:  # forced: the token was rejected
         return True
     expires = shop.token_expires_at
-    return expires is None or expires <= datetime.now(UTC) + window
+    return expires is None or expires <= now + window
 
 
 def _refresh_locked(
@@ -55,7 +57,8 @@ def _refresh_locked(
     with Session(engine, expire_on_commit=False) as session, session.begin():
         shop = session.scalars(select(Shop).where(Shop.id == shop_id).with_for_update()).one()
         creds = credentials_of(shop)
-        if shop.status != ShopStatus.active.value or not _needs_refresh(shop, creds, seen=seen, window=window):
+        due = _needs_refresh(shop, creds, seen=seen, window=window, now=clients.now())
+        if shop.status != ShopStatus.active.value or not due:
             return creds, False
         try:
             pair = anyio.from_thread.run(clients.allegro_auth.refresh, creds["refresh_token"])
@@ -100,9 +103,9 @@ async def refresh_shop_token(
     return creds
 
 
-def shops_due(engine: Engine, *, window: timedelta) -> list[int]:
-    """Active Allegro shops whose access token expires within `window`."""
-    horizon = datetime.now(UTC) + window
+def shops_due(engine: Engine, *, window: timedelta, now: datetime) -> list[int]:
+    """Active Allegro shops whose access token expires within `window` of `now` (the clients' clock)."""
+    horizon = now + window
     with Session(engine) as session:
         query = select(Shop.id).where(
             Shop.marketplace == "allegro",

@@ -54,8 +54,8 @@ async def test_a_fresh_token_is_not_refreshed(
 ) -> None:
     await refresh_shop_token(clean_engine, clients, shop_id=shops["allegro1"], window=timedelta(minutes=5))
     assert _refresh_calls(world) == 0
-    assert shops_due(clean_engine, window=timedelta(minutes=5)) == []
-    assert shops_due(clean_engine, window=ALWAYS) == [shops["allegro1"]]
+    assert shops_due(clean_engine, window=timedelta(minutes=5), now=world.now_dt()) == []
+    assert shops_due(clean_engine, window=ALWAYS, now=world.now_dt()) == [shops["allegro1"]]
 
 
 async def test_invalid_grant_marks_the_shop_needs_reauth(
