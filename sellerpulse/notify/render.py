@@ -348,7 +348,7 @@ def render_many(
     if len(payloads) == 1:
         return render(kind, payloads[0], shop=shop, lang=lang, tz=tz)
     # "not paid yet" only when it is true of every order in the message.
-    stages = {p.get("stage") for p in payloads}
+    stages = {_text(p.get("stage")) for p in payloads}  # odd values (a list, a number) must not break it
     head = title(kind, {"stage": stages.pop()} if len(stages) == 1 else {}, shop, lang, count=len(payloads))
     lines = [head]
     if basket:
