@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors
-from api.fastpath import PollFastPath
+from api.fastpath import LoopConnection, PollFastPath
 from api.routes import data, health, notifications, people, settings, shops, sync
 from api.services import (
     AllegroLoginStarter,
@@ -92,6 +92,8 @@ def create_app(
         # machine every extra runnable thread costs context switches (measured: p99 halves).
         anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
         yield
+        if app.state.poll_connection is not None:
+            app.state.poll_connection.close()
         closer = getattr(app.state.allegro_login, "aclose", None)
         if closer is not None:
             await closer()
@@ -105,10 +107,12 @@ def create_app(
     app.state.engine = engine_of() if engine is not None else _LazyEngine()
     app.state.sessionmaker = session_factory or _LazySessionmaker(engine_of)
     # The poll is read-only (plus at most one self-contained key touch): in autocommit it saves
-    # the BEGIN and COMMIT round trips, half of its trips to the database.
+    # the BEGIN and COMMIT round trips, two of its three trips to the database.
     app.state.read_sessionmaker = session_factory or _LazySessionmaker(engine_of, autocommit=True)
-    # Only with the app's own engine, whose statement timeout bounds how long the loop can block.
-    app.state.poll_inline = engine is None and session_factory is None
+    # Plain polls run on the event loop (api.fastpath), on a connection of their own; only with
+    # the app's own engine, whose statement timeout bounds how long the loop can block.
+    inline = engine is None and session_factory is None
+    app.state.poll_connection = LoopConnection(api_engine) if inline else None
     app.state.wb_verifier = wb_verifier or ConnectorWbVerifier(settings)
     app.state.allegro_login = allegro_login or DeviceFlowLoginStarter(
         engine=engine_of, auth_factory=partial(AllegroAuth.from_settings, settings)

@@ -40,33 +40,21 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _no_key() -> ApiError:
+def no_key() -> ApiError:
     return ApiError(401, "unauthorized", f"send an API key in the {API_KEY_HEADER} header")
 
 
-def _bad_key() -> ApiError:
+def bad_key() -> ApiError:
     return ApiError(401, "unauthorized", "unknown or revoked API key")
 
 
 def current_key(session: SessionDep, secret: Annotated[str | None, Security(api_key_scheme)]) -> ApiKey:
     if not secret:
-        raise _no_key()
+        raise no_key()
     key = apikeys.authenticate(session, secret=secret)
     if key is None:
-        raise _bad_key()
+        raise bad_key()
     return key
-
-
-def authorize(session: Session, secret: str | None, telegram_id: int) -> int:
-    """Key check and person lookup in one query (the polling hot path); returns the person id."""
-    if not secret:
-        raise _no_key()
-    caller = apikeys.authenticate_for(session, secret=secret, telegram_id=telegram_id)
-    if caller is None:
-        raise _bad_key()
-    if caller.person_id is None:
-        raise not_found("person")
-    return caller.person_id
 
 
 CurrentKeyDep = Annotated[ApiKey, Depends(current_key)]

@@ -47,6 +47,11 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
 
 
+def database_unavailable() -> ApiError:
+    # Unreachable, restarting, or a statement over the timeout: nothing the client did wrong.
+    return ApiError(503, "unavailable", "the database is busy or unreachable; try again")
+
+
 def error_response(status: int, code: str, message: str, details: Any = None, headers: Any = None) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -87,9 +92,8 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    # Unreachable, restarting, or a statement over the timeout: nothing the client did wrong.
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__)
-    return error_response(503, "unavailable", "the database is busy or unreachable; try again")
+    return await _api_error(request, database_unavailable())
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -10,8 +10,10 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, text, update
+import psycopg
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.models import ApiKey
@@ -41,49 +43,51 @@ def create_key(session: Session, *, name: str) -> NewKey:
     return NewKey(key=key, secret=secret)
 
 
-def authenticate(session: Session, *, secret: str, now: datetime | None = None) -> ApiKey | None:
-    """The active key matching `secret`, or None. Touches last_used_at (coarsely)."""
+def digest_of(secret: str) -> str | None:
+    """The stored form of a secret; None for one that cannot be a key (not worth a query)."""
     if not secret.startswith(KEY_PREFIX) or len(secret) > 128:
         return None
-    digest = hash_key(secret)
+    return hash_key(secret)
+
+
+def authenticate(session: Session, *, secret: str, now: datetime | None = None) -> ApiKey | None:
+    """The active key matching `secret`, or None. Touches last_used_at (coarsely)."""
+    digest = digest_of(secret)
+    if digest is None:
+        return None
     key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
     # The lookup is by digest; compare again in constant time so no timing says how close a guess was.
     if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
         return None
-    _touch(session, key.id, key.last_used_at, now)
+    now = now or datetime.now(UTC)
+    if _due(key.last_used_at, now):
+        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
     return key
 
 
-@dataclass(frozen=True)
-class Caller:
-    key_id: int
-    person_id: int | None  # None: no person with that telegram id
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """An api_keys row as a query found it by digest (the poll reads it with its page)."""
+
+    id: int
+    key_hash: str
+    revoked_at: datetime | None
+    last_used_at: datetime | None
 
 
-# The hot path (the bot polls all day): the key and the person in one round trip.
-_KEY_AND_PERSON = text(
-    "SELECT k.id, k.key_hash, k.revoked_at, k.last_used_at, "
-    "(SELECT p.id FROM people p WHERE p.telegram_id = :telegram_id) AS person_id "
-    "FROM api_keys k WHERE k.key_hash = :digest"
-)
-
-
-def authenticate_for(session: Session, *, secret: str, telegram_id: int, now: datetime | None = None) -> Caller | None:
-    """Like `authenticate`, and also resolves the person the request acts for (None if unknown)."""
-    if not secret.startswith(KEY_PREFIX) or len(secret) > 128:
-        return None
-    digest = hash_key(secret)
-    row = session.execute(_KEY_AND_PERSON, {"digest": digest, "telegram_id": telegram_id}).first()
-    if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
-        return None
-    _touch(session, row.id, row.last_used_at, now)
-    return Caller(key_id=row.id, person_id=row.person_id)
-
-
-def _touch(session: Session, key_id: int, last_used_at: datetime | None, now: datetime | None) -> None:
+def verify(conn: psycopg.Connection[Any], key: StoredKey | None, digest: str, now: datetime | None = None) -> bool:
+    """`authenticate` for a key row read by another statement (storage.outbox.poll_as), on the
+    driver's connection: the same checks, the same coarse touch."""
+    if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
+        return False
     now = now or datetime.now(UTC)
-    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
-        session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+    if _due(key.last_used_at, now):
+        conn.execute("UPDATE api_keys SET last_used_at = %s WHERE id = %s", (now, key.id))
+    return True
+
+
+def _due(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
 
 
 def list_keys(session: Session, *, include_revoked: bool = True) -> list[ApiKey]:

@@ -21,14 +21,18 @@ For the API (the bot polls with a cursor and acknowledges):
     poll(session, *, person_id: int, after: int | None = None, limit: int = 50, now=None) -> Page
     poll_many(session, *, requests: Sequence[tuple[int, int | None]], limit: int = 50, now=None)
         -> dict[int, Page]   (person_id -> Page; one query for all of them)
+    poll_as(conn, *, key_digest: str, telegram_id: int, after=None, at=None, limit=50, now=None)
+        -> CallerPage | None
+        The bot's poll in one statement on the driver's (psycopg) connection: the API key
+        (to check with storage.apikeys.verify), the person, and their page after `after`, or
+        after cursor_at(at), or after their stored cursor. None: no key with that digest.
     ack(session, *, person_id: int, cursor: int) -> int
         Moves the person's stored cursor forward (never backwards; never past the newest id).
     stored_cursor(session, *, person_id: int) -> int
     cursor_at(session, *, at: datetime, person_id: int | None = None) -> int
         The id cursor equivalent to an old-style `last_check` timestamp.
     Delivery(): the same as an object with the API's `Delivery` protocol
-        (poll -> (items, next_cursor), poll_many -> {person_id: (items, next_cursor)}, ack,
-        cursor_at(person_id=..., at=...)).
+        (poll_as, poll_many -> {person_id: (items, next_cursor)}, ack).
 
 `after=None` means "from the stored (acknowledged) cursor". A Page holds `items` (each: `id`
 = the highest notification id in it, `notification_ids`, kind, shop, rendered text, image
@@ -43,12 +47,13 @@ commit in id order and a poll can never hand out a cursor past a row that commit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -58,6 +63,7 @@ from sellerpulse.notify.delivery import Preferences, Stored
 from sellerpulse.notify.drafts import Draft, ProductInfo, ShopContext
 from sellerpulse.notify.grouping import Group, plan
 from sellerpulse.notify.render import ShopView, language_for, render_many, zone
+from storage.apikeys import StoredKey
 from storage.changes import RowChange
 
 LOCK_OUTBOX = 71_010  # advisory lock namespace (see storage.sync_state for the others)
@@ -255,42 +261,83 @@ class Page:
 
 _SETTINGS = tuple(f for f in Preferences.__slots__ if f not in {"language", "time_zone"})
 
-_POLL = f"""
-SELECT req.person_id, coalesce(req.after, dc.last_notification_id, 0) AS after,
-       p.language AS person_language, p.time_zone, {", ".join(f"s.{c}" for c in _SETTINGS)},
-       x.id, x.shop_id, x.kind, x.payload, x.created_at, x.role, x.shop_name, x.marketplace,
-       x.shop_currency, x.shop_language, x.bought_notified
-FROM unnest(CAST(:persons AS bigint[]), CAST(:afters AS bigint[])) AS req(person_id, after)
-JOIN people p ON p.id = req.person_id
-LEFT JOIN notification_settings s ON s.person_id = p.id
-LEFT JOIN delivery_cursors dc ON dc.person_id = p.id
-LEFT JOIN LATERAL (
-    SELECT n.id, n.shop_id, n.kind, n.payload, n.created_at, m.role, sh.name AS shop_name, sh.marketplace,
-           sh.currency AS shop_currency, sh.language AS shop_language,
-           (n.payload->>'bought_key' IS NOT NULL AND EXISTS (
-               SELECT 1 FROM notifications b WHERE b.dedupe_key = n.payload->>'bought_key')) AS bought_notified
-    FROM memberships m
-    JOIN shops sh ON sh.id = m.shop_id
-    -- Where this shop's part of the page starts: after the cursor, and never before the person
-    -- joined (one probe of ix_notifications_shop_created rather than a scan of the history).
-    CROSS JOIN LATERAL (
-        SELECT GREATEST(
-            coalesce(req.after, dc.last_notification_id, 0),
-            coalesce(
+# A person's cursor for an old bot's `last_check` time: the newest notification of each of
+# their shops created by then (one probe of ix_notifications_shop_created per shop).
+_CURSOR_AT = (
+    "SELECT coalesce(max(x.id), 0) FROM memberships m CROSS JOIN LATERAL ("
+    " SELECT f.id FROM notifications f WHERE f.shop_id = m.shop_id AND f.created_at <= {at}"
+    " ORDER BY f.created_at DESC LIMIT 1) x WHERE m.person_id = {person}"
+)
+
+
+def _pages(people: str, *, requested: str) -> str:
+    """SQL for one row per person of `people` (a FROM item that names the person `p`): the
+    person, their settings and cursor, then their shops and the page's outbox rows as two JSON
+    arrays. `requested` is the SQL of the cursor asked for (NULL: the stored one).
+
+    The arrays are decoded by one orjson call each, where a row per notification repeated the
+    person's twenty columns through the driver's per-value loaders. Each shop is one primary
+    key probe (a join let the planner scan every shop for a person's two memberships).
+    """
+    return f"""
+SELECT p.id AS person_id, cur.after, p.language, p.time_zone, {", ".join(f"s.{c}" for c in _SETTINGS)},
+    (SELECT json_agg(json_build_array(m.shop_id, m.role, (
+                SELECT json_build_array(sh.name, sh.marketplace, sh.currency, sh.language)
+                FROM shops sh WHERE sh.id = m.shop_id)))
+     FROM memberships m WHERE m.person_id = p.id)::text AS shops,
+    (SELECT json_agg(json_build_array(x.id, x.shop_id, x.kind, x.payload, x.created_at,
+                x.payload->>'bought_key' IS NOT NULL AND EXISTS (
+                    SELECT 1 FROM notifications b WHERE b.dedupe_key = x.payload->>'bought_key'))
+            ORDER BY x.id)
+     FROM (
+        SELECT n.id, n.shop_id, n.kind, n.payload, n.created_at
+        FROM memberships m
+        -- Where this shop's part of the page starts: after the cursor, and never before the
+        -- person joined (one probe of ix_notifications_shop_created, not a scan of the history).
+        CROSS JOIN LATERAL (
+            SELECT GREATEST(cur.after, coalesce(
                 (SELECT f.id - 1 FROM notifications f WHERE f.shop_id = m.shop_id AND f.created_at >= m.created_at
                  ORDER BY f.created_at LIMIT 1),
                 (SELECT max(f.id) FROM notifications f WHERE f.shop_id = m.shop_id),
                 0)) AS lo
-    ) b
-    CROSS JOIN LATERAL (
-        SELECT n.id, n.shop_id, n.kind, n.payload, n.created_at FROM notifications n
-        WHERE n.shop_id = m.shop_id AND n.id > b.lo
-        ORDER BY n.id LIMIT :fetch
-    ) n
-    WHERE m.person_id = p.id
-    ORDER BY n.id LIMIT :fetch
-) x ON true
-ORDER BY req.person_id, x.id
+        ) b
+        CROSS JOIN LATERAL (
+            SELECT n.id, n.shop_id, n.kind, n.payload, n.created_at FROM notifications n
+            WHERE n.shop_id = m.shop_id AND n.id > b.lo
+            ORDER BY n.id LIMIT %(fetch)s
+        ) n
+        WHERE m.person_id = p.id
+        ORDER BY n.id LIMIT %(fetch)s
+     ) x)::text AS rows
+FROM {people}
+LEFT JOIN notification_settings s ON s.person_id = p.id
+LEFT JOIN delivery_cursors dc ON dc.person_id = p.id
+CROSS JOIN LATERAL (SELECT coalesce({requested}, dc.last_notification_id, 0) AS after) cur
+"""
+
+
+_POLL_MANY = _pages(
+    "unnest(%(persons)s::bigint[], %(afters)s::bigint[]) AS req(person_id, after)"
+    " JOIN people p ON p.id = req.person_id",
+    requested="req.after",
+)
+
+# The bot's poll in one round trip: the API key with this digest, the person with this
+# Telegram id, and their page; the page only for a key that is not revoked (apikeys.verify
+# still decides). `after` and `at` (an old bot's `last_check`) are never both set.
+_POLL_AS = f"""
+SELECT k.id, k.key_hash, k.revoked_at, k.last_used_at, page.*
+FROM api_keys k
+LEFT JOIN LATERAL ({
+    _pages(
+        "people p",
+        requested="coalesce(%(after)s::bigint, CASE WHEN %(at)s::timestamptz IS NOT NULL THEN ("
+        + _CURSOR_AT.format(at="%(at)s::timestamptz", person="p.id")
+        + ") END)",
+    )
+} WHERE p.telegram_id = %(telegram_id)s
+) page ON k.revoked_at IS NULL
+WHERE k.key_hash = %(digest)s
 """
 
 
@@ -311,49 +358,86 @@ def poll_many(
     """Poll for many people in one query: {person_id: Page} (unknown people are left out)."""
     if not requests:
         return {}
-    limit = max(1, min(limit, MAX_LIMIT))
-    fetch = min(MAX_FETCH, limit * 5)
+    limit, fetch = _bounds(limit)
+    rows = session.connection().exec_driver_sql(
+        _POLL_MANY,
+        {"persons": [p for p, _ in requests], "afters": [a for _, a in requests], "fetch": fetch},
+    )
     now = now or datetime.now(UTC)
-    rows = session.execute(
-        text(_POLL),
-        {
-            "persons": [p for p, _ in requests],
-            "afters": [a for _, a in requests],
-            "fetch": fetch,
-        },
-    ).mappings()
-    by_person: dict[int, list[Mapping[str, Any]]] = {}
-    for row in rows:
-        by_person.setdefault(row["person_id"], []).append(row)
-    return {person: _page(person_rows, limit=limit, fetch=fetch, now=now) for person, person_rows in by_person.items()}
+    return {row[0]: _page(row[1:], limit=limit, fetch=fetch, now=now) for row in rows}
 
 
-def _page(rows: list[Mapping[str, Any]], *, limit: int, fetch: int, now: datetime) -> Page:
-    first = rows[0]
-    pref = Preferences.of({**first, "language": first["person_language"]})
-    after = int(first["after"])
-    stored = [_stored(r) for r in rows if r["id"] is not None]
-    shops = {r["shop_id"]: _shop(r) for r in rows if r["id"] is not None}
+@dataclass(frozen=True, slots=True)
+class CallerPage:
+    """What one statement found for an API poll (see poll_as)."""
+
+    key: StoredKey
+    person_id: int | None  # None: no such person, or the key is revoked (no page read then)
+    page: Page
+
+
+def poll_as(
+    conn: psycopg.Connection[Any],
+    *,
+    key_digest: str,
+    telegram_id: int,
+    after: int | None = None,
+    at: datetime | None = None,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> CallerPage | None:
+    """The API's poll in one statement: the key, the person by Telegram id, and their page
+    after `after`, or after the cursor equivalent to the time `at`, or after their stored cursor.
+
+    None when no key has this digest. Runs on the driver's connection (the API's hot path
+    skips SQLAlchemy: its per-statement work was a third of the poll's CPU); psycopg prepares
+    it after a few runs on a connection, so it is planned once per connection.
+    """
+    limit, fetch = _bounds(limit)
+    row = conn.execute(
+        _POLL_AS,
+        {"digest": key_digest, "telegram_id": telegram_id, "after": after, "at": at, "fetch": fetch},
+    ).fetchone()
+    if row is None:
+        return None
+    key, person_id = StoredKey(*row[:4]), row[4]
+    if person_id is None:
+        return CallerPage(key=key, person_id=None, page=Page())
+    page = _page(row[5:], limit=limit, fetch=fetch, now=now or datetime.now(UTC))
+    return CallerPage(key=key, person_id=person_id, page=page)
+
+
+def _bounds(limit: int) -> tuple[int, int]:
+    """The page's limit (in messages) and how many outbox rows to read for it."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    return limit, min(MAX_FETCH, limit * 5)
+
+
+def _page(row: Sequence[Any], *, limit: int, fetch: int, now: datetime) -> Page:
+    """One person's page from the row _pages gives them (without its leading person id)."""
+    after, language, time_zone, *settings, shops_json, rows_json = row
+    values = dict(zip(_SETTINGS, settings, strict=True), language=language, time_zone=time_zone)
+    pref = Preferences.of(values)
+    shops = {
+        shop_id: (role, ShopView(shop_id, *view))
+        for shop_id, role, view in (orjson.loads(shops_json) if shops_json else ())
+    }
+    stored = [
+        Stored(
+            id=id_,
+            shop_id=shop_id,
+            kind=kind,
+            payload=payload or {},
+            created_at=datetime.fromisoformat(created_at),
+            role=shops[shop_id][0],
+            bought_notified=bought_notified,
+        )
+        for id_, shop_id, kind, payload, created_at, bought_notified in (orjson.loads(rows_json) if rows_json else ())
+    ]
     result = plan(stored, pref=pref, after=after, now=now, limit=limit, page_full=len(stored) >= fetch)
     tz = zone(pref.time_zone)
-    items = [_item(group, shops[group.shop_id], pref, tz) for group in result.groups]
+    items = [_item(group, shops[group.shop_id][1], pref, tz) for group in result.groups]
     return Page(items=items, next_cursor=result.next_cursor, held=result.held)
-
-
-def _stored(row: Mapping[str, Any]) -> Stored:
-    return Stored(
-        id=row["id"],
-        shop_id=row["shop_id"],
-        kind=row["kind"],
-        payload=row["payload"] or {},
-        created_at=row["created_at"],
-        role=row["role"],
-        bought_notified=bool(row["bought_notified"]),
-    )
-
-
-def _shop(row: Mapping[str, Any]) -> ShopView:
-    return ShopView(row["shop_id"], row["shop_name"], row["marketplace"], row["shop_currency"], row["shop_language"])
 
 
 def _item(group: Group, shop: ShopView, pref: Preferences, tz: Any) -> DeliveryItem:
@@ -391,23 +475,27 @@ def ack(session: Session, *, person_id: int, cursor: int) -> int:
 class Delivery:
     """The API's `Delivery` protocol (api/services/delivery.py) on top of this module."""
 
-    def poll(
-        self, session: Session, *, person_id: int, after: int | None, limit: int, now: datetime
-    ) -> tuple[list[DeliveryItem], int]:
-        page = poll(session, person_id=person_id, after=after, limit=limit, now=now)
-        return page.items, page.next_cursor
-
     def poll_many(
         self, session: Session, *, requests: Sequence[tuple[int, int | None]], limit: int, now: datetime
     ) -> dict[int, tuple[list[DeliveryItem], int]]:
         pages = poll_many(session, requests=requests, limit=limit, now=now)
         return {person: (page.items, page.next_cursor) for person, page in pages.items()}
 
+    def poll_as(
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        key_digest: str,
+        telegram_id: int,
+        after: int | None,
+        at: datetime | None,
+        limit: int,
+        now: datetime,
+    ) -> CallerPage | None:
+        return poll_as(conn, key_digest=key_digest, telegram_id=telegram_id, after=after, at=at, limit=limit, now=now)
+
     def ack(self, session: Session, *, person_id: int, cursor: int) -> int:
         return ack(session, person_id=person_id, cursor=cursor)
-
-    def cursor_at(self, session: Session, *, person_id: int, at: datetime) -> int:
-        return cursor_at(session, at=at, person_id=person_id)
 
 
 def stored_cursor(session: Session, *, person_id: int) -> int:
@@ -424,11 +512,7 @@ def cursor_at(session: Session, *, at: datetime, person_id: int | None = None) -
     theirs (ix_notifications_shop_created); without: the newest id overall created by then.
     """
     if person_id is not None:
-        sql = (
-            "SELECT coalesce(max(x.id), 0) FROM memberships m CROSS JOIN LATERAL ("
-            " SELECT f.id FROM notifications f WHERE f.shop_id = m.shop_id AND f.created_at <= :at"
-            " ORDER BY f.created_at DESC LIMIT 1) x WHERE m.person_id = :person"
-        )
+        sql = _CURSOR_AT.format(at=":at", person=":person")
         return int(session.execute(text(sql), {"at": at, "person": person_id}).scalar_one())
     value = session.execute(
         text("SELECT id FROM notifications WHERE created_at <= :at ORDER BY id DESC LIMIT 1"), {"at": at}

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+import psycopg
 from sqlalchemy.orm import Session
 
 from storage import outbox
+from storage.apikeys import StoredKey
 
 
 class DeliveredItem(Protocol):
@@ -42,11 +44,42 @@ class DeliveredItem(Protocol):
     def created_at(self) -> datetime: ...
 
 
+class CallerPoll(Protocol):
+    """What the poll found for an API key and a Telegram id (storage.outbox.CallerPage)."""
+
+    @property
+    def key(self) -> StoredKey: ...
+
+    @property
+    def person_id(self) -> int | None: ...  # None: no such person, or a revoked key (nothing read)
+
+    @property
+    def page(self) -> DeliveredPage: ...
+
+
+class DeliveredPage(Protocol):
+    @property
+    def items(self) -> Sequence[DeliveredItem]: ...
+
+    @property
+    def next_cursor(self) -> int: ...
+
+
 class Delivery(Protocol):
-    def poll(
-        self, session: Session, *, person_id: int, after: int | None, limit: int, now: datetime
-    ) -> tuple[Sequence[DeliveredItem], int]:
-        """Items after `after` (None: after the person's acked cursor) and the next cursor."""
+    def poll_as(
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        key_digest: str,
+        telegram_id: int,
+        after: int | None,
+        at: datetime | None,
+        limit: int,
+        now: datetime,
+    ) -> CallerPoll | None:
+        """The bot's poll in one statement on the driver's connection: the key with this digest
+        (None: no such key), the person, and their items after `after`, or after the cursor
+        equivalent to the time `at` (old bots), or after their acked cursor."""
         ...
 
     def poll_many(
@@ -57,10 +90,6 @@ class Delivery(Protocol):
 
     def ack(self, session: Session, *, person_id: int, cursor: int) -> int:
         """Move the stored cursor forward (never back); returns the stored value."""
-        ...
-
-    def cursor_at(self, session: Session, *, person_id: int, at: datetime) -> int:
-        """The cursor that means "everything created after `at`" (old bots send a timestamp)."""
         ...
 
 

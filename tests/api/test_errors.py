@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -38,13 +37,10 @@ def test_validation_errors_do_not_echo_input(bot: Bot, db: Session) -> None:
 
 
 class ExplodingDelivery:
-    def poll(self, session: Any, **kw: Any) -> Any:
+    def poll_as(self, conn: Any, **kw: Any) -> Any:
         raise RuntimeError("password=hunter2 at db.internal:5432")
 
-    poll_many = ack = poll
-
-    def cursor_at(self, session: Any, *, person_id: int, at: datetime) -> int:
-        return 0
+    poll_many = ack = poll_as
 
 
 def test_unexpected_exception_is_a_bare_500(sandbox: Sandbox, engine: Engine, db: Session, key: str, conn) -> None:
@@ -88,12 +84,15 @@ def test_openapi_documents_security_and_errors(client: TestClient) -> None:
 
 
 class UnreachableDatabase(ExplodingDelivery):
-    def poll(self, session: Any, **kw: Any) -> Any:
+    def poll_as(self, conn: Any, **kw: Any) -> Any:
+        from psycopg.errors import QueryCanceled  # the driver's own error: the poll skips SQLAlchemy
+
+        raise QueryCanceled("canceling statement due to statement timeout")
+
+    def poll_many(self, session: Any, **kw: Any) -> Any:
         from sqlalchemy.exc import OperationalError
 
         raise OperationalError("SELECT ...", {}, TimeoutError("canceling statement due to statement timeout"))
-
-    poll_many = poll
 
 
 def test_database_trouble_is_503_not_500(sandbox: Sandbox, engine: Engine, db: Session, key: str, conn) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from sellerpulse.notify import rules
 from sellerpulse.notify.drafts import Draft, ShopContext
-from storage import outbox
+from storage import apikeys, outbox
 from storage.changes import RowChange
 from storage.models import Notification
 from storage.sync_state import failing_since
@@ -254,13 +254,26 @@ def test_api_delivery_protocol_adapter(session: Session) -> None:
     p = db.person(session, grouping_enabled=False)
     db.member(session, s, p)
     outbox.add(session, shop_id=s.id, drafts=[draft(1)])
+    secret = apikeys.create_key(session, name="bot").secret
     delivery = outbox.Delivery()
-    items, cursor = delivery.poll(session, person_id=p.id, after=None, limit=10, now=LATER)
+    conn = session.connection().connection.driver_connection
+
+    def poll_as(**kw: object) -> outbox.CallerPage | None:
+        args = {"key_digest": apikeys.hash_key(secret), "telegram_id": p.telegram_id, "after": None, "at": None}
+        return delivery.poll_as(conn, **{**args, **kw}, limit=10, now=LATER)
+
+    found = poll_as()
+    items, cursor = found.page.items, found.page.next_cursor
+    assert found.person_id == p.id and found.key.key_hash == apikeys.hash_key(secret)
     assert [i.ids for i in items] == [[cursor]]
     assert delivery.poll_many(session, requests=[(p.id, None)], limit=10, now=LATER) == {p.id: (items, cursor)}
+    assert poll_as(at=datetime.now(UTC) + timedelta(days=1)).page.items == []  # a time after it: nothing new
+    assert poll_as(at=datetime(2000, 1, 1, tzinfo=UTC)).page.items == items
+    assert poll_as(after=cursor).page == outbox.Page(next_cursor=cursor)
     assert delivery.ack(session, person_id=p.id, cursor=cursor) == cursor
-    assert delivery.cursor_at(session, person_id=p.id, at=datetime.now(UTC) + timedelta(days=1)) == cursor
-    assert delivery.cursor_at(session, person_id=p.id, at=datetime(2000, 1, 1, tzinfo=UTC)) == 0
+    assert poll_as().page.items == []
+    assert poll_as(telegram_id=p.telegram_id + 1).person_id is None
+    assert poll_as(key_digest=apikeys.hash_key("sp_other")) is None
 
 
 def test_sync_failing_once_per_streak_to_owners(session: Session) -> None:

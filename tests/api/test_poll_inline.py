@@ -1,0 +1,82 @@
+"""The app as served (its own engine): plain polls answered on the event loop, on the fast
+path's own connection, exactly as the documented route answers them. Requests commit for real."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select, text
+
+from api.app import create_app
+from api.services import ConnectorWbVerifier
+from sellerpulse.notify.drafts import Draft
+from storage import apikeys, outbox
+from storage.db import session_scope
+from storage.models import ApiKey
+from storage.people import register_person
+from storage.settings_repo import update_settings
+from storage.shops import create_shop
+from tests.api.conftest import Bot, RecordingLauncher
+from tests.connectors.sandbox_harness import Sandbox
+
+A = 31
+
+
+@pytest.fixture
+def served(sandbox: Sandbox, clean_engine: Engine) -> Iterator[Bot]:
+    app = create_app(
+        wb_verifier=ConnectorWbVerifier(client_factory=lambda: sandbox.wb()), sync_launcher=RecordingLauncher()
+    )
+    assert app.state.poll_connection is not None  # the app's own engine: polls run inline
+    with session_scope(clean_engine) as session:
+        secret = apikeys.create_key(session, name="bot").secret
+        person, _ = register_person(session, telegram_id=A, profile={})
+        update_settings(session, person_id=person.id, values={"grouping_enabled": False})  # delivered at once
+        made = create_shop(session, marketplace="wb", name="A shop", credentials={"token": "t"}, owner_id=person.id)
+        drafts = [Draft("new_order", f"inline:{i}", str(i), {"srid": f"s{i}"}) for i in range(3)]
+        outbox.add(session, shop_id=made.id, drafts=drafts)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Bot(client, secret)
+
+
+def test_inline_poll_answers_like_the_route(served: Bot) -> None:
+    inline = served.get("/notifications", params={"telegram_id": A, "limit": 2})
+    route = served.get("/notifications", params={"telegram_id": A, "limit": 2, "unrelated": "x"})
+    assert inline.status_code == route.status_code == 200, inline.text
+    assert inline.json() == route.json() and inline.json()["items"]
+    after = inline.json()["next_cursor"]
+    assert (
+        served.get("/notifications", params={"telegram_id": A, "after": after}).json()
+        == served.get("/notifications", params={"telegram_id": A, "after": after, "unrelated": "x"}).json()
+    )
+
+
+def test_inline_poll_checks_key_and_person(served: Bot, clean_engine: Engine) -> None:
+    assert served.get("/notifications", params={"telegram_id": A + 1}).status_code == 404
+    with session_scope(clean_engine) as session:
+        key = session.scalars(select(ApiKey)).one()
+        assert key.last_used_at is not None  # touched by the poll (404 included: the key was good)
+        apikeys.revoke_key(session, key_id=key.id)
+    for telegram_id in (A, A + 1):
+        r = served.get("/notifications", params={"telegram_id": telegram_id})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    assert served.client.get("/api/v1/notifications", params={"telegram_id": A}).status_code == 401
+    wrong = served.client.get("/api/v1/notifications", params={"telegram_id": A}, headers={"X-API-Key": "sp_x"})
+    assert wrong.status_code == 401
+
+
+def test_a_lost_connection_is_one_503_then_replaced(served: Bot, clean_engine: Engine) -> None:
+    assert served.get("/notifications", params={"telegram_id": A}).status_code == 200
+    with clean_engine.connect() as conn:
+        ended = conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'sellerpulse-api' AND pid <> pg_backend_pid()"
+            )
+        ).all()
+    assert ended and all(ok for (ok,) in ended)
+    lost = served.get("/notifications", params={"telegram_id": A})
+    assert lost.status_code == 503 and lost.json()["error"]["code"] == "unavailable"
+    assert served.get("/notifications", params={"telegram_id": A}).status_code == 200
