@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from storage.merge import MergeResult, MergeSpec, copy_rows, merge
+from storage.merge import Children, MergeResult, MergeSpec, merge
 
 ORDERS = MergeSpec(
     table="orders",
@@ -41,6 +40,12 @@ ORDERS = MergeSpec(
         "source_updated_at",
         "cancelled_at",
         "revision",
+    ),
+    children=Children(
+        table="order_lines",
+        parent="order_id",
+        source="lines",
+        columns=("line_key", "sku", "name", "size", "quantity", "price", "currency"),
     ),
 )
 
@@ -95,36 +100,10 @@ ALLEGRO_EVENTS = MergeSpec(
     version=None,
 )
 
-LINE_COLUMNS = ("order_id", "shop_id", "line_key", "sku", "name", "size", "quantity", "price", "currency")
-
 
 def upsert_orders(session: Session, *, shop_id: int, rows: Sequence[dict[str, Any]]) -> MergeResult:
     """Orders and, for every order written, its lines (`row["lines"]`), replaced as a whole."""
-    result = merge(session, spec=ORDERS, shop_id=shop_id, rows=rows)
-    if result.ids:
-        _replace_lines(session, shop_id=shop_id, result=result)
-    return result
-
-
-def _replace_lines(session: Session, *, shop_id: int, result: MergeResult) -> None:
-    order_ids = list(result.ids.values())
-    session.execute(text("DELETE FROM order_lines WHERE order_id = ANY(:ids)"), {"ids": order_ids})
-    lines = (
-        (
-            result.ids[change.key],
-            shop_id,
-            line["line_key"],
-            line.get("sku"),
-            line.get("name"),
-            line.get("size"),
-            line.get("quantity", 1),
-            line.get("price"),
-            line.get("currency"),
-        )
-        for change in result.changes
-        for line in change.new.get("lines", ())
-    )
-    copy_rows(session, table="order_lines", columns=LINE_COLUMNS, rows=lines)
+    return merge(session, spec=ORDERS, shop_id=shop_id, rows=rows)
 
 
 def upsert_sales(session: Session, *, shop_id: int, rows: Sequence[dict[str, Any]]) -> MergeResult:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from storage.models import Order, OrderLine, Shop, Stock, StockHistory
@@ -126,3 +128,52 @@ def test_stock_snapshot_history_only_on_change_and_moves_keep_totals(session: Se
     current = session.execute(select(Stock.sku, Stock.warehouse, Stock.quantity).order_by(Stock.sku, Stock.warehouse))
     assert [tuple(r) for r in current] == [("p1", "A", 4), ("p1", "B", 9)]
     assert session.scalar(select(func.count()).select_from(StockHistory)) == 7
+
+
+def test_a_batch_of_new_keys_is_copied_and_reported_new(session: Session) -> None:
+    shop = _shop(session)
+    result = upsert_orders(session, shop_id=shop, rows=[_order("a"), _order("b"), _order("a", price="5.00")])
+    assert (result.inserted, result.updated, len(result.changes)) == (2, 0, 2)
+    assert all(c.is_new for c in result.changes)
+    stored = dict(session.execute(select(Order.external_id, Order.id)).all())
+    assert result.ids == stored
+    lines = session.execute(select(OrderLine.order_id, OrderLine.shop_id, OrderLine.sku)).all()
+    assert sorted(lines) == sorted((stored[k], shop, "42") for k in ("a", "b"))
+
+
+def test_a_key_stored_by_a_concurrent_writer_during_the_copy_falls_back_to_the_merge(clean_engine: Engine) -> None:
+    """The writer that finds every key new COPYs them; if another writer stores one of those keys
+    in between, the COPY waits for it, is refused by the unique index, and the batch is merged:
+    the other writer's row is then the "old" side, and nothing is lost or reported twice."""
+    with Session(clean_engine) as s, s.begin():
+        shop = _shop(s)
+    other = Session(clean_engine)
+    other.begin()
+    upsert_orders(other, shop_id=shop, rows=[_order("b")])  # not committed yet: invisible to our probe
+    with ThreadPoolExecutor(1) as pool:
+
+        def ours() -> tuple[int, int, int]:
+            with Session(clean_engine) as s, s.begin():
+                later = upsert_orders(s, shop_id=shop, rows=[_order("a"), _order("b", at=T0 + timedelta(hours=1))])
+                return later.inserted, later.updated, len(later.changes)
+
+        future = pool.submit(ours)
+        _wait_until_blocked(clean_engine)  # our COPY now waits for the other writer's "b"
+        other.commit()
+        other.close()
+        assert future.result(timeout=60) == (1, 1, 2)
+    with Session(clean_engine) as s:
+        rows = s.execute(select(Order.external_id, Order.source_updated_at).order_by(Order.external_id)).all()
+        assert rows == [("a", T0), ("b", T0 + timedelta(hours=1))]
+        assert s.scalar(select(func.count()).select_from(OrderLine)) == 2
+
+
+def _wait_until_blocked(engine: Engine, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY orders%'")
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if conn.scalar(query):
+                return
+        time.sleep(0.05)  # polling, bounded by the deadline
+    raise AssertionError("the second writer never waited for the first")
