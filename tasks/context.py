@@ -19,6 +19,7 @@ import anyio
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from connectors.parsing import gc_paused
 from sellerpulse.settings import Settings
 from storage.models import Shop
 from storage.shops import credentials_of
@@ -114,7 +115,11 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
     )
     started = time.perf_counter()
     try:
-        await body(report.counts)
+        # A stream holds a page's hundreds of thousands of small acyclic objects alive at once:
+        # the cyclic GC would walk them again and again (measured: a third to half of the write
+        # path's Python time) while reference counting frees them anyway. Re-enabled at the end.
+        with gc_paused():
+            await body(report.counts)
     except BaseException as exc:
         report.status, report.error = "failed", _describe(exc)
         report.seconds = time.perf_counter() - started
