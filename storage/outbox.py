@@ -47,10 +47,12 @@ commit in id order and a poll can never hand out a cursor past a row that commit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import psycopg
@@ -62,7 +64,7 @@ from sellerpulse.notify import rules
 from sellerpulse.notify.delivery import Preferences, Stored
 from sellerpulse.notify.drafts import Draft, ProductInfo, ShopContext
 from sellerpulse.notify.grouping import Group, plan
-from sellerpulse.notify.render import ShopView, language_for, render_many, zone
+from sellerpulse.notify.render import Message, ShopView, language_for, render_many, zone
 from storage.apikeys import StoredKey
 from storage.changes import RowChange
 
@@ -285,7 +287,7 @@ SELECT p.id AS person_id, cur.after, p.language, p.time_zone, {", ".join(f"s.{c}
                 SELECT json_build_array(sh.name, sh.marketplace, sh.currency, sh.language)
                 FROM shops sh WHERE sh.id = m.shop_id)))
      FROM memberships m WHERE m.person_id = p.id)::text AS shops,
-    (SELECT json_agg(json_build_array(x.id, x.shop_id, x.kind, x.payload, x.created_at,
+    (SELECT json_agg(json_build_array(x.id, x.shop_id, x.kind, x.payload::text, x.created_at,
                 x.payload->>'bought_key' IS NOT NULL AND EXISTS (
                     SELECT 1 FROM notifications b WHERE b.dedupe_key = x.payload->>'bought_key'))
             ORDER BY x.id)
@@ -422,28 +424,32 @@ def _page(row: Sequence[Any], *, limit: int, fetch: int, now: datetime) -> Page:
         shop_id: (role, ShopView(shop_id, *view))
         for shop_id, role, view in (orjson.loads(shops_json) if shops_json else ())
     }
-    stored = [
-        Stored(
-            id=id_,
-            shop_id=shop_id,
-            kind=kind,
-            payload=payload or {},
-            created_at=datetime.fromisoformat(created_at),
-            role=shops[shop_id][0],
-            bought_notified=bought_notified,
+    texts: dict[int, str] = {}  # each row's payload as stored: what its rendering depends on
+    stored = []
+    for id_, shop_id, kind, text_, created_at, bought_notified in orjson.loads(rows_json) if rows_json else ():
+        texts[id_] = text_
+        payload = orjson.loads(text_)
+        stored.append(
+            Stored(
+                id=id_,
+                shop_id=shop_id,
+                kind=kind,
+                payload=payload or {},
+                created_at=datetime.fromisoformat(created_at),
+                role=shops[shop_id][0],
+                bought_notified=bought_notified,
+            )
         )
-        for id_, shop_id, kind, payload, created_at, bought_notified in (orjson.loads(rows_json) if rows_json else ())
-    ]
     result = plan(stored, pref=pref, after=after, now=now, limit=limit, page_full=len(stored) >= fetch)
     tz = zone(pref.time_zone)
-    items = [_item(group, shops[group.shop_id][1], pref, tz) for group in result.groups]
+    items = [_item(group, texts, shops[group.shop_id][1], pref, tz) for group in result.groups]
     return Page(items=items, next_cursor=result.next_cursor, held=result.held)
 
 
-def _item(group: Group, shop: ShopView, pref: Preferences, tz: Any) -> DeliveryItem:
+def _item(group: Group, texts: Mapping[int, str], shop: ShopView, pref: Preferences, tz: ZoneInfo) -> DeliveryItem:
     lang = language_for(shop, pref.language)
-    payloads = [i.payload for i in group.items]
-    message = render_many(group.kind, payloads, shop=shop, lang=lang, tz=tz, basket=group.basket)
+    payloads = tuple(texts[i.id] for i in group.items)
+    message = _message(group.kind, payloads, shop, lang, tz, group.basket)
     return DeliveryItem(
         id=group.id,
         kind=group.kind,
@@ -454,6 +460,14 @@ def _item(group: Group, shop: ShopView, pref: Preferences, tz: Any) -> DeliveryI
         created_at=max(i.created_at for i in group.items),
         notification_ids=group.ids,
     )
+
+
+@lru_cache(maxsize=4096)
+def _message(kind: str, payloads: tuple[str, ...], shop: ShopView, lang: str, tz: ZoneInfo, basket: bool) -> Message:
+    """A message rendered once per worker for everyone who gets it in one language and zone: a
+    shop's notifications go to each of its members (a third of a poll's CPU was rendering them
+    again). The payloads as stored are part of the key, so the text depends on nothing else."""
+    return render_many(kind, [orjson.loads(p) or {} for p in payloads], shop=shop, lang=lang, tz=tz, basket=basket)
 
 
 def ack(session: Session, *, person_id: int, cursor: int) -> int:
