@@ -140,12 +140,16 @@ C = TypeVar("C")
 
 @dataclass
 class Page(Generic[M, C]):
-    """One page of results. Write `items`, then store `cursor`: it covers this page."""
+    """One page of results. Write `items`, then store `cursor`: it covers this page.
+
+    A large response may be delivered as several pages (see `RowParser.pages`): all but the
+    last have `cursor` None (nothing to store yet) and count no request of their own."""
 
     items: list[M]
     cursor: C
     errors: list[RowError] = field(default_factory=list)
     received: int = 0  # rows in the response, before dedupe and errors
+    requests: int = 1  # HTTP requests this page took (0: the rest of a response already counted)
 
 
 class RowParser(Generic[M]):
@@ -167,6 +171,32 @@ class RowParser(Generic[M]):
             for model, row in zip(models, rows, strict=True):
                 attach_raw(model, row)
             return models, []
+
+    def pages(
+        self, rows: list[Any], keep: list[int], cursor: C, *, size: int, what: str = "rows"
+    ) -> Iterator[Page[M, C | None]]:
+        """The kept rows of one decoded response as pages of at most `size` models, parsed one
+        page at a time, so a response's models never all exist at once. Each page's decoded
+        rows are released from `rows` as it goes (they live on in the models' `.raw`, until the
+        caller drops the page). Only the last page carries `cursor` and the response's counts;
+        errors are positions in the response."""
+        if not keep:
+            return
+        received = len(rows)
+        for start in range(0, len(keep), size):
+            part = keep[start : start + size]
+            parsed = self.parse([rows[i] for i in part], what=what)
+            for i in part:
+                rows[i] = None
+            last = start + size >= len(keep)
+            yield Page(
+                parsed[0],
+                cursor if last else None,
+                remap_errors(parsed[1], part),
+                received=received if last else 0,
+                requests=1 if last else 0,
+            )
+            del parsed  # before the next page is parsed: the caller's page holds the only reference
 
     def _parse_slow(self, rows: list[Any], exc: ValidationError) -> tuple[list[M], list[RowError]]:
         bad: dict[int, list[str]] = {}

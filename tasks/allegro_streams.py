@@ -22,7 +22,7 @@ from storage import stock as stock_store
 from storage import upserts
 from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
-from tasks.context import StreamReport, SyncContext, batched, count_batch, count_page, iso, read_cursor, run_stream
+from tasks.context import StreamReport, SyncContext, batched, count_page, iso, read_cursor, run_stream
 from tasks.notifying import notify_changes, notify_stock
 from tasks.retry import stream_task
 from tasks.tokens import refresh_shop_token
@@ -76,7 +76,7 @@ async def _listing(ctx: SyncContext, counts: RunCounts, since: datetime, until: 
     pages = ctx.clients.allegro.iter_checkout_form_pages(_token(ctx), since, until, by=by)
     async for batch in batched(pages, LISTING_BATCH):
         result = await ctx.in_transaction(lambda s, items=batch.items: _write_orders(s, ctx, items, cursor=None))
-        count_batch(counts, batch, result)
+        count_page(counts, batch, result)
 
 
 async def _first_sync(ctx: SyncContext, counts: RunCounts) -> dict[str, Any]:
@@ -219,7 +219,7 @@ async def backfill_window(
                     s, ctx, items, cursor=c, cursor_stream=progress_stream
                 )
             )
-            count_batch(counts, batch, result)
+            count_page(counts, batch, result)
             await on_page(batch.cursor)
 
     await with_fresh_token(ctx, body)

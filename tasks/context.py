@@ -145,7 +145,7 @@ def read_cursor(ctx: SyncContext, stream: str) -> dict[str, Any] | None:
 def count_page(counts: RunCounts, page: Any, result: Any) -> None:
     """Add one fetched page and what writing it did to a stream's counts."""
     counts.fetched += page.received
-    counts.requests += 1
+    counts.requests += page.requests
     counts.inserted += result.inserted
     counts.updated += result.updated
     counts.unchanged += result.unchanged
@@ -157,28 +157,26 @@ class Batch:
     """Several small pages written as one (Allegro's listing gives 100 orders a page)."""
 
     items: list[Any]
-    cursor: Any
-    received: int
-    pages: int
+    cursor: Any = None
+    received: int = 0
+    requests: int = 0
+    pages: int = 0
 
 
 async def batched(pages: AsyncIterator[Any], min_items: int) -> AsyncIterator[Batch]:
     """Merge consecutive pages until they hold `min_items`; a batch's cursor is its last page's
     (valid when cursors only move forward, as resume points do)."""
-    batch = Batch([], None, 0, 0)
+    batch = Batch([])
     async for page in pages:
         batch.items.extend(page.items)
-        batch.cursor, batch.received, batch.pages = page.cursor, batch.received + page.received, batch.pages + 1
+        batch.cursor, batch.pages = page.cursor, batch.pages + 1
+        batch.received += page.received
+        batch.requests += page.requests
         if len(batch.items) >= min_items:
             yield batch
-            batch = Batch([], None, 0, 0)
+            batch = Batch([])
     if batch.pages:
         yield batch
-
-
-def count_batch(counts: RunCounts, batch: Batch, result: Any) -> None:
-    count_page(counts, batch, result)
-    counts.requests += batch.pages - 1
 
 
 def _describe(exc: BaseException) -> str:

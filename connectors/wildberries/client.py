@@ -48,6 +48,7 @@ FBS_STATUS_PATH = "/api/v3/orders/status"
 STOCKS_MAX_LIMIT = 250_000
 FBS_STATUS_CHUNK = 1000
 MARKETPLACE_4XX_COST = 10
+STATISTICS_PAGE_ITEMS = 10_000  # models per delivered page (a response is split into several)
 
 
 @dataclass(frozen=True)
@@ -174,28 +175,21 @@ class WildberriesClient:
     ) -> AsyncIterator[Page[Any, datetime | None]]:
         params = paginator.init_request()
         while paginator.has_next_page:
-            page = await self._statistics_page(path, token, paginator, parser, params)
-            if page is not None:
+            rows = await self._send("wb_statistics", token, "GET", path, params=params, bucket_suffix=path)
+            rows = [] if rows is None else rows
+            if not isinstance(rows, list):
+                raise PayloadError("statistics response is not a list", path=path)
+            keep = paginator.update_state(rows)
+            if paginator.stalled:
+                log.warning("%s: a full page at one lastChangeDate; WB cannot page past it", path)
+            # A response holds up to 80,000 rows: delivered as smaller pages, parsed one at a
+            # time, so its decoded rows and its models are never all in memory together.
+            for page in parser.pages(rows, keep, paginator.cursor, size=STATISTICS_PAGE_ITEMS):
                 yield page
-                # Drop our reference before the next request: one page in memory, not two
-                # (callers keep it flat by not holding theirs either).
+                # Drop our reference before parsing the next one (callers don't hold theirs).
                 page = None
+            rows = None
             paginator.update_request(params)
-
-    async def _statistics_page(
-        self, path: str, token: Token, paginator: LastChangePaginator, parser: RowParser[Any], params: dict[str, str]
-    ) -> Page[Any, datetime | None] | None:
-        rows = await self._send("wb_statistics", token, "GET", path, params=params, bucket_suffix=path)
-        rows = [] if rows is None else rows
-        if not isinstance(rows, list):
-            raise PayloadError("statistics response is not a list", path=path)
-        keep = paginator.update_state(rows)
-        if paginator.stalled:
-            log.warning("%s: a full page at one lastChangeDate; WB cannot page past it", path)
-        if not keep:
-            return None
-        items, errors = parser.parse([rows[i] for i in keep])
-        return Page(items, paginator.cursor, remap_errors(errors, keep), received=len(rows))
 
     async def orders_for_day(self, token: Token, day: date) -> Page[m.WbOrder, date]:
         """`flag=1`: every order whose `date` is on `day` (Moscow calendar day), for backfills."""
@@ -310,8 +304,12 @@ class WildberriesClient:
         """Assembly tasks created in [date_from, date_to] (<= 30 days); cursor = `next`."""
         cursor = FbsOrdersCursor(limit=limit, next=next_value)
         while cursor.has_next_page:
-            params = {"limit": str(cursor.limit), "next": str(cursor.next),
-                      "dateFrom": str(to_unix(date_from)), "dateTo": str(to_unix(date_to))}
+            params = {
+                "limit": str(cursor.limit),
+                "next": str(cursor.next),
+                "dateFrom": str(to_unix(date_from)),
+                "dateTo": str(to_unix(date_to)),
+            }
             body = await self._send("wb_marketplace", token, "GET", FBS_ORDERS_PATH, params=params)
             rows = require(body, "orders") or []
             cursor.update_state(body.get("next"), len(rows))

@@ -42,6 +42,22 @@ def test_a_malformed_row_is_reported_with_its_position_and_the_rest_survive() ->
     assert "nmId" in errors[0].message
 
 
+def test_a_large_response_comes_as_pages_and_only_the_last_carries_the_cursor() -> None:
+    rows: list[object] = [wb_order(f"s{i}") for i in range(7)]
+    rows[4] = wb_order("s4", nmId="bad")
+    keep = [0, 1, 2, 4, 5, 6]  # the paginator dropped row 3 (seen before)
+    pages = []
+    for page in ORDER_PARSER.pages(rows, keep, "CURSOR", size=2):
+        pages.append(page)
+        # Parsed one page at a time: later rows are still there, earlier ones released.
+        assert all(rows[i] is not None for i in keep if i > max(keep[: 2 * len(pages)]))
+    assert [[o.srid for o in p.items] for p in pages] == [["s0", "s1"], ["s2"], ["s5", "s6"]]
+    assert [(e.index, e.key) for e in pages[1].errors] == [(4, "s4")]  # a position in the response
+    assert [p.cursor for p in pages] == [None, None, "CURSOR"]
+    assert [(p.received, p.requests) for p in pages] == [(0, 0), (0, 0), (7, 1)]
+    assert all(rows[i] is None for i in keep) and rows[3] is not None
+
+
 def test_sale_prefix_decides_return() -> None:
     rows = [wb_order("s1", saleID="S123", forPay=10.5), wb_order("s2", saleID="R9", forPay=-10.5)]
     sales, _ = SALE_PARSER.parse(rows)
