@@ -168,35 +168,124 @@ class PeakRss:
         self._thread.join()
 
 
+class CpuClock:
+    """CPU seconds spent by this process and by the PostgreSQL backends of its database.
+
+    Wall time is the figure that counts, but on a shared 2-core machine it also measures the
+    neighbours; CPU time of both sides does not, so each step reports both. The backends are
+    read from /proc, so this works when PostgreSQL runs on this machine (None otherwise).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url.replace("postgresql+psycopg://", "postgresql://")
+        self.start_self = self._self()
+        self.start_backends = self._backends()
+
+    @staticmethod
+    def _self() -> float:
+        times = psutil.Process().cpu_times()
+        return times.user + times.system
+
+    def _backends(self) -> dict[int, float] | None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            pids = [
+                pid
+                for (pid,) in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ]
+        try:
+            return {pid: _proc_cpu(pid) for pid in pids}
+        except OSError:
+            return None
+
+    def seconds(self) -> tuple[float, float | None]:
+        """(this process, the database's backends) since construction."""
+        ours = self._self() - self.start_self
+        now, before = self._backends(), self.start_backends
+        if now is None or before is None:
+            return ours, None
+        return ours, sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+# What the pipeline stored, as (target columns, what to read them from). `{offset}` and `{shop}`
+# move the copy to ids and a shop of its own, so it can go into the very same tables.
 COPIED = {
-    "orders": "shop_id, external_id, basket_id, status, marketplace_status, fulfillment_status, is_cancelled, "
-    "total_amount, currency, bought_at, source_updated_at, cancelled_at, revision, raw",
-    "order_lines": "order_id, shop_id, line_key, sku, name, size, quantity, price, currency",
+    "orders": (
+        "id, shop_id, external_id, basket_id, status, marketplace_status, fulfillment_status, is_cancelled, "
+        "total_amount, currency, bought_at, source_updated_at, cancelled_at, revision, raw",
+        "id + {offset}, {shop}, external_id, basket_id, status, marketplace_status, fulfillment_status, "
+        "is_cancelled, total_amount, currency, bought_at, source_updated_at, cancelled_at, revision, raw",
+    ),
+    "order_lines": (
+        "order_id, shop_id, line_key, sku, name, size, quantity, price, currency",
+        "order_id + {offset}, {shop}, line_key, sku, name, size, quantity, price, currency",
+    ),
 }
 
 
-def _copy_baseline(url: str) -> float:
-    """COPY the rows the pipeline wrote (same columns, same raw JSON) into bare tables; COPY time only."""
+def _copy_baselines(url: str) -> dict[str, tuple[float, float | None]]:
+    """COPY the rows the pipeline wrote (same columns, same raw JSON), timing the COPY only:
+
+    - "schema": into the same tables, with all their indexes and constraints, as another shop:
+      the floor for landing these rows in this schema;
+    - "bare": into new tables without indexes or constraints: the floor for moving the bytes.
+
+    Each: (wall seconds, CPU seconds of client and server, or None where /proc cannot tell)."""
     import psycopg
 
-    plain = url.replace("postgresql+psycopg://", "postgresql://")
-    seconds = 0.0
-    with psycopg.connect(plain) as conn:
-        for table, columns in COPIED.items():
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        offset = conn.execute("SELECT coalesce(max(id), 0) FROM orders").fetchone()[0]
+        conn.execute("CREATE TEMP TABLE copy_shop AS SELECT * FROM shops ORDER BY id LIMIT 1")
+        conn.execute("UPDATE copy_shop SET id = (SELECT max(id) + 1 FROM shops), name = name || ' (COPY)'")
+        shop = conn.execute("INSERT INTO shops SELECT * FROM copy_shop RETURNING id").fetchone()[0]
+        for table, (columns, _) in COPIED.items():
             conn.execute(f"CREATE TABLE bench_{table} AS SELECT {columns} FROM {table} WITH NO DATA")
-            with tempfile.TemporaryFile() as dump:
-                with conn.cursor().copy(f"COPY (SELECT {columns} FROM {table}) TO STDOUT") as out:
-                    for chunk in out:
-                        dump.write(chunk)
-                dump.seek(0)
-                conn.commit()
-                started = time.perf_counter()
-                with conn.cursor().copy(f"COPY bench_{table} ({columns}) FROM STDIN") as into:
-                    while chunk := dump.read(1 << 20):
-                        into.write(chunk)
-                conn.commit()
-                seconds += time.perf_counter() - started
-    return seconds
+        conn.commit()
+        results = {}
+        for baseline, prefix in (("schema", ""), ("bare", "bench_")):
+            seconds, cpu = 0.0, 0.0
+            for table, (columns, source) in COPIED.items():
+                source = source.format(offset=offset, shop=shop)
+                read = f"COPY (SELECT {source} FROM {table} WHERE shop_id <> {shop}) TO STDOUT"
+                spent, used = _timed_copy(conn, read, f"COPY {prefix}{table} ({columns}) FROM STDIN")
+                seconds += spent
+                cpu = None if cpu is None or used is None else cpu + used
+            results[baseline] = (seconds, cpu)
+    return results
+
+
+def _timed_copy(conn: Any, read: str, write: str) -> tuple[float, float | None]:
+    """Dump with `read` to a file (not timed), then time `write` loading it."""
+    backend = conn.info.backend_pid
+    with tempfile.TemporaryFile() as dump:
+        with conn.cursor().copy(read) as out:
+            for chunk in out:
+                dump.write(chunk)
+        dump.seek(0)
+        conn.commit()
+        started, cpu_before = time.perf_counter(), _copy_cpu(backend)
+        with conn.cursor().copy(write) as into:
+            while chunk := dump.read(1 << 20):
+                into.write(chunk)
+        conn.commit()
+        seconds = time.perf_counter() - started
+        cpu_after = _copy_cpu(backend)
+    return seconds, None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+
+
+def _copy_cpu(backend: int) -> float | None:
+    try:
+        return CpuClock._self() + _proc_cpu(backend)
+    except OSError:
+        return None
 
 
 def measure(cache: Path, kind: str) -> dict[str, Any]:
@@ -208,12 +297,22 @@ def measure(cache: Path, kind: str) -> dict[str, Any]:
         import flows.sync  # noqa: F401
 
         with PeakRss() as rss:
+            clock = CpuClock(url)
             started = time.perf_counter()
             rows = asyncio.run(_pipeline(kind, shop_id, ReplayTransport(cache / kind)))
             pipeline_s = time.perf_counter() - started
-        copy_s = _copy_baseline(url)
+            ours, server = clock.seconds()
+        baselines = _copy_baselines(url)
     stream = "wb orders" if kind == "wb" else "allegro orders"
-    return {"stream": stream, "rows": rows, "pipeline_s": pipeline_s, "copy_s": copy_s, "peak_rss_mb": rss.peak / 2**20}
+    return {
+        "stream": stream,
+        "rows": rows,
+        "pipeline_s": pipeline_s,
+        "peak_rss_mb": rss.peak / 2**20,
+        "pipeline_cpu_s": {"python": ours, "postgres": server},
+        "copy_s": {name: seconds for name, (seconds, _) in baselines.items()},
+        "copy_cpu_s": {name: cpu for name, (_, cpu) in baselines.items()},
+    }
 
 
 def main(argv: list[str]) -> int:
