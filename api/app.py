@@ -51,6 +51,7 @@ Errors always have the shape `{"error": {"code", "message", "details"}}`.
 API_POOL_SIZE = 8
 API_THREADS = API_POOL_SIZE
 API_STATEMENT_TIMEOUT_MS = 5000
+API_APPLICATION_NAME = "sellerpulse-api"  # how its connections show in pg_stat_activity
 
 
 @lru_cache(maxsize=1)
@@ -63,7 +64,7 @@ def api_engine() -> Engine:
         pool_recycle=600,
         connect_args={
             "connect_timeout": 10,
-            "application_name": "sellerpulse-api",
+            "application_name": API_APPLICATION_NAME,
             # An interactive API has no business waiting longer; the poll runs on the event loop.
             "options": f"-c statement_timeout={API_STATEMENT_TIMEOUT_MS}",
         },
