@@ -75,14 +75,14 @@ class StoredKey:
     last_used_at: datetime | None
 
 
-def verify(conn: psycopg.Connection[Any], key: StoredKey | None, digest: str, now: datetime | None = None) -> bool:
-    """`authenticate` for a key row read by another statement (storage.outbox.poll_as), on the
-    driver's connection: the same checks, the same coarse touch."""
+def verify(cur: psycopg.Cursor[Any], key: StoredKey | None, digest: str, now: datetime | None = None) -> bool:
+    """`authenticate` for a key row read by another statement (storage.outbox.poll_as), on a
+    cursor of the driver: the same checks, the same coarse touch."""
     if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
         return False
     now = now or datetime.now(UTC)
     if _due(key.last_used_at, now):
-        conn.execute("UPDATE api_keys SET last_used_at = %s WHERE id = %s", (now, key.id))
+        cur.execute("UPDATE api_keys SET last_used_at = %s WHERE id = %s", (now, key.id))
     return True
 
 

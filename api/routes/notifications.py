@@ -83,12 +83,12 @@ def _poll(
     after: int | None,
     last_check: datetime | None,
     limit: int,
-    conn: psycopg.Connection[Any] | None = None,
+    cur: psycopg.Cursor[Any] | None = None,
 ) -> bytes:
     """The poll behind the route and api.fastpath: the key, the person and their page in one
     statement (Delivery.poll_as), the page encoded straight to JSON (NotificationPage's shape).
 
-    `conn`: the fast path's own connection (autocommit); without it, a read session's.
+    `cur`: the fast path's own (autocommit); without it, one on a read session's connection.
     """
     if not secret:
         raise no_key()
@@ -99,18 +99,21 @@ def _poll(
     if last_check is not None:
         at = last_check if last_check.tzinfo else last_check.replace(tzinfo=UTC)  # old bots sent naive UTC
     try:
-        if conn is not None:
-            return _poll_on(conn, state.delivery, digest, telegram_id, after, at, limit)
-        with state.read_sessionmaker() as session, session.begin():
-            conn = session.connection().connection.driver_connection
-            return _poll_on(conn, state.delivery, digest, telegram_id, after, at, limit)
+        if cur is not None:
+            return _poll_on(cur, state.delivery, digest, telegram_id, after, at, limit)
+        with (
+            state.read_sessionmaker() as session,
+            session.begin(),
+            session.connection().connection.driver_connection.cursor() as cur,
+        ):
+            return _poll_on(cur, state.delivery, digest, telegram_id, after, at, limit)
     except psycopg.OperationalError as exc:  # raised by the driver itself: SQLAlchemy never saw it
         log.warning("database unavailable on the poll: %s", type(exc).__name__)
         raise database_unavailable() from exc
 
 
 def _poll_on(
-    conn: psycopg.Connection[Any],
+    cur: psycopg.Cursor[Any],
     delivery: Delivery,
     digest: str,
     telegram_id: int,
@@ -119,8 +122,8 @@ def _poll_on(
     limit: int,
 ) -> bytes:
     now = datetime.now(UTC)
-    found = delivery.poll_as(conn, key_digest=digest, telegram_id=telegram_id, after=after, at=at, limit=limit, now=now)
-    if found is None or not apikeys.verify(conn, found.key, digest, now):
+    found = delivery.poll_as(cur, key_digest=digest, telegram_id=telegram_id, after=after, at=at, limit=limit, now=now)
+    if found is None or not apikeys.verify(cur, found.key, digest, now):
         raise bad_key()
     if found.person_id is None:
         raise not_found("person")

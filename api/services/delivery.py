@@ -68,7 +68,7 @@ class DeliveredPage(Protocol):
 class Delivery(Protocol):
     def poll_as(
         self,
-        conn: psycopg.Connection[Any],
+        cur: psycopg.Cursor[Any],
         *,
         key_digest: str,
         telegram_id: int,
@@ -77,7 +77,7 @@ class Delivery(Protocol):
         limit: int,
         now: datetime,
     ) -> CallerPoll | None:
-        """The bot's poll in one statement on the driver's connection: the key with this digest
+        """The bot's poll in one statement on a cursor of the driver: the key with this digest
         (None: no such key), the person, and their items after `after`, or after the cursor
         equivalent to the time `at` (old bots), or after their acked cursor."""
         ...

@@ -37,7 +37,7 @@ def test_validation_errors_do_not_echo_input(bot: Bot, db: Session) -> None:
 
 
 class ExplodingDelivery:
-    def poll_as(self, conn: Any, **kw: Any) -> Any:
+    def poll_as(self, cur: Any, **kw: Any) -> Any:
         raise RuntimeError("password=hunter2 at db.internal:5432")
 
     poll_many = ack = poll_as
@@ -84,7 +84,7 @@ def test_openapi_documents_security_and_errors(client: TestClient) -> None:
 
 
 class UnreachableDatabase(ExplodingDelivery):
-    def poll_as(self, conn: Any, **kw: Any) -> Any:
+    def poll_as(self, cur: Any, **kw: Any) -> Any:
         from psycopg.errors import QueryCanceled  # the driver's own error: the poll skips SQLAlchemy
 
         raise QueryCanceled("canceling statement due to statement timeout")

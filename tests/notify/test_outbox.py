@@ -256,11 +256,11 @@ def test_api_delivery_protocol_adapter(session: Session) -> None:
     outbox.add(session, shop_id=s.id, drafts=[draft(1)])
     secret = apikeys.create_key(session, name="bot").secret
     delivery = outbox.Delivery()
-    conn = session.connection().connection.driver_connection
+    cur = session.connection().connection.driver_connection.cursor()
 
     def poll_as(**kw: object) -> outbox.CallerPage | None:
         args = {"key_digest": apikeys.hash_key(secret), "telegram_id": p.telegram_id, "after": None, "at": None}
-        return delivery.poll_as(conn, **{**args, **kw}, limit=10, now=LATER)
+        return delivery.poll_as(cur, **{**args, **kw}, limit=10, now=LATER)
 
     found = poll_as()
     items, cursor = found.page.items, found.page.next_cursor
