@@ -17,7 +17,6 @@ are built from the status, the path and the marketplace's error codes only.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -28,7 +27,7 @@ from typing import Any
 import httpx
 
 from connectors import errors
-from connectors.parsing import gc_paused
+from connectors.parsing import decode_json, gc_paused
 from connectors.ratelimit import Clock, Sleep, TokenBucket
 from sellerpulse import __version__
 
@@ -215,6 +214,15 @@ class HostClient:
         return self._interpret(call, response), response
 
     async def _transport_send(self, call: Call) -> httpx.Response:
+        response = await self._request(call)
+        # httpx binds the (already read) body stream back to its response: a reference cycle,
+        # which kept every response and its body (57 MB for a WB statistics page) alive until a
+        # GC pass, and streams pause the GC on purpose (tasks.context.run_stream). Cut, the
+        # response is freed by reference counting as soon as we drop it.
+        response.stream = httpx.ByteStream(b"")
+        return response
+
+    async def _request(self, call: Call) -> httpx.Response:
         try:
             return await self._client.request(
                 call.method, call.path, params=call.params, json=call.json_body,
@@ -244,7 +252,7 @@ class HostClient:
             return None
         try:
             with gc_paused():
-                return json.loads(response.content)
+                return decode_json(response.content)
         except ValueError as exc:
             # A 2xx body that does not parse is a body cut short: worth another try.
             raise errors.NetworkError(

@@ -11,6 +11,7 @@ Every model keeps the dict the marketplace sent (``.raw``): backups store exactl
 from __future__ import annotations
 
 import gc
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +51,37 @@ def gc_paused() -> Iterator[None]:
             _gc_holders -= 1
             if _gc_holders == 0 and _gc_restore:
                 gc.enable()
+
+
+LARGE_BODY = 8 << 20  # bytes; above this a JSON array is decoded in parts
+_PART = 4 << 20
+
+
+def decode_json(body: bytes) -> Any:
+    """`json.loads(body)`, with a lower memory peak for large arrays (a WB statistics page is
+    57 MB of JSON that decodes to ~180 MB of dicts): `json.loads` first copies the whole body
+    into a str (for Cyrillic text, ~100 MB more), so a large array is decoded in parts of ~4 MB,
+    split after a `}` that ends a top-level row. A split anywhere else (inside a string or a
+    nested object) always leaves its part unterminated and undecodable: then the whole body is
+    decoded at once, so the result is always exactly `json.loads(body)`'s."""
+    if len(body) <= LARGE_BODY or body[:1] != b"[" or body[-1:] != b"]":
+        return json.loads(body)
+    rows: list[Any] = []
+    start = 1  # just after "["
+    try:
+        while start < len(body) - 1:
+            split = body.find(b"},{", start + _PART, len(body) - 1)
+            if split < 0 and start == 1:
+                return json.loads(body)  # nowhere to split (say, pretty-printed): as a whole
+            end = len(body) - 1 if split < 0 else split + 1  # just after the "}"
+            part = json.loads(b"[" + body[start:end] + b"]")
+            if not isinstance(part, list):
+                raise ValueError("not an array")
+            rows.extend(part)
+            start = end + 1  # past the ","
+    except ValueError:
+        return json.loads(body)
+    return rows
 
 
 class Payload(BaseModel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import weakref
 from collections.abc import Callable
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 
 from connectors import errors
 from connectors.http import Call, HostClient, RetryPolicy
+from connectors.parsing import gc_paused
 from connectors.ratelimit import Rate, TokenBucket
 
 TOKEN = "eyJhbGciOiJFUzI1NiJ9.secret-wb-token.sig"
@@ -168,3 +170,16 @@ async def test_no_token_in_logs_or_exceptions(caplog: pytest.LogCaptureFixture) 
     texts += [str(cause), repr(cause)]
     assert "retry" in caplog.text  # the retries were logged...
     assert not any("secret-wb-token" in t for t in texts)  # ...without the token
+
+
+async def test_a_response_is_freed_when_dropped_even_with_the_gc_paused() -> None:
+    """Streams pause the cyclic GC; a response (and its body, tens of MB for a WB page) must not
+    wait for a GC pass to be freed, or a long sync holds every page it ever fetched."""
+    vt = VirtualTime()
+    async with host(ok, vt) as client:
+        with gc_paused():
+            body, response = await client.send(call())
+            freed = weakref.ref(response)
+            del response
+            assert body == [{"srid": "a"}]
+            assert freed() is None

@@ -1,8 +1,12 @@
 """Payload parsing: typed fields, raw rows kept, bad rows reported by position."""
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
+from connectors import parsing
 from connectors.allegro.models import CHECKOUT_FORM_PARSER
 from connectors.wildberries.models import ORDER_PARSER, SALE_PARSER
 
@@ -86,3 +90,26 @@ def test_checkout_form_tolerates_drift_and_parses_money() -> None:
     assert errors == [] and parsed.total == Decimal("24.60")
     assert parsed.bought_at == datetime(2026, 11, 20, 10, 0, 0, 123000, tzinfo=UTC)
     assert parsed.raw["note"] == {"text": "new field"}
+
+
+def test_a_large_array_decodes_in_parts_exactly_as_a_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parsing, "LARGE_BODY", 10)
+    monkeypatch.setattr(parsing, "_PART", 40)
+    tricky = [
+        wb_order("s1", subject='ends with },{"'),  # a split candidate inside a string
+        wb_order("s2", somethingNew=[{"a": 1}, {"b": "},{"}]),  # ... and inside a nested list
+        *(wb_order(f"s{i}", subject="Лампа") for i in range(3, 40)),
+    ]
+    body = json.dumps(tricky, ensure_ascii=False, separators=(",", ":")).encode()
+    assert parsing.decode_json(body) == tricky
+    clean = tricky[2:]
+    calls: list[int] = []
+    loads = json.loads
+    monkeypatch.setattr(parsing.json, "loads", lambda b: calls.append(len(b)) or loads(b))
+    assert parsing.decode_json(json.dumps(clean, separators=(",", ":")).encode()) == clean
+    assert len(calls) > 5  # it was decoded in parts
+    monkeypatch.setattr(parsing.json, "loads", loads)
+    assert parsing.decode_json(json.dumps(tricky, indent=1).encode()) == tricky  # nothing to split on
+    assert parsing.decode_json(b'{"not": "an array"}') == {"not": "an array"}
+    with pytest.raises(ValueError):
+        parsing.decode_json(body[:-7] + b"]")  # cut short: an error, as json.loads gives
