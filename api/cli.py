@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--workers",
         type=int,
         default=1,
-        help="processes (default 1; the built-in Allegro login keeps its tickets in one process)",
+        help="processes (default 1; 2 on a 2-core machine under a busy bot: see benchmarks/api)",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request line")
     serve.set_defaults(func=_serve)

@@ -436,3 +436,20 @@ class StockSnapshotRow(Base):
     in_way_to_client: Mapped[int | None] = mapped_column(Integer)
     in_way_from_client: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _created()
+
+
+class AllegroLogin(Base):
+    """An Allegro device login started through the API: what the person must see, and how it
+    ended. In the database, so any API worker can answer its status, whichever one polls."""
+
+    __tablename__ = "allegro_logins"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random, unguessable
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False)
+    user_code: Mapped[str] = mapped_column(String(64), nullable=False)
+    verification_uri: Mapped[str] = mapped_column(String(512), nullable=False)
+    verification_uri_complete: Mapped[str | None] = mapped_column(String(512))
+    expires_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    # pending, connected, denied, expired, failed
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _created()

@@ -1,9 +1,10 @@
 """Connecting an Allegro shop through the OAuth device flow.
 
 `start` asks Allegro for a device code and returns what the person must see at once; a
-background task polls until they approve (the shop is stored, encrypted, with them as owner),
-refuse, or the code expires. The default keeps tickets in this process's memory, so the API
-must run as one worker for it (the sync pipeline's connect flow can be plugged in instead).
+background task in the worker that started it polls until they approve (the shop is stored,
+encrypted, with them as owner), refuse, or the code expires. Tickets live in PostgreSQL
+(`allegro_logins`), so any worker answers their status; one still pending after its code
+expired (its worker stopped) reads as expired.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, Protocol, cast
 
 import anyio
 from sqlalchemy import Engine
@@ -22,8 +23,9 @@ from sqlalchemy import Engine
 from api.services.jwt import claim
 from connectors import errors
 from connectors.allegro.auth import AllegroAuth, DeviceAuthorization, TokenPair
+from storage import logins
 from storage.db import session_scope
-from storage.models import Marketplace, Person
+from storage.models import AllegroLogin, Marketplace, Person
 from storage.shops import create_shop
 
 log = logging.getLogger("sellerpulse.api.allegro")
@@ -41,6 +43,22 @@ class LoginTicket:
     person_id: int  # who started it: only they may read it
     status: TicketStatus = "pending"
     shop_id: int | None = None
+
+
+def _ticket(login: AllegroLogin, *, now: datetime) -> LoginTicket:
+    status = cast(TicketStatus, login.status)
+    if status == "pending" and login.expires_at < now:
+        status = "expired"  # the worker polling it stopped before the code ran out
+    return LoginTicket(
+        id=login.id,
+        user_code=login.user_code,
+        verification_uri=login.verification_uri,
+        verification_uri_complete=login.verification_uri_complete,
+        expires_at=login.expires_at,
+        person_id=login.person_id,
+        status=status,
+        shop_id=login.shop_id,
+    )
 
 
 class AllegroLoginStarter(Protocol):
@@ -62,37 +80,38 @@ class DeviceFlowLoginStarter:
     def __init__(self, *, engine: Callable[[], Engine], auth_factory: Callable[[], AllegroAuth]) -> None:
         self._engine = engine
         self._auth_factory = auth_factory
-        self._tickets: dict[str, LoginTicket] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     async def start(self, person: Person, name: str) -> LoginTicket:
         auth = self._auth_factory()
         try:
             device = await auth.start_device_flow()
+            ticket = LoginTicket(
+                id=secrets.token_urlsafe(16),
+                user_code=device.user_code_display,
+                verification_uri=device.verification_uri,
+                verification_uri_complete=device.verification_uri_complete,
+                expires_at=device.expires_at,
+                person_id=person.id,
+            )
+            await anyio.to_thread.run_sync(self._add, ticket)
         except BaseException:
             await auth.aclose()
             raise
-        ticket = LoginTicket(
-            id=secrets.token_urlsafe(16),
-            user_code=device.user_code_display,
-            verification_uri=device.verification_uri,
-            verification_uri_complete=device.verification_uri_complete,
-            expires_at=device.expires_at,
-            person_id=person.id,
-        )
-        self._tickets[ticket.id] = ticket
         self._tasks[ticket.id] = asyncio.create_task(self._complete(ticket.id, auth, device, name, person.id))
         return ticket
 
     def status(self, id: str) -> LoginTicket | None:
-        return self._tickets.get(id)
+        with session_scope(self._engine()) as session:
+            login = logins.get_login(session, id=id)
+            return None if login is None else _ticket(login, now=datetime.now(UTC))
 
     async def wait(self, id: str) -> LoginTicket | None:
-        """Until the ticket's poll ends (tests, and a clean shutdown)."""
+        """Until the ticket's poll ends, if it runs in this worker (tests, and a clean shutdown)."""
         task = self._tasks.get(id)
         if task is not None:
             await asyncio.shield(task)
-        return self._tickets.get(id)
+        return await anyio.to_thread.run_sync(self.status, id)
 
     async def aclose(self) -> None:
         for task in self._tasks.values():
@@ -103,20 +122,36 @@ class DeviceFlowLoginStarter:
         try:
             pair = await auth.poll_device_flow(device)
             shop_id = await anyio.to_thread.run_sync(self._store, pair, name, owner)
-            self._set(id, "connected", shop_id)
+            await self._set(id, "connected", shop_id)
         except errors.AccessDenied:
-            self._set(id, "denied")
+            await self._set(id, "denied")
         except errors.DeviceFlowError:
-            self._set(id, "expired")
+            await self._set(id, "expired")
         except Exception as exc:  # noqa: BLE001 - the ticket must end whatever happened
             # The exception type only: connector messages carry no secrets, but be strict in logs.
             log.warning("Allegro login %s failed: %s", id[:6], type(exc).__name__)
-            self._set(id, "failed")
+            await self._set(id, "failed")
         finally:
             await auth.aclose()
 
-    def _set(self, id: str, status: TicketStatus, shop_id: int | None = None) -> None:
-        self._tickets[id] = replace(self._tickets[id], status=status, shop_id=shop_id)
+    async def _set(self, id: str, status: TicketStatus, shop_id: int | None = None) -> None:
+        def finish() -> None:
+            with session_scope(self._engine()) as session:
+                logins.finish_login(session, id=id, status=status, shop_id=shop_id)
+
+        await anyio.to_thread.run_sync(finish)
+
+    def _add(self, ticket: LoginTicket) -> None:
+        with session_scope(self._engine()) as session:
+            logins.add_login(
+                session,
+                id=ticket.id,
+                person_id=ticket.person_id,
+                user_code=ticket.user_code,
+                verification_uri=ticket.verification_uri,
+                verification_uri_complete=ticket.verification_uri_complete,
+                expires_at=ticket.expires_at,
+            )
 
     def _store(self, pair: TokenPair, name: str, owner: int) -> int:
         account = claim(pair.access_token.get_secret_value(), "user_name", "sub")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from fastapi import FastAPI
-from sqlalchemy import func, select, text
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from storage.models import Order, Shop
+from storage.db import session_scope
+from storage.models import AllegroLogin, Order, Shop
 from storage.shops import credentials_of
-from tests.api.conftest import Bot, person, shop
+from tests.api.conftest import Bot, build_app, person, shop
 from tests.connectors.sandbox_harness import Sandbox
 
 T = {"telegram_id": 5}
@@ -82,6 +86,26 @@ def test_allegro_device_login_connects_a_shop(committed: tuple[Bot, FastAPI], sa
     pair = sandbox.world.auth.by_access  # every access token the sandbox has issued
     for access in pair:
         assert access not in shops.text and access not in str(done)
+
+
+def test_any_worker_answers_a_login_started_on_another(
+    committed: tuple[Bot, FastAPI], sandbox: Sandbox, clean_engine: Engine
+) -> None:
+    bot, app = committed
+    assert bot.put("/people/5", json={}).status_code == 201
+    ticket = bot.post("/shops/allegro/login", params=T, json={"name": "Sklep"}).json()
+    with TestClient(build_app(sandbox, clean_engine), raise_server_exceptions=False) as other:
+        other_bot = Bot(other, bot.key)
+        seen = other_bot.get(f"/shops/allegro/login/{ticket['id']}", params=T).json()
+        assert seen["id"] == ticket["id"] and seen["user_code"] == ticket["user_code"]
+        bot.client.portal.call(app.state.allegro_login.wait, ticket["id"])  # type: ignore[union-attr]
+        done = other_bot.get(f"/shops/allegro/login/{ticket['id']}", params=T).json()
+        assert done["status"] == "connected" and done["shop_id"]
+        # A login left pending by a worker that stopped reads as expired once its code ran out.
+        with session_scope(clean_engine) as session:
+            stale = session.get(AllegroLogin, ticket["id"])
+            stale.status, stale.expires_at = "pending", datetime.now(UTC) - timedelta(seconds=1)
+        assert other_bot.get(f"/shops/allegro/login/{ticket['id']}", params=T).json()["status"] == "expired"
 
 
 def test_remove_keeps_data_and_drops_token_purge_deletes(bot: Bot, db: Session) -> None:
