@@ -121,8 +121,7 @@ class DeviceFlowLoginStarter:
     async def _complete(self, id: str, auth: AllegroAuth, device: DeviceAuthorization, name: str, owner: int) -> None:
         try:
             pair = await auth.poll_device_flow(device)
-            shop_id = await anyio.to_thread.run_sync(self._store, pair, name, owner)
-            await self._set(id, "connected", shop_id)
+            await anyio.to_thread.run_sync(self._store, id, pair, name, owner)
         except errors.AccessDenied:
             await self._set(id, "denied")
         except errors.DeviceFlowError:
@@ -134,10 +133,10 @@ class DeviceFlowLoginStarter:
         finally:
             await auth.aclose()
 
-    async def _set(self, id: str, status: TicketStatus, shop_id: int | None = None) -> None:
+    async def _set(self, id: str, status: TicketStatus) -> None:
         def finish() -> None:
             with session_scope(self._engine()) as session:
-                logins.finish_login(session, id=id, status=status, shop_id=shop_id)
+                logins.finish_login(session, id=id, status=status)
 
         await anyio.to_thread.run_sync(finish)
 
@@ -153,7 +152,8 @@ class DeviceFlowLoginStarter:
                 expires_at=ticket.expires_at,
             )
 
-    def _store(self, pair: TokenPair, name: str, owner: int) -> int:
+    def _store(self, id: str, pair: TokenPair, name: str, owner: int) -> None:
+        """The shop and the ticket's end in one transaction: never a shop its ticket denies."""
         account = claim(pair.access_token.get_secret_value(), "user_name", "sub")
         with session_scope(self._engine()) as session:
             shop = create_shop(
@@ -165,4 +165,4 @@ class DeviceFlowLoginStarter:
                 owner_id=owner,
                 token_expires_at=pair.expires_at,
             )
-            return shop.id
+            logins.finish_login(session, id=id, status="connected", shop_id=shop.id)
