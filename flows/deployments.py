@@ -7,10 +7,12 @@ CLI use to start runs.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import Flow
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.schedules import Interval, Schedule
 
 from flows.backfill import backfill
 from flows.connect import connect_allegro
@@ -22,6 +24,18 @@ from sellerpulse.settings import Settings
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
 
 
+# When the first scheduled run starts after the deployments are served: soon, rather than a whole
+# interval later (an operator starting the service, or the demo, expects a sync now), with
+# room for the deployments to be registered and Prefect to schedule it.
+FIRST_RUN_AFTER = timedelta(seconds=15)
+
+
+def every(seconds: int, *, now: datetime | None = None) -> Schedule:
+    """Every `seconds`, the first run FIRST_RUN_AFTER from now."""
+    interval = timedelta(seconds=seconds)
+    return Interval(interval, anchor_date=(now or datetime.now(UTC)) - interval + FIRST_RUN_AFTER)
+
+
 def deployment_name(flow: Flow[..., Any]) -> str:
     return f"{flow.name}/{flow.name}"
 
@@ -31,7 +45,7 @@ async def build(settings: Settings) -> list[Any]:
     return [
         await sync_all.ato_deployment(
             name=sync_all.name,
-            interval=settings.sync_interval_seconds,
+            schedule=every(settings.sync_interval_seconds),
             parameters={"concurrency": settings.sync_concurrency},
             concurrency_limit=ONE_AT_A_TIME,
             description="Sync every active shop (all streams), on a schedule.",
@@ -39,7 +53,7 @@ async def build(settings: Settings) -> list[Any]:
         ),
         await refresh_tokens.ato_deployment(
             name=refresh_tokens.name,
-            interval=settings.token_refresh_interval_seconds,
+            schedule=every(settings.token_refresh_interval_seconds),
             concurrency_limit=ONE_AT_A_TIME,
             description="Refresh Allegro tokens before they expire.",
             tags=["sellerpulse", "tokens"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,18 @@ def test_prefect_yaml_declares_every_deployment_with_a_real_entrypoint() -> None
     assert deployments["sync-all"]["schedules"][0]["interval"] == 180
     assert deployments["refresh-tokens"]["schedules"][0]["interval"] == 1800
     assert "schedules" not in deployments["backfill"]
+
+
+async def test_scheduled_syncs_start_soon_after_serving_then_keep_their_interval() -> None:
+    from prefect.server.schemas.schedules import IntervalSchedule
+
+    from flows.deployments import FIRST_RUN_AFTER, every
+
+    now = datetime.now(UTC)
+    schedule = every(180, now=now)
+    # What Prefect's scheduler makes of it: the first run soon, not a whole interval later.
+    first, second = await IntervalSchedule(interval=schedule.interval, anchor_date=schedule.anchor_date).get_dates(
+        2, start=now
+    )
+    assert first - now == FIRST_RUN_AFTER <= timedelta(seconds=30)
+    assert second - first == timedelta(seconds=180)
