@@ -90,3 +90,28 @@ async def test_refresh_tokens_flow_refreshes_due_tokens(
     assert result == {shops["allegro1"]: "ok"}
     with Session(clean_engine) as s:
         assert s.get(Shop, shops["allegro1"]).status == "active"
+
+
+async def test_the_api_launcher_starts_runs_of_the_served_deployments(shops: dict[str, int]) -> None:
+    """The API's sync control against a real Prefect server: a run of the deployment, readable
+    by id with its shop; a deployment nobody serves is a 503, not a 500."""
+    from datetime import date
+
+    from api.errors import ApiError
+    from api.services.sync import PrefectSyncLauncher
+    from flows.deployments import build
+    from sellerpulse.settings import get_settings
+
+    served = {d.name: d for d in await build(get_settings())}
+    await served["sync-shop"].apply()
+    launcher = PrefectSyncLauncher()
+    run_id = await launcher.start_sync(shops["wb1"])
+    state = await launcher.status(run_id)
+    assert state is not None and state.run_id == run_id
+    assert state.shop_id == shops["wb1"] and state.state == "Scheduled" and not state.finished
+    assert await launcher.status("00000000-0000-0000-0000-000000000000") is None
+    async with get_client() as client:
+        await client.delete_deployment((await client.read_deployment_by_name("sync-shop/sync-shop")).id)
+    with pytest.raises(ApiError) as refused:
+        await launcher.start_backfill(shops["wb1"], None, date(2026, 11, 1), None)
+    assert refused.value.status == 503
