@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -93,6 +94,12 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     factory = sessionmaker(engine, expire_on_commit=False) if engine else get_sessionmaker()
     with factory() as session, session.begin():
         yield session
+
+
+def driver_cursor(session: Session) -> Any:
+    """A psycopg cursor on the session's own connection (same transaction): for COPY, and for
+    hot paths where SQLAlchemy's per-statement work would cost more than the statement."""
+    return session.connection().connection.driver_connection.cursor()
 
 
 def ping(engine: Engine) -> None:

@@ -33,6 +33,7 @@ from psycopg.types.json import set_json_dumps
 from sqlalchemy.orm import Session
 
 from storage.changes import RowChange
+from storage.db import driver_cursor
 
 _stage_counter = itertools.count()
 # The merge also stamps our own `updated_at` on these tables.
@@ -92,7 +93,7 @@ def copy_rows(session: Session, *, table: str, columns: Sequence[str], rows: Ite
     Binary: the server then parses no text for timestamps, numbers and ids (measured: ~30% less
     PostgreSQL CPU for a batch of orders). Values must be of the columns' Python types (str,
     int, Decimal, aware datetime, bool; JSON columns take the object itself)."""
-    cursor = _cursor(session)
+    cursor = driver_cursor(session)
     set_json_dumps(_dump_json, context=cursor)
     types = _column_types(cursor, table, columns)
     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -116,7 +117,7 @@ def stage(session: Session, *, spec: MergeSpec, rows: Sequence[dict[str, Any]]) 
     """A temporary table (dropped at commit) holding the batch, typed like the target."""
     name = f"_stage_{spec.table}_{next(_stage_counter)}"
     cols = (spec.key, *spec.columns)
-    _cursor(session).execute(
+    driver_cursor(session).execute(
         f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {', '.join(cols)} FROM {spec.table} WITH NO DATA"
     )
     copy_rows(session, table=name, columns=cols, rows=([r.get(c) for c in cols] for r in rows))
@@ -131,11 +132,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)  # exact: numeric's input reads the string
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _cursor(session: Session) -> Any:
-    """The psycopg cursor of the session's own connection (same transaction)."""
-    return session.connection().connection.driver_connection.cursor()
 
 
 def _old_sql(spec: MergeSpec, stage_table: str) -> str:
@@ -189,7 +185,7 @@ def merge(session: Session, *, spec: MergeSpec, shop_id: int, rows: Sequence[dic
     """Upsert `rows` (dicts by column name) for one shop; see the module docstring."""
     if not rows:
         return MergeResult()
-    cursor = _cursor(session)
+    cursor = driver_cursor(session)
     # A fresh temporary table has no statistics: the planner guesses row counts thousands of
     # times too high and JIT-compiles each statement (measured: 120-170 ms per statement, more
     # than the statement itself). For this transaction only.
@@ -207,7 +203,7 @@ def _insert_if_all_new(
 ) -> MergeResult | None:
     """COPY the batch straight into the table when none of its keys is stored; None when some
     is (or a concurrent writer stored one first): then the caller merges."""
-    cursor = _cursor(session)
+    cursor = driver_cursor(session)
     keys = list(by_key)
     stored = cursor.execute(
         f"SELECT EXISTS (SELECT 1 FROM {spec.table} WHERE shop_id = %s AND {spec.key} = ANY(%s))", (shop_id, keys)
@@ -245,7 +241,7 @@ def _insert_if_all_new(
 def _merge_staged(session: Session, *, spec: MergeSpec, shop_id: int, by_key: dict[str, dict[str, Any]]) -> MergeResult:
     result = MergeResult()
     stage_table = stage(session, spec=spec, rows=list(by_key.values()))
-    cursor = _cursor(session)
+    cursor = driver_cursor(session)
     params = {"shop_id": shop_id}
     old = {
         row[0]: dict(zip(spec.tracked, row[1:], strict=True))

@@ -34,6 +34,7 @@ from api.schemas import (
 )
 from api.services import DeliveredItem, Delivery
 from storage import apikeys
+from storage.db import driver_cursor
 from storage.people import person_ids_of
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -104,7 +105,7 @@ def _poll(
         with (
             state.read_sessionmaker() as session,
             session.begin(),
-            session.connection().connection.driver_connection.cursor() as cur,
+            driver_cursor(session) as cur,
         ):
             return _poll_on(cur, state.delivery, digest, telegram_id, after, at, limit)
     except psycopg.OperationalError as exc:  # raised by the driver itself: SQLAlchemy never saw it

@@ -12,6 +12,7 @@ from sellerpulse.notify import rules
 from sellerpulse.notify.drafts import Draft, ShopContext
 from storage import apikeys, outbox
 from storage.changes import RowChange
+from storage.db import driver_cursor
 from storage.models import Notification
 from storage.sync_state import failing_since
 from tests.notify import dbfixtures as db
@@ -256,7 +257,7 @@ def test_api_delivery_protocol_adapter(session: Session) -> None:
     outbox.add(session, shop_id=s.id, drafts=[draft(1)])
     secret = apikeys.create_key(session, name="bot").secret
     delivery = outbox.Delivery()
-    cur = session.connection().connection.driver_connection.cursor()
+    cur = driver_cursor(session)
 
     def poll_as(**kw: object) -> outbox.CallerPage | None:
         args = {"key_digest": apikeys.hash_key(secret), "telegram_id": p.telegram_id, "after": None, "at": None}
