@@ -56,8 +56,7 @@ def authenticate(session: Session, *, secret: str, now: datetime | None = None) 
     if digest is None:
         return None
     key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
-    # The lookup is by digest; compare again in constant time so no timing says how close a guess was.
-    if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
+    if key is None or not _active(key.key_hash, key.revoked_at, digest):
         return None
     now = now or datetime.now(UTC)
     if _due(key.last_used_at, now):
@@ -78,12 +77,17 @@ class StoredKey:
 def verify(cur: psycopg.Cursor[Any], key: StoredKey | None, digest: str, now: datetime | None = None) -> bool:
     """`authenticate` for a key row read by another statement (storage.outbox.poll_as), on a
     cursor of the driver: the same checks, the same coarse touch."""
-    if key is None or not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
+    if key is None or not _active(key.key_hash, key.revoked_at, digest):
         return False
     now = now or datetime.now(UTC)
     if _due(key.last_used_at, now):
         cur.execute("UPDATE api_keys SET last_used_at = %s WHERE id = %s", (now, key.id))
     return True
+
+
+def _active(key_hash: str, revoked_at: datetime | None, digest: str) -> bool:
+    # The lookup is by digest; compare again in constant time so no timing says how close a guess was.
+    return hmac.compare_digest(key_hash, digest) and revoked_at is None
 
 
 def _due(last_used_at: datetime | None, now: datetime) -> bool:
