@@ -24,6 +24,11 @@ def _psycopg(url: str) -> str:
     return url
 
 
+def libpq_url(url: str) -> str:
+    """The SQLAlchemy URL of `_psycopg` (or any) back in the form psycopg.connect takes."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
 def server_url(tmp_dir: Path, *env_vars: str) -> str:
     for name in env_vars:
         if os.environ.get(name):

@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         migrate.upgrade(engine)
         t0 = time.perf_counter()
         fill(
-            url.replace("postgresql+psycopg://", "postgresql://", 1),
+            scratch.libpq_url(url),
             people=args.people,
             shops=args.shops,
             notifications=args.notifications,
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def api_backends(url: str) -> list[int]:
     """PostgreSQL backends serving the API (its connections name themselves, see api.app)."""
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+    with psycopg.connect(scratch.libpq_url(url)) as conn:
         rows = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
             (API_APPLICATION_NAME,),

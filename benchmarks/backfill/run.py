@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from benchmarks.backfill.replay import RecordingTransport, ReplayTransport
 from connectors.ratelimit import RateLimits
 from sandbox.cli import URL_KEYS
+from storage.scratch import libpq_url  # settings-free: safe before the environment is set
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # the sandbox clock, frozen
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret"
@@ -177,7 +178,7 @@ class CpuClock:
     """
 
     def __init__(self, url: str) -> None:
-        self.url = url.replace("postgresql+psycopg://", "postgresql://")
+        self.url = libpq_url(url)
         self.start_self = self._self()
         self.start_backends = self._backends()
 
@@ -241,7 +242,7 @@ def _copy_baselines(url: str) -> dict[str, tuple[float, float | None]]:
     Each: (wall seconds, CPU seconds of client and server, or None where /proc cannot tell)."""
     import psycopg
 
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         offset = conn.execute("SELECT coalesce(max(id), 0) FROM orders").fetchone()[0]
         conn.execute("CREATE TEMP TABLE copy_shop AS SELECT * FROM shops ORDER BY id LIMIT 1")
         conn.execute("UPDATE copy_shop SET id = (SELECT max(id) + 1 FROM shops), name = name || ' (COPY)'")
@@ -310,7 +311,7 @@ def measure(cache: Path, kind: str) -> dict[str, Any]:
         import flows.backfill  # noqa: F401 - imports are not the pipeline's cost
         import flows.sync  # noqa: F401
 
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             _checkpoint(conn)
         with PeakRss() as rss:
             clock = CpuClock(url)
