@@ -3,6 +3,7 @@
     sellerpulse sandbox [run] [--host H] [--port N] [--seed N] [--scenario NAME]
                         [--speed X] [--faults SPEC] [--no-rate-limits]
                         [--rate-limit-scale X] [--auto-approve]
+                        [--allegro-token-requests N]
     sellerpulse sandbox approve CODE [--shop S] [--url URL]
     sellerpulse sandbox deny CODE [--url URL]
     sellerpulse sandbox advance SECONDS [--url URL]
@@ -73,8 +74,25 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--auto-approve", action="store_true", help="approve Allegro device codes at once (demo)")
     p.add_argument("--row-cap", type=int, default=80_000, help="WB statistics rows per response")
     p.add_argument(
+        "--allegro-token-requests",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="Allegro access tokens die after N API requests each (default: only after 12 h)",
+    )
+    p.add_argument(
         "--start", default=None, help="sandbox start time, ISO 8601 (default: now, so live data looks current)"
     )
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def settings_lines(base_url: str, credentials: dict[str, str]) -> list[str]:
@@ -107,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             rate_limit_scale=args.rate_limit_scale,
             auto_approve=args.auto_approve,
             wb_row_cap=args.row_cap,
+            allegro_token_requests=args.allegro_token_requests,
         )
         app = create_app(config)
     except (FaultSpecError, ValueError) as exc:

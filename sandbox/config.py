@@ -24,6 +24,9 @@ class SandboxConfig:
     allegro_client_secret: str | None = None  # None: derived from the seed
     event_retention_s: float = 60 * 86400.0  # Allegro order event journal
     offer_event_retention_s: float = 86400.0
+    # Allegro access tokens die (401 invalid_token) after this many API requests each, as when
+    # their 12 h ran out mid-sync or another process rotated the pair; None: only after 12 h.
+    allegro_token_requests: int | None = None
     slow_seconds: float = 2.0  # real seconds added by the `slow` fault
     timeout_seconds: float = 65.0  # real seconds held by the `timeout` fault
     request_log_size: int = 200_000

@@ -57,6 +57,7 @@ def operator_router() -> APIRouter:
                 "faults": w.faults.plan.to_spec(),
                 "rate_limits": {"enabled": w.limiter.enabled, "scale": w.limiter.scale},
                 "event_retention_s": w.event_retention(),
+                "allegro_token_requests": w.allegro_token_requests,
             }
         )
 
@@ -118,6 +119,28 @@ def operator_router() -> APIRouter:
             return _err(400, "give shop or token_id")
         n = _world(request).revoke_allegro(body.get("shop"), body.get("token_id"))
         return json_response({"revoked": n})
+
+    @r.post("/allegro/rotate")
+    async def rotate(request: Request) -> Response:
+        """Refresh a shop's live pair as another process would: the old access token dies and
+        the old refresh token is spent (accepted again only within the grace)."""
+        body = await _body(request)
+        if not body.get("shop") and not body.get("token_id"):
+            return _err(400, "give shop or token_id")
+        try:
+            pair = _world(request).rotate_allegro(body.get("shop"), body.get("token_id"))
+        except KeyError:
+            return _err(404, "no live Allegro token pair for that shop or token id")
+        return json_response({**pair.token_response(), "shop": pair.shop, "token_id": pair.jti})
+
+    @r.put("/allegro/token-requests")
+    async def token_requests(request: Request) -> Response:
+        body = await _body(request)
+        n = body.get("requests")
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            return _err(400, "requests: an integer >= 1, or null for no limit")
+        _world(request).allegro_token_requests = n
+        return json_response({"requests": n})
 
     @r.post("/allegro/event-retention")
     async def retention(request: Request) -> Response:

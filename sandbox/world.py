@@ -13,7 +13,8 @@ Ground truth (all at the current sandbox time, `world.now()`):
 * `allegro_offers(shop)`: {offer id: offer with stock};
 * `allegro_customer_returns(shop)`: {return id: return};
 * `transitions(shop, since, until)`: the real transitions, time-ordered:
-  new_order, cancellation, buyout, return, review (data: stars),
+  new_order, payment (Allegro: READY_FOR_PROCESSING), cancellation, buyout,
+  return, review (data: stars),
   stock_low / stock_recovered (product total crossing `low_stock_level`;
   warehouse transfers never cross).
 """
@@ -26,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.allegro.oauth import AllegroAuth, TokenPair
-from sandbox.allegro.orders import S_BOUGHT, S_CANCEL_POST, S_CANCEL_PRE, S_RETURN, AllegroOrderModel
+from sandbox.allegro.orders import S_BOUGHT, S_CANCEL_POST, S_CANCEL_PRE, S_PAID, S_RETURN, AllegroOrderModel
 from sandbox.catalog import WB_WAREHOUSES, AllegroOffer, WbProduct, allegro_offers, money, wb_products
 from sandbox.clock import SandboxClock
 from sandbox.config import SandboxConfig
@@ -45,7 +46,7 @@ from sandbox.wb.reviews import T_CREATED, WbReviewModel
 @dataclass(frozen=True)
 class Transition:
     at: datetime  # sandbox time (UTC) the change became visible
-    kind: str  # new_order | cancellation | buyout | return | review | stock_low | stock_recovered
+    kind: str  # new_order | payment | cancellation | buyout | return | review | stock_low | stock_recovered
     shop: str
     entity_id: str  # srid / saleID / checkout-form id / return id / feedback id / nmId / offer id
     data: dict[str, Any] = field(default_factory=dict)
@@ -100,6 +101,7 @@ class World:
         self.event_retention_s = config.event_retention_s
         allegro_names = [s.name for s in self.scenario.allegro_shops]
         self.auth = AllegroAuth(config.seed, self.client_id, self.client_secret, allegro_names, config.auto_approve)
+        self.auth.token_requests = config.allegro_token_requests
         self._token_ids = 0  # WB token ids are numbered: deterministic under the seed
         self.wb: dict[str, WbShop] = {s.name: self._build_wb(s) for s in self.scenario.wb_shops}
         self.allegro: dict[str, AllegroShop] = {s.name: self._build_allegro(s) for s in self.scenario.allegro_shops}
@@ -200,6 +202,19 @@ class World:
 
     def revoke_allegro(self, shop: str | None = None, token_id: str | None = None) -> int:
         return self.auth.revoke(shop=shop, jti=token_id)
+
+    def rotate_allegro(self, shop: str | None = None, token_id: str | None = None) -> TokenPair:
+        """Refresh a shop's live pair as another process would (KeyError: none is live)."""
+        return self.auth.rotate(self.now(), shop=shop, jti=token_id)
+
+    @property
+    def allegro_token_requests(self) -> int | None:
+        """API requests an Allegro access token survives (None: only its 12 h)."""
+        return self.auth.token_requests
+
+    @allegro_token_requests.setter
+    def allegro_token_requests(self, value: int | None) -> None:
+        self.auth.token_requests = value
 
     def set_faults(self, spec: str | None) -> str:
         return self.faults.set_spec(spec).to_spec()
@@ -334,10 +349,12 @@ class World:
     def _allegro_transitions(self, shop: str, lo: float, hi: float) -> list[tuple[int, str, str, dict[str, Any]]]:
         m = self.allegro[shop].orders
         out: list[tuple[int, str, str, dict[str, Any]]] = []
-        tags = {S_BOUGHT, S_CANCEL_PRE, S_CANCEL_POST, S_RETURN}
+        tags = {S_BOUGHT, S_PAID, S_CANCEL_PRE, S_CANCEL_POST, S_RETURN}
         for t, tag, k in m.timeline.changes_between(lo, hi, tags=tags):
             if tag == S_BOUGHT:
                 out.append((t, "new_order", m.form_id(k), {"buyer": m.buyer_login(k)}))
+            elif tag == S_PAID:
+                out.append((t, "payment", m.form_id(k), {}))
             elif tag == S_RETURN:
                 out.append((t, "return", m.return_id(k), {"orderId": m.form_id(k)}))
             else:

@@ -10,6 +10,12 @@ Times are sandbox epoch seconds. Rules (facts page):
   idempotent retry after a lost response), afterwards `invalid_grant`.
 * revocation (operator, or the `revoke` fault) kills every pair of the shop:
   API calls get 401 invalid_token, refreshes get invalid_grant.
+* `token_requests` (off by default): an access token dies after that many API
+  requests (401 invalid_token), like one whose 12 h ran out in a long sync; its
+  refresh token lives on.
+* `rotate` refreshes a shop's live pair as another process would (a second
+  worker, a second install): the old access token dies, the old refresh token
+  is spent (accepted again only within the grace).
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class TokenPair:
     refresh_expires: float
     revoked: bool = False
     access_dead: bool = False  # rotated away
+    uses: int = 0  # API requests made with the access token
     spent_at: float | None = None  # refresh token used at
     successor: TokenPair | None = field(default=None, repr=False)
 
@@ -82,6 +89,7 @@ class AllegroAuth:
         self.by_refresh: dict[str, TokenPair] = {}
         self._counter = itertools.count(1)
         self._auto_next = 0
+        self.token_requests: int | None = None  # access tokens die after this many requests
 
     def _secret(self, kind: str) -> str:
         n = next(self._counter)
@@ -177,9 +185,28 @@ class AllegroAuth:
         pair = self.by_access.get(token)
         if pair is None or pair.revoked or pair.access_dead:
             raise OAuthError("invalid_token", "Invalid access token", status=401)
-        if now >= pair.access_expires:
+        if now >= pair.access_expires or (self.token_requests is not None and pair.uses >= self.token_requests):
             raise OAuthError("invalid_token", f"Access token expired: {pair.jti}", status=401)
+        pair.uses += 1
         return pair
+
+    def live_pair(self, shop: str | None = None, jti: str | None = None) -> TokenPair | None:
+        """The newest pair of a shop (or the pair with this jti) whose refresh token is unspent."""
+        live = [
+            p
+            for p in self.by_refresh.values()
+            if ((shop is not None and p.shop == shop) or (jti is not None and p.jti == jti))
+            and not p.revoked
+            and p.spent_at is None
+        ]
+        return live[-1] if live else None  # issue order: the dict keeps it
+
+    def rotate(self, now: float, shop: str | None = None, jti: str | None = None) -> TokenPair:
+        """Refresh a shop's live pair as another process would; KeyError when it has none."""
+        pair = self.live_pair(shop, jti)
+        if pair is None:
+            raise KeyError(shop or jti)
+        return self.refresh(pair.refresh_token, pair.client_id, now)
 
     def revoke(self, shop: str | None = None, jti: str | None = None) -> int:
         """Revoke every pair of a shop (or the pair with this jti)."""

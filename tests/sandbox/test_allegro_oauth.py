@@ -183,3 +183,57 @@ async def test_device_endpoint_errors(world, client) -> None:
     # A device code is bound to the client that asked for it.
     d = await start(client, world)
     assert d["user_code"].isalnum() and len(d["user_code"]) == 9
+
+
+async def _stats(c: httpx.AsyncClient, access_token: str) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {access_token}", "Accept": ALLEGRO_ACCEPT}
+    return await c.get("/allegro-api/order/event-stats", headers=headers)
+
+
+async def test_access_tokens_die_after_n_requests_and_refresh_brings_a_new_one(make_app) -> None:
+    app = make_app(allegro_token_requests=3)
+    world = app.state.world
+    pair = world.allegro_pair("allegro1")
+    async with client_for(app) as c:
+        assert [(await _stats(c, pair.access_token)).status_code for _ in range(3)] == [200, 200, 200]
+        dead = await _stats(c, pair.access_token)
+        assert dead.status_code == 401 and dead.json()["error"] == "invalid_token"
+        new = (await refresh(c, world, pair.refresh_token)).json()  # the refresh token lived on
+        assert [(await _stats(c, new["access_token"])).status_code for _ in range(4)] == [200, 200, 200, 401]
+        info = (await c.get("/_sandbox/info")).json()
+        assert info["allegro_token_requests"] == 3
+        # Operators switch it at run time.
+        assert (await c.put("/_sandbox/allegro/token-requests", json={"requests": None})).json() == {"requests": None}
+        newer = (await refresh(c, world, new["refresh_token"])).json()
+        assert {(await _stats(c, newer["access_token"])).status_code for _ in range(5)} == {200}
+        for bad in ({"requests": 0}, {"requests": "3"}, {"requests": True}):
+            assert (await c.put("/_sandbox/allegro/token-requests", json=bad)).status_code == 400
+
+
+async def test_a_token_life_is_off_by_default(world, client) -> None:
+    token = world.allegro_pair("allegro1").access_token
+    assert {(await _stats(client, token)).status_code for _ in range(50)} == {200}
+
+
+async def test_rotation_by_another_process_kills_our_access_token_and_spends_our_refresh_token(world, client) -> None:
+    ours = world.allegro_pair("allegro1")
+    r = await client.post("/_sandbox/allegro/rotate", json={"shop": "allegro1"})
+    assert r.status_code == 200
+    theirs = r.json()
+    assert theirs["shop"] == "allegro1" and theirs["token_id"] and theirs["access_token"] != ours.access_token
+    assert (await _stats(client, ours.access_token)).json()["error"] == "invalid_token"
+    assert (await _stats(client, theirs["access_token"])).status_code == 200
+    # Our refresh token is spent: within the grace it still yields the pair the other process got...
+    world.advance(REUSE_GRACE - 5)
+    grace = await refresh(client, world, ours.refresh_token)
+    assert grace.status_code == 200 and grace.json()["refresh_token"] == theirs["refresh_token"]
+    # ...after it, invalid_grant: two processes refreshing one account lose it.
+    world.advance(10)
+    assert (await refresh(client, world, ours.refresh_token)).json()["error"] == "invalid_grant"
+    # A second rotation turns the successor over in its turn; a token id picks the pair.
+    again = (await client.post("/_sandbox/allegro/rotate", json={"token_id": theirs["token_id"]})).json()
+    assert again["refresh_token"] != theirs["refresh_token"]
+    assert (await client.post("/_sandbox/allegro/rotate", json={})).status_code == 400
+    assert (await client.post("/_sandbox/allegro/rotate", json={"shop": "nope"})).status_code == 404
+    world.revoke_allegro("allegro1")
+    assert (await client.post("/_sandbox/allegro/rotate", json={"shop": "allegro1"})).status_code == 404

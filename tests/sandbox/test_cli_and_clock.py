@@ -14,6 +14,7 @@ import pytest
 
 from sandbox import cli
 from sandbox.clock import SandboxClock
+from tests.sandbox.conftest import ALLEGRO_ACCEPT
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,6 +45,16 @@ def test_register_adds_sandbox_with_run_default_and_operator_commands() -> None:
     assert a.func is cli.approve and a.code == "ABC DEF GHI" and a.shop == "allegro1"
     d = parser().parse_args(["sandbox", "deny", "XYZ"])
     assert d.func is cli.deny
+    assert parser().parse_args(["sandbox"]).allegro_token_requests is None
+    assert parser().parse_args(["sandbox", "--allegro-token-requests", "40"]).allegro_token_requests == 40
+
+
+def test_a_bad_token_life_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("0", "x"):
+        with pytest.raises(SystemExit) as exit_info:
+            parser().parse_args(["sandbox", "--allegro-token-requests", bad])
+        assert exit_info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_settings_lines_cover_every_setting() -> None:
@@ -75,7 +86,10 @@ def test_bad_fault_spec_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_real_server_prints_settings_and_approves(tmp_path) -> None:
     port = 18000 + os.getpid() % 2000
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", str(port), "--scenario", "lively", "--speed", "0"],
+        [
+            sys.executable, "-m", "sandbox", "--port", str(port), "--scenario", "lively", "--speed", "0",
+            "--allegro-token-requests", "2",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -115,6 +129,10 @@ def test_real_server_prints_settings_and_approves(tmp_path) -> None:
             headers={"Authorization": env["WB_TOKEN_WB1"]},
         ).json()
         assert len(rows) > 100
+        # --allegro-token-requests 2: the new access token serves two API calls, then dies.
+        headers = {"Authorization": f"Bearer {tok.json()['access_token']}", "Accept": ALLEGRO_ACCEPT}
+        codes = [httpx.get(env["ALLEGRO_API_URL"] + "/order/event-stats", headers=headers).status_code for _ in "abc"]
+        assert codes == [200, 200, 401]
     finally:
         proc.terminate()
         proc.wait(10)

@@ -33,6 +33,10 @@ def test_allegro_transitions_match_truth(make_app) -> None:
     assert {t.entity_id for t in cancels} == {i for i, f in forms.items() if f["status"] == "CANCELLED"}
     assert {t.data["paid"] for t in cancels} == {True, False}  # before and after payment
     assert {t.entity_id for t in kinds(world, "allegro1", "return")} == set(world.allegro_customer_returns("allegro1"))
+    # A payment is a transition of its own (an order bought before a point can be paid after it).
+    payments = kinds(world, "allegro1", "payment")
+    paid = {i: f["payment"]["finishedAt"] for i, f in forms.items() if f["payment"].get("finishedAt")}
+    assert {t.entity_id: t.at.isoformat().replace("+00:00", ".000Z") for t in payments} == paid
 
 
 def test_stock_crossings_are_consistent_with_current_stock(make_app) -> None:
