@@ -86,10 +86,8 @@ def test_bad_fault_spec_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_real_server_prints_settings_and_approves(tmp_path) -> None:
     port = 18000 + os.getpid() % 2000
     proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "sandbox", "--port", str(port), "--scenario", "lively", "--speed", "0",
-            "--allegro-token-requests", "2",
-        ],
+        [sys.executable, "-m", "sandbox", "--port", str(port), "--scenario", "lively", "--speed", "0"]
+        + ["--allegro-token-requests", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
