@@ -37,7 +37,8 @@ async def _no_sleep(seconds: float) -> None:  # retries back off without waiting
     return None
 
 
-def clients_for(app: FastAPI, **settings_overrides: Any) -> Clients:
+def clients_for(app: FastAPI, *, transport: Any = None, **settings_overrides: Any) -> Clients:
+    """Clients on the in-process sandbox (or on `transport`, a SandboxTransport of that app)."""
     world: World = app.state.world
     settings = sandbox_settings(
         allegro_client_id=world.client_id,
@@ -46,7 +47,7 @@ def clients_for(app: FastAPI, **settings_overrides: Any) -> Clients:
     )
     return Clients.from_settings(
         settings,
-        transport=SandboxTransport(app=app),
+        transport=transport or SandboxTransport(app=app),
         limits=RateLimits.unlimited(),
         now=world.now_dt,
         sleep=_no_sleep,
