@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -37,8 +37,9 @@ async def _no_sleep(seconds: float) -> None:  # retries back off without waiting
     return None
 
 
-def clients_for(app: FastAPI, *, transport: Any = None, **settings_overrides: Any) -> Clients:
-    """Clients on the in-process sandbox (or on `transport`, a SandboxTransport of that app)."""
+def clients_for(app: FastAPI, *, transport: Any = None, skew: float = 0.0, **settings_overrides: Any) -> Clients:
+    """Clients on the in-process sandbox (or on `transport`, a SandboxTransport of that app);
+    `skew`: seconds our clock runs ahead of the marketplace's."""
     world: World = app.state.world
     settings = sandbox_settings(
         allegro_client_id=world.client_id,
@@ -49,7 +50,7 @@ def clients_for(app: FastAPI, *, transport: Any = None, **settings_overrides: An
         settings,
         transport=transport or SandboxTransport(app=app),
         limits=RateLimits.unlimited(),
-        now=world.now_dt,
+        now=(lambda: world.now_dt() + timedelta(seconds=skew)) if skew else world.now_dt,
         sleep=_no_sleep,
     )
 

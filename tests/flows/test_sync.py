@@ -9,7 +9,7 @@ from connectors.http import Timeouts
 from flows.sync import sync_one
 from sandbox.world import World
 from storage import upserts
-from storage.models import Notification, Order, Shop, SyncRun
+from storage.models import Notification, Order, Product, Shop, SyncRun
 from tasks.clients import Clients
 from tests.flows.conftest import add_shops, clients_for, make_sandbox
 from tests.flows.truth import assert_allegro_matches, assert_wb_matches
@@ -162,3 +162,24 @@ async def test_a_rejected_wb_token_marks_the_shop_broken_and_stops(
         assert shop.status == "broken"
     assert len([r for r in world.log.entries() if r.host.startswith("wb-")]) == 1  # 401: no retries
     assert await sync_one(shops["wb1"], clients=clients) == []  # a broken shop is not synced
+
+
+async def test_ended_offers_are_backed_up_too(clean_engine: Engine) -> None:
+    """No publication.status filter means every status (facts page): old orders point at ENDED offers."""
+    app = make_sandbox(scenario="lively", seed=1)
+    world: World = app.state.world
+    shops = add_shops(clean_engine, world)
+    world.advance(3 * 3600)  # by now an offer has sold out (the sandbox ends an offer at 0)
+    async with clients_for(app) as clients:
+        for _ in range(2):
+            reports = await sync_one(shops["allegro1"], clients=clients)
+            assert all(r.status == "success" for r in reports), [(r.stream, r.error) for r in reports]
+            offers = world.allegro_offers("allegro1")
+            assert any(o["publication"]["status"] == "ENDED" for o in offers.values())
+            with Session(clean_engine) as s:
+                rows = s.execute(
+                    select(Product.sku, Product.status).where(Product.shop_id == shops["allegro1"])
+                ).all()
+            assert dict(rows) == {oid: o["publication"]["status"] for oid, o in offers.items()}
+            world.advance(6 * 3600)
+    assert_allegro_matches(clean_engine, world, "allegro1", shops["allegro1"])

@@ -37,12 +37,15 @@ def add_owners(engine: Engine, world: World, shops: dict[str, int]) -> dict[str,
 
 
 def expected(world: World, name: str, since, until) -> Counter:
-    kinds = {"review": "negative_review", "stock_low": "critical_stock"}
-    return Counter(
-        (kinds.get(t.kind, t.kind), t.entity_id)
-        for t in world.transitions(name, since, until)
-        if kinds.get(t.kind, t.kind) in COMPARED
-    )
+    """(kind, entity) per real transition in (since, until]. An Allegro order is one new_order
+    whichever of its stages falls in the range: bought, or paid (bought before, paid after)."""
+    kinds = {"review": "negative_review", "stock_low": "critical_stock", "payment": "new_order"}
+    out: Counter = Counter()
+    for t in world.transitions(name, since, until):
+        key = (kinds.get(t.kind, t.kind), t.entity_id)
+        if key[0] in COMPARED and not (key[0] == "new_order" and key in out):
+            out[key] += 1
+    return out
 
 
 def stored(engine: Engine, shop_id: int) -> Counter:

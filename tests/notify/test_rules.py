@@ -39,11 +39,30 @@ def test_wb_new_order_once_per_srid_with_basket_and_place() -> None:
     assert payload["amount"] == "1299.00" and payload["items"][0]["size"] == "M"
 
 
-def test_silent_shop_first_sync_and_backfill_make_nothing() -> None:
+def test_a_shop_before_its_first_sync_is_silent() -> None:
     change = first_seen("srid-1", wb_order("srid-1"))
     assert rules.for_orders(replace(WB, notify_from=None), [change], now=NOW) == []
-    assert rules.for_orders(replace(WB, backfill=True), [change], now=NOW) == []
-    assert rules.for_sales(replace(WB, backfill=True), [first_seen("S1", sale("S1"))], now=NOW) == []
+    assert rules.for_sales(replace(WB, notify_from=None), [first_seen("S1", sale("S1"))], now=NOW) == []
+
+
+def test_a_backfill_is_silent_for_history_only() -> None:
+    """Whichever run writes a change first: what happened after notify-from notifies (once, by its
+    key), what happened before is history."""
+    shop = replace(WB, notify_from=NOW - timedelta(hours=2), backfill=True)
+    live = first_seen("srid-1", wb_order("srid-1", bought_at=NOW - timedelta(minutes=30)))
+    history = first_seen("srid-0", wb_order("srid-0", bought_at=NOW - timedelta(days=20)))
+    assert kinds(rules.for_orders(shop, [live, history], now=NOW)) == kinds(
+        rules.for_orders(replace(shop, backfill=False), [live], now=NOW)
+    ) == [("new_order", "7:new_order:srid-1:seen")]
+    assert kinds(rules.for_sales(shop, [first_seen("S1", sale("S1"))], now=NOW)) == [("buyout", "7:buyout:S1:sale")]
+    allegro = replace(ALLEGRO, notify_from=NOW - timedelta(hours=2), backfill=True)
+    old = allegro_order("f9", "BOUGHT", bought_at=NOW - timedelta(days=3))
+    cancelled = {**allegro_order("f9", "CANCELLED"), "bought_at": old["bought_at"]}
+    assert kinds(rules.for_orders(allegro, [changed("f9", old, cancelled)], now=NOW)) == [
+        ("cancellation", "8:cancellation:f9:cancelled")
+    ]
+    long_ago = {**cancelled, "source_updated_at": NOW - timedelta(days=2), "cancelled_at": NOW - timedelta(days=2)}
+    assert rules.for_orders(allegro, [first_seen("f9", long_ago)], now=NOW) == []
 
 
 def test_wb_late_arrival_within_three_days_notifies_older_history_does_not() -> None:
@@ -102,10 +121,44 @@ def test_allegro_duplicate_ready_for_processing_and_fulfilment_moves_add_nothing
     assert rules.for_orders(ALLEGRO, [changed("f1", paid, sent)], now=NOW) == []
 
 
-def test_allegro_bought_before_notify_from_never_notifies_its_payment() -> None:
+def test_allegro_bought_before_notify_from_and_paid_after_it_notifies_the_payment() -> None:
+    """The transition's own time decides, not when the order was created."""
     old = allegro_order("f3", "BOUGHT", bought_at=NOTIFY_FROM - timedelta(hours=1))
-    paid = {**allegro_order("f3", "READY_FOR_PROCESSING"), "bought_at": old["bought_at"]}
-    assert rules.for_orders(ALLEGRO, [changed("f3", old, paid)], now=NOW) == []
+    paid = {**allegro_order("f3", "READY_FOR_PROCESSING", paid=True), "bought_at": old["bought_at"]}
+    drafts = rules.for_orders(ALLEGRO, [changed("f3", old, paid)], now=NOW)
+    assert kinds(drafts) == [("new_order", "8:new_order:f3:paid")]
+    # First seen already paid (the history listing had not reached it), paid after notify-from.
+    assert kinds(rules.for_orders(ALLEGRO, [first_seen("f3", paid)], now=NOW)) == kinds(drafts)
+
+
+def test_allegro_paid_before_notify_from_is_history() -> None:
+    bought = NOTIFY_FROM - timedelta(hours=3)
+    paid_early = {
+        **allegro_order("f6", "READY_FOR_PROCESSING", bought_at=bought),
+        "raw": {"payment": {"finishedAt": (NOTIFY_FROM - timedelta(hours=2)).isoformat()}},
+    }
+    sent = {**paid_early, "status": "sent", "fulfillment_status": "SENT"}
+    assert rules.for_orders(ALLEGRO, [first_seen("f6", sent)], now=NOW) == []
+    unpaid = allegro_order("f6", "BOUGHT", bought_at=bought)
+    assert rules.for_orders(ALLEGRO, [changed("f6", unpaid, paid_early)], now=NOW) == []
+
+
+def test_allegro_new_order_stamped_a_little_before_notify_from_by_the_marketplace_clock_notifies() -> None:
+    """boughtAt is the marketplace's clock, notify-from ours: seconds of skew must not silence it."""
+    shop = replace(ALLEGRO, notify_from=NOW - timedelta(minutes=3))
+    skewed = allegro_order("f7", "BOUGHT", bought_at=shop.notify_from - timedelta(seconds=4))
+    drafts = rules.for_orders(shop, [first_seen("f7", skewed)], now=NOW)
+    assert kinds(drafts) == [("new_order", "8:new_order:f7:bought")]
+    history = allegro_order("f8", "BOUGHT", bought_at=shop.notify_from - timedelta(hours=1))
+    assert rules.for_orders(shop, [first_seen("f8", history)], now=NOW) == []
+    # While the shop's history is still being read, an unseen order from just before the point may
+    # be history the listing has not reached yet: only what is strictly after it notifies.
+    reading = replace(shop, history_complete=False)
+    assert rules.for_orders(reading, [first_seen("f7", skewed)], now=NOW) == []
+    after = allegro_order("f9", "BOUGHT", bought_at=shop.notify_from + timedelta(seconds=1))
+    assert kinds(rules.for_orders(reading, [first_seen("f9", after)], now=NOW)) == [
+        ("new_order", "8:new_order:f9:bought")
+    ]
 
 
 def test_allegro_cancellations_record_whether_the_order_was_paid() -> None:
