@@ -12,6 +12,8 @@ marketplace's own error codes/descriptions.
     │   └── NetworkError        connect/read timeout, reset, truncated or undecodable body
     ├── AuthError
     │   ├── CredentialsRejected 401: token/key missing, expired, revoked or wrong category
+    │   ├── AccessTokenRejected Allegro: 401 on several freshly renewed access tokens in a row;
+    │   │                       the login still works (refreshes succeed): fail this run, try later
     │   └── ReauthRequired      the person must log in again (invalid_grant, revoked refresh)
     ├── DeviceFlowError         the device-flow attempt is over; start a new one
     │   ├── AccessDenied        the user refused
@@ -62,7 +64,13 @@ class AuthError(ConnectorError):
 
 
 class CredentialsRejected(AuthError):
-    """401. For WB: mark the connection broken. For Allegro API: refresh, then retry once."""
+    """401. For WB: mark the connection broken. For the Allegro API: renew the access token and
+    send the request again (connectors.allegro.tokens does it for a TokenSource)."""
+
+
+class AccessTokenRejected(AuthError):
+    """Allegro answered 401 to several freshly renewed access tokens in a row. Not a lost login
+    (only invalid_grant on a refresh says that): the run fails and the next one tries again."""
 
 
 class ReauthRequired(AuthError):

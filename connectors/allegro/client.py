@@ -1,9 +1,11 @@
 """Allegro REST API reads: order journal, checkout forms, offers, offer events, returns.
 
 One long-lived client for the API host serves every account: the access token is
-passed to each call. The per-client-id limit (9000/min) is one bucket keyed by the
-app's client id. A 401 raises :class:`~connectors.errors.CredentialsRejected`: refresh
-the token (``AllegroAuth.refresh``) and call again.
+passed to each call, as a plain token or as a :class:`~connectors.allegro.tokens.TokenSource`.
+With a source, a 401 renews the token and sends the same request again (see
+connectors/allegro/tokens.py); with a plain token it raises
+:class:`~connectors.errors.CredentialsRejected`. The per-client-id limit (9000/min) is one
+bucket keyed by the app's client id.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from datetime import timedelta
 from typing import Any, Literal
 
 import httpx
-from pydantic import SecretStr
 
 from connectors import errors
 from connectors.allegro import models as m
 from connectors.allegro.paging import JOURNAL_LIMIT, LISTING_LIMIT, EventJournalPaginator, ListingPlan, Window
+from connectors.allegro.tokens import Token, with_token
 from connectors.http import DEFAULT_RETRY, DEFAULT_TIMEOUTS, Call, HostClient, RetryPolicy, Timeouts, gather_bounded
 from connectors.parsing import Page, RowError, RowParser, remap_errors, require
 from connectors.ratelimit import DEFAULT_LIMITS, DEFAULT_REGISTRY, BucketRegistry, Clock, RateLimits, Sleep
@@ -29,13 +32,7 @@ from connectors.timeutil import parse_utc, to_utc_param
 PUBLIC_V1 = "application/vnd.allegro.public.v1+json"
 BETA_V1 = "application/vnd.allegro.beta.v1+json"
 
-Token = str | SecretStr
 ListingField = Literal["lineItems.boughtAt", "updatedAt"]
-
-
-def _secret(token: Token) -> str:
-    return token.get_secret_value() if isinstance(token, SecretStr) else token
-
 
 READS_PER_WINDOW = 3
 
@@ -116,15 +113,19 @@ class AllegroClient:
         await self.aclose()
 
     async def _get(self, token: Token, path: str, params: dict[str, Any] | None = None, *, beta: bool = False) -> Any:
-        headers = {"Authorization": f"Bearer {_secret(token)}"}
-        if beta:
-            headers["Accept"] = BETA_V1
         bucket = None
         if not self._limits.disabled:
             # 9000/min is per client id, whichever account the token belongs to.
             bucket = self._registry.bucket(self.client_id, "allegro_api", self._limits.allegro_api)
-        body, _ = await self._host.send(Call("GET", path, params=params, headers=headers, bucket=bucket))
-        return body
+
+        async def send(access_token: str) -> Any:
+            headers = {"Authorization": f"Bearer {access_token}"}
+            if beta:
+                headers["Accept"] = BETA_V1
+            body, _ = await self._host.send(Call("GET", path, params=params, headers=headers, bucket=bucket))
+            return body
+
+        return await with_token(token, send)
 
     # -- order event journal --------------------------------------------------
 
@@ -216,17 +217,23 @@ class AllegroClient:
         by: ListingField = "lineItems.boughtAt",
         status: str | None = None,
         fulfillment_status: str | None = None,
+        window: timedelta | None = None,
     ) -> AsyncIterator[Page[m.CheckoutForm, datetime]]:
         """Every order with `by` in [since, until], each exactly once, splitting the window
-        whenever it holds more than the 10,000 the listing can page through.
+        whenever it holds more than the 10,000 the listing can page through; `window`: read
+        the range as consecutive windows at most that wide (finer resume points).
 
-        Cursor: a resume point. Every order with `by` before it has been delivered.
+        Cursor: a resume point. Every order with `by` before it has been delivered. When a
+        window is done, an empty page says so with the window's end as its cursor.
         """
-        plan = ListingPlan.over(since, until, LISTING_LIMIT)
+        plan = ListingPlan.over(since, until, LISTING_LIMIT, max_width=window)
         extra = {k: v for k, v in (("status", status), ("fulfillment.status", fulfillment_status)) if v}
-        while (window := plan.next_window()) is not None:
-            async for page in self._read_window(token, plan, window, by, extra):
+        while (current := plan.next_window()) is not None:
+            splits = plan.splits
+            async for page in self._read_window(token, plan, current, by, extra):
                 yield page
+            if plan.splits == splits:  # read through, not replaced by smaller windows
+                yield Page([], current.until, received=0, requests=0)
 
     async def list_checkout_forms(
         self, token: Token, since: datetime, until: datetime, *, by: ListingField = "lineItems.boughtAt"
@@ -302,9 +309,11 @@ class AllegroClient:
     # -- offers and returns ---------------------------------------------------
 
     async def iter_offer_pages(
-        self, token: Token, *, publication_status: str | None = "ACTIVE", limit: int = 1000
+        self, token: Token, *, publication_status: str | None = None, limit: int = 1000
     ) -> AsyncIterator[Page[m.Offer, int]]:
-        """Offers with stock, `limit` at a time; cursor = offset of the next page."""
+        """Offers with stock, `limit` at a time; cursor = offset of the next page. No
+        `publication_status` means every status (INACTIVE, ACTIVATING, ACTIVE, ENDED): a backup
+        wants ENDED offers too, old orders point at them."""
         offset = 0
         while True:
             params: dict[str, Any] = {"offset": str(offset), "limit": str(limit)}

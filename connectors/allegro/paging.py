@@ -96,8 +96,17 @@ class ListingPlan:
     splits: int = 0
 
     @classmethod
-    def over(cls, since: datetime, until: datetime, limit: int = LISTING_LIMIT) -> ListingPlan:
-        return cls([Window(since, until)], limit=limit)
+    def over(
+        cls, since: datetime, until: datetime, limit: int = LISTING_LIMIT, *, max_width: timedelta | None = None
+    ) -> ListingPlan:
+        """[since, until] as one window, or as consecutive windows at most `max_width` wide."""
+        if max_width is None or max_width <= timedelta(0) or until - since <= max_width:
+            return cls([Window(since, until)], limit=limit)
+        bounds = [since]
+        while bounds[-1] + max_width < until:
+            bounds.append(bounds[-1] + max_width)
+        bounds.append(until)
+        return cls([Window(a, b) for a, b in zip(bounds, bounds[1:], strict=False)], limit=limit)
 
     def next_window(self) -> Window | None:
         return self.pending.pop(0) if self.pending else None

@@ -60,3 +60,11 @@ def test_ids_are_delivered_once_across_windows() -> None:
     plan = ListingPlan.over(T0, T0)
     assert plan.take_new([{"id": "a"}, {"id": "b"}]) == [0, 1]
     assert plan.take_new([{"id": "b"}, {"id": "c"}, {"bad": 1}]) == [1, 2]
+
+
+def test_a_plan_of_bounded_windows_covers_the_range_in_order() -> None:
+    plan = ListingPlan.over(T0, T0 + timedelta(days=30), max_width=timedelta(days=7))
+    assert [w.since for w in plan.pending] == [T0 + timedelta(days=d) for d in (0, 7, 14, 21, 28)]
+    assert plan.pending[-1].until == T0 + timedelta(days=30)
+    assert all(a.until == b.since for a, b in zip(plan.pending, plan.pending[1:], strict=False))
+    assert len(ListingPlan.over(T0, T0 + timedelta(days=3), max_width=timedelta(days=7)).pending) == 1

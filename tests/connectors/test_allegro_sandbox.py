@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -165,3 +165,77 @@ async def test_many_checkout_forms_at_once_with_bounded_concurrency(sb) -> None:
         batch = await api.checkout_forms(sb.allegro_pair().access_token, ids)
     assert {f.id for f in batch.forms} == set(ids) and batch.missing == []
     assert sb.transport.peak == 3
+
+
+class SandboxTokens:
+    """A token source as the sync has one: renews by refreshing the shop's pair at the sandbox."""
+
+    def __init__(self, sb, auth) -> None:  # type: ignore[no-untyped-def]
+        pair = sb.allegro_pair()
+        self.access, self.refresh, self.auth = pair.access_token, pair.refresh_token, auth
+        self.renewals = 0
+        self._lock = asyncio.Lock()
+
+    async def current(self) -> str:
+        return self.access
+
+    async def renew(self, rejected: str) -> str:
+        async with self._lock:  # requests in flight when the token died share one refresh
+            if rejected == self.access:
+                pair = await self.auth.refresh(self.refresh)
+                self.access = pair.access_token.get_secret_value()
+                self.refresh = pair.refresh_token.get_secret_value()
+                self.renewals += 1
+            return self.access
+
+
+async def test_a_dying_token_is_renewed_and_the_same_request_sent_again() -> None:
+    sb = make_sandbox(scenario="tiny:allegro_orders=900", rate_limits=False, allegro_token_requests=4)
+    async with sb.allegro(concurrency=4) as api, sb.auth() as auth:
+        tokens = SandboxTokens(sb, auth)
+        seen = [f.id async for p in api.iter_checkout_form_pages(tokens, EPOCH, sb.world.now_dt()) for f in p.items]
+        forms = await api.checkout_forms(tokens, seen[:30])
+    assert sorted(seen) == sorted(sb.world.allegro_checkout_forms("allegro1"))
+    assert len(forms.forms) == 30 and forms.missing == []
+    answered = [r for r in sb.requests("allegro-api") if r.status == 200]
+    assert tokens.renewals == -(-len(answered) // 4) - 1  # one refresh per dead token, in flight or not
+    assert sum(1 for r in sb.requests("allegro-api") if r.status == 401) >= tokens.renewals
+
+
+async def test_renewed_tokens_refused_again_and_again_end_the_call_bounded() -> None:
+    sb = make_sandbox(scenario="tiny:allegro_orders=20", rate_limits=False)
+
+    class Dead:
+        renewals = 0
+
+        async def current(self) -> str:
+            return "dead"
+
+        async def renew(self, rejected: str) -> str:
+            self.renewals += 1
+            return f"dead-{self.renewals}"
+
+    source = Dead()
+    async with sb.allegro() as api:
+        with pytest.raises(errors.AccessTokenRejected) as info:
+            await api.event_stats(source)
+        with pytest.raises(errors.CredentialsRejected):  # a plain token has nobody to renew it
+            await api.event_stats("dead")
+    assert source.renewals == 3 and "dead" not in str(info.value)
+    assert not isinstance(info.value, errors.CredentialsRejected)  # not "the login is gone"
+
+
+async def test_listing_windows_of_a_given_width_say_when_each_is_done() -> None:
+    sb = make_sandbox(scenario="tiny:allegro_orders=600,history_days=30", rate_limits=False)
+    token = sb.allegro_pair().access_token
+    now = sb.world.now_dt()
+    since = now - timedelta(days=31)
+    cursors, ids = [], []
+    async with sb.allegro() as api:
+        async for page in api.iter_checkout_form_pages(token, since, now, window=timedelta(days=7)):
+            cursors.append(page.cursor)
+            ids += [f.id for f in page.items]
+    assert sorted(ids) == sorted(sb.world.allegro_checkout_forms("allegro1"))
+    assert cursors == sorted(cursors) and cursors[-1] == now  # resume points only move forward
+    done = [since + timedelta(days=7 * n) for n in range(1, 5)] + [now]
+    assert [c for c in dict.fromkeys(cursors) if c != since] == done  # each window's end, once read
