@@ -1,11 +1,14 @@
 """backfill: read a shop's history for a date range, silently, resumably.
 
-- Allegro: the checkout-form listing by `lineItems.boughtAt`, split under the 10,000 offset cap.
+- Allegro: the checkout-form listing by `lineItems.boughtAt`, split under the 10,000 offset cap,
+  as a history read (storage.history): the shop shows "history incomplete" until it is done.
 - WB: `flag=1` reads, one Moscow calendar day at a time (orders and sales).
 
 Progress is stored per (shop, range) in the same transaction as the rows it covers, so a
-re-run with the same parameters continues where the last one stopped. A backfill never
-creates notifications. A progress artifact shows how far it is while it runs.
+re-run with the same parameters continues where the last one stopped. A backfill is silent
+about history; a change that happened after the shop's notify-from point notifies, whichever
+of the backfill and the sync writes it first (the dedupe keys make the second a no-op). A
+progress artifact shows how far it is while it runs.
 """
 
 from __future__ import annotations
@@ -86,20 +89,15 @@ async def _wb_days(ctx: SyncContext, since: date, until: date, progress: Progres
 
 
 async def _allegro_window(ctx: SyncContext, since: date, until: date, progress: Progress) -> StreamReport:
-    stream = _progress_stream("allegro", since, until)
     start = datetime.combine(since, time.min, UTC)
     end = datetime.combine(until, time.max, UTC)
-    done = await ctx.db(_stored_progress, ctx, stream)
-    resume = datetime.fromisoformat(done["resume"]) if done else start
     span = (end - start).total_seconds() or 1.0
 
     async def on_page(point: datetime) -> None:
         await progress.update((point - start).total_seconds() / span)
 
     async def body(counts: RunCounts) -> None:
-        await allegro_streams.backfill_window(
-            ctx, max(resume, start), end, counts, progress_stream=stream, on_page=on_page
-        )
+        await allegro_streams.backfill_window(ctx, start, end, counts, on_page=on_page)
         await progress.update(1.0)
 
     return await run_stream(ctx, "backfill_allegro_orders", body)
@@ -141,7 +139,7 @@ async def backfill_one(
 async def backfill(
     shop_id: int, since: date, until: date | None = None, streams: list[str] | None = None
 ) -> dict[str, Any]:
-    """Read a shop's orders (and WB sales) between two dates, silently; re-run to resume."""
+    """Read a shop's orders (and WB sales) between two dates (history silently); re-run to resume."""
     require_head(get_engine())
     reports = await backfill_one(shop_id, since, until, streams)
     marketplace, name = shop_label(shop_id)

@@ -2,7 +2,14 @@
 
 One sync of a shop at a time, across processes and machines: an advisory lock in PostgreSQL.
 A second sync of the same shop skips and says so in its log. The first sync of a shop is
-silent; when it has finished every stream, the shop's notify-from point is set.
+silent; when it has finished every stream, the shop's notify-from point is set. A stream that
+resumes where it stopped (the Allegro order history) does not hold that back: the shop says
+"history incomplete" until it is done, and notifies live changes meanwhile.
+
+Only a WB key the marketplace refuses marks a shop `broken`. An Allegro 401 is answered by the
+client (renew the token, send the request again); tokens refused even then fail the run
+(AccessTokenRejected, tried again next sync), and only `invalid_grant` on a refresh means the
+owner must log in again (`needs_reauth`).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from prefect.context import FlowRunContext
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from connectors.errors import CredentialsRejected, ReauthRequired
+from connectors.errors import AccessTokenRejected, CredentialsRejected, ReauthRequired
 from flows.common import flow_run_id, shop_label, slug, summary_markdown
 from flows.logs import run_logger
 from storage.db import get_engine
@@ -44,9 +51,14 @@ STREAMS: dict[str, dict[str, Task[..., Any]]] = {
     "allegro": {
         "offers": allegro.sync_allegro_offers,
         "orders": allegro.sync_allegro_orders,
+        "history": allegro.sync_allegro_history,
         "returns": allegro.sync_allegro_returns,
     },
 }
+# Streams that continue where they stopped and are tracked as the shop's history
+# (storage.history): their failure does not keep a first sync from ending.
+RESUMABLE = {"allegro_history"}
+AUTH_STOPS = (CredentialsRejected, ReauthRequired, AccessTokenRejected)
 
 
 def sync_run_name() -> str:
@@ -77,15 +89,22 @@ async def run_streams(ctx: SyncContext, streams: list[str] | None) -> list[Strea
         stream = f"{ctx.shop.marketplace}_{name}"  # as the stream records its own runs
         try:
             reports.append(await run(ctx))
-        except (CredentialsRejected, ReauthRequired) as exc:
-            # The other streams would be refused too: stop, and tell the owners once.
+        except AUTH_STOPS as exc:
+            # The other streams would be refused too: stop (a WB key refused: tell the owners once).
             reports.append(StreamReport(stream=stream, status="failed", error=f"{type(exc).__name__}: {exc}"))
-            if isinstance(exc, CredentialsRejected):
+            if isinstance(exc, CredentialsRejected) and ctx.shop.marketplace == "wb":
                 await ctx.db(mark_broken, ctx.engine, shop_id=ctx.shop.id, reason=str(exc))
             break
         except Exception as exc:  # noqa: BLE001 - recorded in the run and the summary; others go on
             reports.append(StreamReport(stream=stream, status="failed", error=f"{type(exc).__name__}: {exc}"))
     return reports
+
+
+def first_sync_done(marketplace: str, reports: list[StreamReport]) -> bool:
+    """Every stream of the marketplace ran and succeeded, the resumable ones aside."""
+    ok = {r.stream for r in reports if r.status == "success"}
+    wanted = {f"{marketplace}_{name}" for name in STREAMS[marketplace]} - RESUMABLE
+    return wanted <= ok
 
 
 def mark_broken(engine: Engine, *, shop_id: int, reason: str) -> None:
@@ -112,7 +131,7 @@ async def sync_one(
                     return []
                 started = ctx.now()
                 reports = await run_streams(ctx, streams)
-                if ctx.shop.notify_from is None and streams is None and all(r.status == "success" for r in reports):
+                if ctx.shop.notify_from is None and streams is None and first_sync_done(ctx.shop.marketplace, reports):
                     # Anything that happened after the first sync started may have been missed by it.
                     _mark_first_sync_done(shop_id, started)
                 return reports

@@ -456,3 +456,23 @@ class AllegroLogin(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
     shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created()
+
+
+class HistoryRead(Base):
+    """A read of a shop's past orders over [since, until] (the first sync's backup of the order
+    history, a backfill) and how far it got: every order whose key (Allegro: boughtAt) is before
+    `done_until` is stored. Moved in the transaction of the rows it covers; `completed_at` set
+    when the range is done. A shop with a read not completed shows "history incomplete"."""
+
+    __tablename__ = "history_reads"
+    __table_args__ = (UniqueConstraint("shop_id", "name"),)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    # "first-sync", or "backfill:<since>:<until>": a re-run with the same range continues it.
+    name: Mapped[str] = mapped_column(String(96), nullable=False)
+    since: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    until: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    done_until: Mapped[datetime | None] = mapped_column(TZ)
+    started_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+    completed_at: Mapped[datetime | None] = mapped_column(TZ)

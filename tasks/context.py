@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from connectors.parsing import gc_paused
 from sellerpulse.settings import Settings
+from storage.history import history_complete
 from storage.models import Shop
 from storage.shops import credentials_of
 from storage.sync_state import RunCounts, finish_run, get_cursor, start_run
@@ -39,10 +40,21 @@ class ShopInfo:
     notify_from: datetime | None
     currency: str | None
     language: str | None
+    # The first sync finished and no history read is pending (storage.history).
+    history_complete: bool = False
 
     @classmethod
-    def of(cls, shop: Shop) -> ShopInfo:
-        return cls(shop.id, shop.marketplace, shop.name, shop.status, shop.notify_from, shop.currency, shop.language)
+    def of(cls, shop: Shop, *, history_complete: bool = False) -> ShopInfo:
+        return cls(
+            shop.id,
+            shop.marketplace,
+            shop.name,
+            shop.status,
+            shop.notify_from,
+            shop.currency,
+            shop.language,
+            history_complete,
+        )
 
 
 @dataclass
@@ -60,8 +72,10 @@ class SyncContext:
     shop: ShopInfo
     credentials: dict[str, Any]
     clients: Clients
-    kind: str = "sync"  # or "backfill": silent
+    kind: str = "sync"  # or "backfill"
     flow_run_id: str | None = None
+    # Allegro: the shop's access token as the client takes it (tasks.tokens.ShopTokens), made on first use.
+    allegro_tokens: Any = None
     log: logging.Logger | logging.LoggerAdapter[Any] = field(
         default_factory=lambda: logging.getLogger("sellerpulse.sync")
     )
@@ -75,8 +89,9 @@ class SyncContext:
 
     @property
     def silent(self) -> bool:
-        """Backfills and the first sync of a shop create no notifications."""
-        return self.kind == "backfill" or self.shop.notify_from is None
+        """A shop's first sync creates no notifications. Any other run, a backfill too, notifies
+        what happened after the notify-from point (the rules judge each change by its time)."""
+        return self.shop.notify_from is None
 
     async def db(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run blocking database work in a worker thread."""
@@ -99,7 +114,7 @@ def load_context(
             raise LookupError(f"shop {shop_id} does not exist")
         return SyncContext(
             engine=engine,
-            shop=ShopInfo.of(shop),
+            shop=ShopInfo.of(shop, history_complete=history_complete(session, shop_id=shop_id)),
             credentials=credentials_of(shop),
             clients=clients,
             kind=kind,
@@ -165,16 +180,24 @@ class Batch:
 
 async def batched(pages: AsyncIterator[Any], min_items: int) -> AsyncIterator[Batch]:
     """Merge consecutive pages until they hold `min_items`; a batch's cursor is its last page's
-    (valid when cursors only move forward, as resume points do)."""
+    (valid when cursors only move forward, as resume points do). If reading fails, the pages
+    read so far are yielded as a last batch before the error is raised."""
     batch = Batch([])
-    async for page in pages:
-        batch.items.extend(page.items)
-        batch.cursor, batch.pages = page.cursor, batch.pages + 1
-        batch.received += page.received
-        batch.requests += page.requests
-        if len(batch.items) >= min_items:
+    try:
+        async for page in pages:
+            batch.items.extend(page.items)
+            batch.cursor, batch.pages = page.cursor, batch.pages + 1
+            batch.received += page.received
+            batch.requests += page.requests
+            if len(batch.items) >= min_items:
+                yield batch
+                batch = Batch([])
+    except Exception:
+        # What was read before the failure is written with its resume point, then the failure
+        # goes on: a retry does not read those pages again.
+        if batch.pages:
             yield batch
-            batch = Batch([])
+        raise
     if batch.pages:
         yield batch
 

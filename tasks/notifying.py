@@ -1,7 +1,9 @@
 """Where the sync's writes meet the notification rules: same session, same transaction.
 
 Thin glue around storage.outbox: it builds the rules' view of the shop from the sync context.
-Silent syncs (a shop's first sync, every backfill) create nothing but the owner alerts.
+A shop's first sync creates nothing but the owner alerts. Every other run, a backfill as much as
+a sync, hands its changes to the rules, which judge each by when it happened: history (before
+the notify-from point) stays silent, a live change notifies whichever run writes it first.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ if TYPE_CHECKING:
 def shop_view(ctx: SyncContext) -> ShopContext:
     s = ctx.shop
     return ShopContext(
-        s.id, s.marketplace, s.name, s.notify_from, s.currency, s.language, backfill=ctx.kind == "backfill"
+        s.id,
+        s.marketplace,
+        s.name,
+        s.notify_from,
+        s.currency,
+        s.language,
+        backfill=ctx.kind == "backfill",
+        history_complete=s.history_complete,
     )
 
 

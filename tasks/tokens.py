@@ -7,10 +7,15 @@ two refreshers each spending the same refresh token is exactly how accounts get 
 
 Only `ReauthRequired` (invalid_grant, revoked) marks the shop `needs_reauth`; a network or
 server failure leaves it active and is retried by the caller.
+
+`ShopTokens` is what a sync hands the Allegro client (connectors.allegro.tokens.TokenSource):
+on a 401 the client asks it to renew the rejected token, and it takes the shop's current pair
+from the database if another process already rotated it, or refreshes it under the lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -113,3 +118,42 @@ def shops_due(engine: Engine, *, window: timedelta, now: datetime) -> list[int]:
             (Shop.token_expires_at.is_(None)) | (Shop.token_expires_at <= horizon),
         )
         return list(session.scalars(query.order_by(Shop.id)))
+
+
+class ShopTokens:
+    """The access token of one Allegro shop for the client, renewed when the API rejects it.
+
+    Many requests of a run can meet the same dead token at once: one of them renews it (an
+    asyncio lock in the process, the shop's row lock across processes), the others get its
+    result. Every renewal is logged; the count is in `renewals`."""
+
+    def __init__(self, engine: Engine, clients: Clients, *, shop_id: int, credentials: dict[str, Any]) -> None:
+        self._engine, self._clients, self._shop_id = engine, clients, shop_id
+        self.credentials = credentials
+        self.renewals = 0
+        self._lock = asyncio.Lock()
+
+    async def current(self) -> str:
+        return str(self.credentials["access_token"])
+
+    async def renew(self, rejected: str) -> str:
+        async with self._lock:
+            if self.credentials.get("access_token") != rejected:
+                return await self.current()  # another request of this run renewed it meanwhile
+            # Inside the shop's row lock: the stored pair if another process already rotated it
+            # (no refresh), else a refresh of it. ReauthRequired when the login is gone.
+            creds = await refresh_shop_token(
+                self._engine, self._clients, shop_id=self._shop_id, force=True, rejected_token=rejected
+            )
+            if creds.get("access_token") == rejected:
+                raise ReauthRequired(f"the shop is {_status(self._engine, self._shop_id)}: its token is not renewed")
+            self.credentials = creds
+            self.renewals += 1
+            log.info("shop %s: the rejected access token was replaced (%d this run)", self._shop_id, self.renewals)
+            return await self.current()
+
+
+def _status(engine: Engine, shop_id: int) -> str:
+    with Session(engine) as session:
+        shop = session.get(Shop, shop_id)
+        return shop.status if shop else "gone"

@@ -217,6 +217,9 @@ async def backfill_day(ctx: SyncContext, day: date, counts: RunCounts, *, progre
     def write(session: Session) -> tuple[Any, Any]:
         written_orders = upserts.upsert_orders(session, shop_id=ctx.shop.id, rows=order_rows)
         written_sales = upserts.upsert_sales(session, shop_id=ctx.shop.id, rows=sale_rows)
+        # History stays silent, a live change the sync has not written yet notifies (once).
+        notify_changes(session, ctx=ctx, stream="wb_orders", result=written_orders)
+        notify_changes(session, ctx=ctx, stream="wb_sales", result=written_sales)
         next_day = (day + timedelta(days=1)).isoformat()
         set_cursor(session, shop_id=ctx.shop.id, stream=progress_stream, value={"next_day": next_day})
         return written_orders, written_sales

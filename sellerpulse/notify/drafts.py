@@ -55,12 +55,17 @@ class ShopContext:
     notify_from: datetime | None
     currency: str | None = None
     language: str | None = None
-    # A backfill run; the first sync (notify_from is None) is silent as well.
+    # The run writing the batch is a backfill. It does not silence anything: silence is for
+    # history, what happened before `notify_from`, whichever run writes it.
     backfill: bool = False
+    # The shop's first sync finished and no history read is pending. Until then an unseen order
+    # stamped just before `notify_from` may be history not read yet: only later ones are news.
+    history_complete: bool = True
 
     @property
     def silent(self) -> bool:
-        return self.backfill or self.notify_from is None
+        """Before its first sync a shop has no notify-from point: everything is history."""
+        return self.notify_from is None
 
 
 @dataclass(frozen=True, slots=True)

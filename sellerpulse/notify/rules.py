@@ -2,7 +2,13 @@
 
 Every function is pure: it sees the batch's `RowChange`s (old columns -> new row, see
 storage/changes.py) and returns `Draft`s; `storage.outbox.add` stores them in the same
-transaction as the writes. Silent shops (first sync, backfill) get no drafts.
+transaction as the writes. A shop before its first sync (no notify-from point) gets no drafts.
+
+A transition notifies when it happened after the shop's notify-from point, whenever the order
+was created and whichever run (sync or backfill) writes it first: its own time decides (WB: the
+row's date, with a late-arrival window; Allegro: boughtAt, the payment's finishedAt, the
+cancelling change's updatedAt, with a window for the marketplace's clock), and the dedupe key
+makes a second writer a no-op.
 
 One draft per shop event, never per person: people's settings (kind toggles, thresholds,
 horizons, the Allegro paid/unpaid choice) are applied at delivery (`delivery.wants`), so the
@@ -21,6 +27,9 @@ from storage.changes import RowChange
 # WB statistics rows can arrive 1-3 days late; a first-seen row older than this (and older
 # than the notify-from point) is history being filled in, not news.
 LATE_WINDOW = timedelta(days=3, hours=6)
+# Allegro's times are its clock, notify-from is ours: a transition stamped this little before the
+# point still notifies (once the shop's history is complete: before, it may be unread history).
+ALLEGRO_CLOCK_SKEW = timedelta(minutes=5)
 HORIZONS = (1, 3, 7, 10, 14)  # the stock-runout horizons people can choose
 RUNOUT_DAYS = 30  # sales window for the runout rate
 ALLEGRO_PAID = "READY_FOR_PROCESSING"
@@ -141,24 +150,53 @@ def _allegro_paid(row: Mapping[str, Any] | None) -> bool:
     return row.get("marketplace_status") == ALLEGRO_PAID or row.get("status") in PAID_STATUSES
 
 
+def _allegro_cancelled(row: Mapping[str, Any] | None) -> bool:
+    return row is not None and (bool(row.get("is_cancelled")) or row.get("status") == "cancelled")
+
+
+def _after(shop: ShopContext, at: datetime | None) -> bool:
+    """An Allegro transition at `at` (the marketplace's clock) happened after notify-from."""
+    if at is None or shop.notify_from is None:
+        return True
+    point = shop.notify_from - ALLEGRO_CLOCK_SKEW if shop.history_complete else shop.notify_from
+    return at > point
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _paid_at(row: Mapping[str, Any]) -> datetime | None:
+    """When the order was paid: the payment's finishedAt, else its last change."""
+    payment = _raw(row).get("payment")
+    paid = _time(payment.get("finishedAt")) if isinstance(payment, Mapping) else None
+    return paid or _time(row.get("source_updated_at"))
+
+
 def _allegro_order(shop: ShopContext, change: RowChange, now: datetime, catalog: Catalog | None) -> list[Draft]:
     """Two possible new_order stages: `bought` (first seen unpaid) and `paid` (first seen paid, or
-    paid later). Delivery gives a person exactly one of them (see delivery.wants)."""
+    paid later). Delivery gives a person exactly one of them (see delivery.wants). Each stage, and
+    a cancellation, notifies when it happened after notify-from, however old the order is."""
     new, old = change.new, change.old
-    bought_at = new.get("bought_at")
-    fresh = bought_at is None or shop.notify_from is None or bought_at > shop.notify_from
-    cancelled = bool(new.get("is_cancelled")) or new.get("status") == "cancelled"
+    cancelled = _allegro_cancelled(new)
     paid_now = _allegro_paid(new) and not cancelled
     out: list[Draft] = []
     payload = _order_payload(change, catalog)
     bought_key = dedupe_key(shop.id, Kind.new_order.value, change.key, "bought")
-    if fresh and old is None and not paid_now:
+    if old is None and not paid_now and _after(shop, new.get("bought_at")):
         out.append(_draft(shop, Kind.new_order, change.key, "bought", {**payload, "stage": "bought"}))
-    elif fresh and paid_now and not _allegro_paid(old):
+    elif paid_now and not _allegro_paid(old) and _after(shop, _paid_at(new)):
         stage = {**payload, "stage": "paid", "bought_key": bought_key}
         out.append(_draft(shop, Kind.new_order, change.key, "paid", stage))
-    was_cancelled = old is not None and (bool(old.get("is_cancelled")) or old.get("status") == "cancelled")
-    if cancelled and not was_cancelled and (old is not None or fresh):
+    cancelled_at = _time(new.get("cancelled_at")) or _time(new.get("source_updated_at"))
+    if cancelled and not _allegro_cancelled(old) and _after(shop, cancelled_at):
         was_paid = _allegro_paid(old) or bool((_raw(new).get("payment") or {}).get("finishedAt"))
         out.append(_cancellation(shop, change, payload, was_paid=was_paid))
     return out

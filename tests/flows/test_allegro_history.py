@@ -16,7 +16,7 @@ from flows.backfill import backfill_one
 from flows.sync import sync_one
 from sandbox.transport import SandboxTransport
 from sandbox.world import World
-from storage.history import history_complete, history_status, pending_history
+from storage.history import history_complete, history_status, pending_reads
 from storage.models import Notification, Order, Shop
 from tests.flows.conftest import add_shops, clients_for, make_sandbox
 from tests.flows.truth import assert_allegro_matches, stored_orders
@@ -73,7 +73,7 @@ async def test_an_interrupted_first_sync_continues_where_it_stopped(clean_engine
         assert 0 < stored < len(world.allegro_checkout_forms("allegro1"))
         with Session(clean_engine) as s:
             assert history_complete(s, shop_id=shop_id) is False
-            [pending] = pending_history(s, shop_id=shop_id)
+            [pending] = pending_reads(s, shop_id=shop_id)
             shop = s.get(Shop, shop_id)
             assert shop.status == "active"
             # A history that cannot be finished yet does not keep the shop silent forever: live
@@ -89,7 +89,7 @@ async def test_an_interrupted_first_sync_continues_where_it_stopped(clean_engine
     assert_allegro_matches(clean_engine, world, "allegro1", shop_id)
     with Session(clean_engine) as s:
         assert history_complete(s, shop_id=shop_id) is True
-        assert pending_history(s, shop_id=shop_id) == []
+        assert pending_reads(s, shop_id=shop_id) == []
     assert _count(clean_engine, Notification) == 0  # history is history: nothing notified
 
 
@@ -113,7 +113,7 @@ async def test_an_interrupted_backfill_resumes_and_the_shop_says_history_incompl
             await backfill_one(shop_id, since, today, clients=clients)
         with Session(clean_engine) as s:
             assert history_complete(s, shop_id=shop_id) is False
-            [pending] = pending_history(s, shop_id=shop_id)
+            [pending] = pending_reads(s, shop_id=shop_id)
         assert pending.done_until is not None and pending.done_until > pending.since
         transport.broken = False
         seq = _last_seq(world)

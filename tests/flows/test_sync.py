@@ -169,9 +169,9 @@ async def test_ended_offers_are_backed_up_too(clean_engine: Engine) -> None:
     app = make_sandbox(scenario="lively", seed=1)
     world: World = app.state.world
     shops = add_shops(clean_engine, world)
-    world.advance(3 * 3600)  # by now an offer has sold out (the sandbox ends an offer at 0)
     async with clients_for(app) as clients:
-        for _ in range(2):
+        for hours in (3, 6):  # each time an offer has sold out (the sandbox ends an offer at 0)
+            world.advance(hours * 3600)
             reports = await sync_one(shops["allegro1"], clients=clients)
             assert all(r.status == "success" for r in reports), [(r.stream, r.error) for r in reports]
             offers = world.allegro_offers("allegro1")
@@ -181,5 +181,4 @@ async def test_ended_offers_are_backed_up_too(clean_engine: Engine) -> None:
                     select(Product.sku, Product.status).where(Product.shop_id == shops["allegro1"])
                 ).all()
             assert dict(rows) == {oid: o["publication"]["status"] for oid, o in offers.items()}
-            world.advance(6 * 3600)
     assert_allegro_matches(clean_engine, world, "allegro1", shops["allegro1"])
