@@ -165,4 +165,3 @@ async def test_fresh_tokens_refused_again_and_again_fail_the_stream_not_the_shop
     assert all(r.status == "success" for r in again), [(r.stream, r.error) for r in again]
     assert _shop(clean_engine, shop_id).status == "active"
     assert_allegro_matches(clean_engine, world, "allegro1", shop_id)
-

@@ -177,8 +177,6 @@ async def test_ended_offers_are_backed_up_too(clean_engine: Engine) -> None:
             offers = world.allegro_offers("allegro1")
             assert any(o["publication"]["status"] == "ENDED" for o in offers.values())
             with Session(clean_engine) as s:
-                rows = s.execute(
-                    select(Product.sku, Product.status).where(Product.shop_id == shops["allegro1"])
-                ).all()
+                rows = s.execute(select(Product.sku, Product.status).where(Product.shop_id == shops["allegro1"])).all()
             assert dict(rows) == {oid: o["publication"]["status"] for oid, o in offers.items()}
     assert_allegro_matches(clean_engine, world, "allegro1", shops["allegro1"])

@@ -51,9 +51,11 @@ def test_a_backfill_is_silent_for_history_only() -> None:
     shop = replace(WB, notify_from=NOW - timedelta(hours=2), backfill=True)
     live = first_seen("srid-1", wb_order("srid-1", bought_at=NOW - timedelta(minutes=30)))
     history = first_seen("srid-0", wb_order("srid-0", bought_at=NOW - timedelta(days=20)))
-    assert kinds(rules.for_orders(shop, [live, history], now=NOW)) == kinds(
-        rules.for_orders(replace(shop, backfill=False), [live], now=NOW)
-    ) == [("new_order", "7:new_order:srid-1:seen")]
+    assert (
+        kinds(rules.for_orders(shop, [live, history], now=NOW))
+        == kinds(rules.for_orders(replace(shop, backfill=False), [live], now=NOW))
+        == [("new_order", "7:new_order:srid-1:seen")]
+    )
     assert kinds(rules.for_sales(shop, [first_seen("S1", sale("S1"))], now=NOW)) == [("buyout", "7:buyout:S1:sale")]
     allegro = replace(ALLEGRO, notify_from=NOW - timedelta(hours=2), backfill=True)
     old = allegro_order("f9", "BOUGHT", bought_at=NOW - timedelta(days=3))
