@@ -117,6 +117,10 @@ class ShopOut(BaseModel):
     currency: str | None
     language: str | None
     created_at: datetime
+    history_complete: bool = Field(
+        description="the order history is backed up: the first sync finished and no history read "
+        "(first sync's history, backfill) is still pending; false means 'history incomplete'"
+    )
 
 
 TOKEN_PATTERN = r"^[\x21-\x7e]+$"

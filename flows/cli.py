@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from sellerpulse.errors import UserError
 from sellerpulse.settings import get_settings
 from storage.db import get_engine
+from storage.history import history_status
 from storage.migrate import require_head
 from storage.shops import create_shop, find_shop, list_shops
 
@@ -73,10 +74,12 @@ def _list(args: argparse.Namespace) -> int:
         if not shops:
             print("no shops yet: `sellerpulse shops add-wb` or `sellerpulse shops connect-allegro`")
             return 0
-        print(f"{'id':>4}  {'marketplace':<11}  {'status':<12}  {'notifies from':<20}  name")
+        complete = history_status(session, shop_ids=[s.id for s in shops])
+        print(f"{'id':>4}  {'marketplace':<11}  {'status':<12}  {'notifies from':<20}  {'history':<10}  name")
         for s in shops:
             since = s.notify_from.strftime("%Y-%m-%d %H:%M") if s.notify_from else "(first sync)"
-            print(f"{s.id:>4}  {s.marketplace:<11}  {s.status:<12}  {since:<20}  {s.name}")
+            history = "complete" if complete.get(s.id) else "incomplete"
+            print(f"{s.id:>4}  {s.marketplace:<11}  {s.status:<12}  {since:<20}  {history:<10}  {s.name}")
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from storage.history import history_complete_expr
 from storage.models import Membership, Person, Role, Shop, ShopStatus
 from storage.settings_repo import ensure_settings
 from storage.shops import add_member, set_status
@@ -24,6 +25,8 @@ PROFILE_FIELDS = ("username", "first_name", "last_name", "language", "time_zone"
 class MemberShop:
     shop: Shop
     role: str
+    # Its first sync finished and no history read is pending (storage.history).
+    history_complete: bool = False
 
 
 def get_person(session: Session, *, telegram_id: int) -> Person | None:
@@ -60,22 +63,22 @@ def register_person(session: Session, *, telegram_id: int, profile: dict[str, An
 def member_shops(session: Session, *, person_id: int, limit: int, offset: int) -> tuple[list[MemberShop], int]:
     """The person's shops (id order) and how many there are."""
     query = (
-        select(Shop, Membership.role)
+        select(Shop, Membership.role, history_complete_expr())
         .join(Membership, Membership.shop_id == Shop.id)
         .where(Membership.person_id == person_id)
     )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(query.order_by(Shop.id).limit(limit).offset(offset)).all()
-    return [MemberShop(shop=s, role=r) for s, r in rows], total
+    return [MemberShop(shop=s, role=r, history_complete=bool(h)) for s, r, h in rows], total
 
 
 def member_shop(session: Session, *, person_id: int, shop_id: int) -> MemberShop | None:
     row = session.execute(
-        select(Shop, Membership.role)
+        select(Shop, Membership.role, history_complete_expr())
         .join(Membership, Membership.shop_id == Shop.id)
         .where(Membership.person_id == person_id, Shop.id == shop_id)
     ).first()
-    return None if row is None else MemberShop(shop=row[0], role=row[1])
+    return None if row is None else MemberShop(shop=row[0], role=row[1], history_complete=bool(row[2]))
 
 
 def rename_shop(session: Session, *, shop: Shop, name: str) -> Shop:

@@ -55,6 +55,7 @@ def shop_out(found: MemberShop) -> ShopOut:
         currency=s.currency,
         language=s.language,
         created_at=s.created_at,  # type: ignore[arg-type]
+        history_complete=found.history_complete,
     )
 
 

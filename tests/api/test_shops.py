@@ -162,3 +162,28 @@ def test_allegro_start_failure_is_503(bot: Bot, db: Session, sandbox: Sandbox) -
     finally:
         sandbox.world.set_faults(None)
     assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
+
+
+def test_a_shop_says_whether_its_history_is_complete(bot: Bot, db: Session) -> None:
+    from storage.history import begin_read, finish_read
+
+    owner = person(db, 5)
+    shop_id = shop(db, owner=owner, marketplace="allegro")
+
+    def complete() -> tuple[bool, bool]:
+        one = bot.get(f"/shops/{shop_id}", params=T)
+        listed = bot.get("/shops", params=T)
+        assert one.status_code == 200 and listed.status_code == 200
+        return one.json()["history_complete"], listed.json()["items"][0]["history_complete"]
+
+    assert complete() == (False, False)  # its first sync has not finished
+    db.get(Shop, shop_id).notify_from = datetime.now(UTC)
+    db.commit()
+    assert complete() == (True, True)
+    now = datetime.now(UTC)
+    begin_read(db, shop_id=shop_id, name="backfill:x", since=now - timedelta(days=30), until=now)
+    db.commit()
+    assert complete() == (False, False)  # a backfill is half done
+    finish_read(db, shop_id=shop_id, name="backfill:x")
+    db.commit()
+    assert complete() == (True, True)

@@ -66,6 +66,7 @@ def test_cli_adds_and_lists_shops_without_echoing_the_token(clean_engine: Engine
     assert main(["shops", "list"]) == 0
     out = capsys.readouterr().out
     assert "Shop One" in out and "(first sync)" in out
+    assert "incomplete" in out  # its history is not backed up yet
     assert "wb-secret-token-123" not in out
     assert main(["sync", "--shop", "no such shop"]) == 2
     assert "no shop" in capsys.readouterr().err
