@@ -8,6 +8,7 @@ import math
 from collections import Counter
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,13 @@ def _refreshes(world: World, since_seq: int = 0) -> int:
 
 def _last_seq(world: World) -> int:
     return max((r.seq for r in world.log.entries()), default=0)
+
+
+def _lively(engine: Engine) -> tuple[FastAPI, World, int]:
+    """A live sandbox and its first Allegro shop, connected."""
+    app = make_sandbox(scenario="lively")
+    world: World = app.state.world
+    return app, world, add_shops(engine, world)["allegro1"]
 
 
 async def test_a_token_that_dies_every_few_requests_never_stops_the_first_sync(clean_engine: Engine) -> None:
@@ -98,9 +106,7 @@ async def test_a_pair_another_worker_rotated_mid_sync_is_read_from_the_database_
 
 
 async def test_a_pair_rotated_elsewhere_within_the_grace_is_recovered(clean_engine: Engine) -> None:
-    app = make_sandbox(scenario="lively")
-    world: World = app.state.world
-    shop_id = add_shops(clean_engine, world)["allegro1"]
+    app, world, shop_id = _lively(clean_engine)
     async with clients_for(app) as clients:
         await sync_one(shop_id, clients=clients)
         world.rotate_allegro("allegro1")  # a second install refreshed it; our database has the old pair
@@ -113,9 +119,7 @@ async def test_a_pair_rotated_elsewhere_within_the_grace_is_recovered(clean_engi
 async def test_a_revoked_login_means_needs_reauth_never_broken_and_the_owners_hear_once(
     clean_engine: Engine,
 ) -> None:
-    app = make_sandbox(scenario="lively")
-    world: World = app.state.world
-    shop_id = add_shops(clean_engine, world)["allegro1"]
+    app, world, shop_id = _lively(clean_engine)
     async with clients_for(app) as clients:
         await sync_one(shop_id, clients=clients)
         world.revoke_allegro("allegro1")
@@ -144,9 +148,7 @@ class RefusingTransport(SandboxTransport):
 
 
 async def test_fresh_tokens_refused_again_and_again_fail_the_stream_not_the_shop(clean_engine: Engine) -> None:
-    app = make_sandbox(scenario="lively")
-    world: World = app.state.world
-    shop_id = add_shops(clean_engine, world)["allegro1"]
+    app, world, shop_id = _lively(clean_engine)
     transport = RefusingTransport(app=app)
     async with clients_for(app, transport=transport) as clients:
         await sync_one(shop_id, clients=clients)
