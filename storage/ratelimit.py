@@ -52,23 +52,23 @@ log = logging.getLogger(__name__)
 _NOW = "(SELECT coalesce(to_timestamp(%(now)s::float8), clock_timestamp()) AS now) AS c"
 _WHERE = "b.owner = %(owner)s AND b.category = %(category)s"
 
-# Refill up to the burst from the later of now and the pause's end, take `n` (into debt if
-# need be), answer the wait: until the pause ends, plus the debt at the steady rate. While a
-# pause lasts the burst stays spent: after it, requests start at the steady rate.
+# The start: now, or later if the row already moved past it (a pause's end, or a `now` read
+# before this statement waited for the row's lock). Refill up to the burst until then, take
+# `n` (into debt if need be), answer the wait: until the start, plus the debt at the steady
+# rate. While a pause lasts the burst stays spent: after it, requests start at the steady rate.
 RESERVE = f"""
 UPDATE rate_buckets AS b
 SET tokens = least(%(burst)s::float8,
                    CASE WHEN c.now < b.paused_until THEN least(b.tokens, 0.0) ELSE b.tokens END
-                   + %(rate)s::float8 * greatest(0.0,
-                       extract(epoch FROM greatest(c.now, b.paused_until) - b.updated_at)::float8))
+                   + %(rate)s::float8
+                   * extract(epoch FROM greatest(c.now, b.updated_at, b.paused_until) - b.updated_at)::float8)
              - %(n)s::float8,
-    updated_at = greatest(b.updated_at, c.now, b.paused_until),
+    updated_at = greatest(c.now, b.updated_at, b.paused_until),
     per_second = %(rate)s, burst = %(burst)s
 FROM {_NOW}
 WHERE {_WHERE}
 RETURNING extract(epoch FROM c.now)::float8,
-          extract(epoch FROM greatest(c.now, b.paused_until) - c.now)::float8
-          + greatest(0.0, -b.tokens) / %(rate)s::float8
+          extract(epoch FROM b.updated_at - c.now)::float8 + greatest(0.0, -b.tokens) / %(rate)s::float8
 """
 
 CREATE = f"""
