@@ -52,6 +52,20 @@ class Rate:
     def per_minute(cls, n: float, burst: int = 1) -> Rate:
         return cls(n / 60.0, burst)
 
+    def excess(self, starts: list[float]) -> float:
+        """How far a log of request start times broke this limit: the most requests in any
+        interval beyond `burst + per_second * its length` (<= 0: the limit held throughout)."""
+        times = sorted(starts)
+        if not times:
+            return float("-inf")
+        base = times[0]  # small numbers: epoch seconds times a rate lose precision
+        worst = best = float("-inf")
+        for j, t in enumerate(times):
+            # Window [t_i, t_j]: (j - i + 1) - burst - rate * (t_j - t_i); best = max over i <= j.
+            best = max(best, self.per_second * (t - base) - j)
+            worst = max(worst, (j + 1) - self.per_second * (t - base) + best - self.burst)
+        return worst
+
 
 @dataclass(frozen=True)
 class RateLimits:

@@ -23,6 +23,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from connectors.ratelimit import Rate
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "install-secret-key-for-tests"
 SANDBOX_OPTIONS = "--scenario tiny --speed 1 --rate-limit-scale 1200 --start 2026-11-23T09:00:00+00:00"
@@ -63,12 +65,6 @@ def workers(args: list[list[str]]) -> Iterator[Callable[[], list[dict]]]:
                 p.wait()
 
 
-def worst_window_excess(starts: list[float], rate: float, burst: int) -> float:
-    """max over windows [s_i, s_j] of (requests in it) - (burst + rate * its length): <= 0 when respected."""
-    s = sorted(starts)
-    return max((j - i + 1) - (burst + rate * (s[j] - s[i])) for i in range(len(s)) for j in range(i, len(s)))
-
-
 def test_workers_sharing_a_bucket_get_start_times_that_respect_rate_and_burst(engine: Engine, database_url: str):
     n, count, rate, burst = 3, 40, 20.0, 5
     credential = f"client-id-{uuid.uuid4().hex}"
@@ -78,7 +74,7 @@ def test_workers_sharing_a_bucket_get_start_times_that_respect_rate_and_burst(en
     starts = [s for r in results for s in r["starts"]]
     assert len(starts) == n * count
     # Exact but for float epoch seconds (~1e9 s: 2e-7 s apart at best): 1e-4 of a token is 5 us.
-    assert worst_window_excess(starts, rate, burst) <= 1e-4
+    assert Rate(rate, burst).excess(starts) <= 1e-4
     # Tight as well as safe: the workers asked faster than the rate, so after the burst
     # every slot went to someone, back to back.
     assert max(starts) - min(starts) == pytest.approx((len(starts) - burst) / rate, abs=1e-3)
