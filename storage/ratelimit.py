@@ -24,9 +24,9 @@ secret key (``SELLERPULSE_SECRET_KEY``, which every worker of an install shares)
 on every worker, not reversible without the key, and the credential is never stored.
 After a key rotation buckets start afresh (a full burst once).
 
-Errors: a database error while taking a token propagates (``sqlalchemy.exc.DBAPIError``):
-going on without the shared bucket could get the client id blocked for every shop, so the
-request is not sent and the task's retries take over.
+Errors: a database error while taking a token propagates (``psycopg.Error``): going on
+without the shared bucket could get the client id blocked for every shop, so the request
+is not sent and the task's retries take over.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import DBAPIError
 
 from connectors.ratelimit import Clock, Rate, Sleep
 from sellerpulse.settings import Settings
@@ -170,21 +170,25 @@ class PgBucketBackend:
             self._engine.dispose()
 
     def execute(self, statements: list[tuple[str, dict[str, Any]]]) -> tuple[Any, ...] | None:
-        """Run statements on one pooled connection; the last one's row (or None).
+        """Run statements on one pooled connection (autocommit); the last one's row, or None.
 
-        A connection the server dropped is replaced once: nothing ran on it, so the
-        statements are safe to send again.
+        The driver's cursor, not SQLAlchemy's statement machinery: this runs once per request.
+        A connection the server dropped (a restart) fails before anything ran on it: the pool
+        is emptied of its siblings and the statements are sent once more on a new one.
         """
         for attempt in (1, 2):
-            try:
-                with self.engine.connect() as conn:
-                    cursor = conn.connection.driver_connection.cursor()
+            with self.engine.connect() as conn:
+                driver = conn.connection.driver_connection
+                try:
+                    cursor = driver.cursor()
                     for sql, params in statements:
                         cursor.execute(sql, params)
                     return cursor.fetchone() if cursor.description else None
-            except DBAPIError as exc:
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
+                except psycopg.OperationalError:
+                    if attempt == 2 or not driver.broken:
+                        raise
+                    conn.invalidate()
+                    self.engine.dispose()
         raise AssertionError("unreachable")
 
 

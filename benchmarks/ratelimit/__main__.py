@@ -11,7 +11,8 @@ limits created with slot decay. Three parts:
 1. cost: one process takes `--checks` tokens one after another from a bucket that never
    makes it wait; time per check (mean, p50, p99) and its ratio to the in-process bucket.
    PostgreSQL twice: as the clients call it (`acquire`: a worker thread, one UPDATE) and
-   the UPDATE alone in the caller's thread; plus the database backend's CPU per check.
+   the UPDATE alone in the caller's thread; plus the database backend's CPU per check, and
+   the UPDATE with synchronous commit (what the limiter's engine switches off).
 2. shared: N processes take tokens for `--seconds` from ONE bucket at Allegro's limit
    (9000/min = 150/s, burst 150). Checks against the run's budget (burst + rate x the
    run's length: 1.00 = all of it used, no more), and the worst window: the most checks in
@@ -41,10 +42,10 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.ratelimit.backends import KINDS, open_backend
+from benchmarks.ratelimit.backends import KINDS, SECRET, open_backend
 from connectors.ratelimit import Bucket, Rate
 from storage import migrate, scratch
-from storage.ratelimit import PgBucket
+from storage.ratelimit import PgBucket, PgBucketBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLEGRO = Rate.per_minute(9000, 150)
@@ -115,7 +116,14 @@ def cost(kinds: list[str], db_url: str, checks: int) -> list[tuple[str, list[flo
         rows.append(("postgres (UPDATE in the caller's thread)", time_reserves(bucket, checks), None))
         server = (cpu() - before) / (2 * (checks + min(200, checks)))
         rows[-2:] = [(label, times, server) for label, times, _ in rows[-2:]]
+        rows.append(("postgres, synchronous commit (not used)", time_reserves(synchronous(db_url), checks), None))
     return rows
+
+
+def synchronous(db_url: str) -> PgBucket:
+    """The same bucket on an engine whose commits wait for the WAL flush (PostgreSQL's default)."""
+    engine = create_engine(db_url, isolation_level="AUTOCOMMIT", pool_size=1)
+    return PgBucketBackend(engine, SECRET).bucket(f"sync-{uuid.uuid4().hex}", "allegro_api", NEVER_WAITS)
 
 
 def print_cost(rows: list[tuple[str, list[float], float | None]]) -> None:

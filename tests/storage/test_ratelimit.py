@@ -149,3 +149,17 @@ async def test_a_429_on_one_worker_pauses_the_shared_bucket_for_the_others(backe
     bucket = other.bucket(sb.wb_token(), "wb_statistics:/api/v1/supplier/sales", limits.wb_statistics)
     # The pause (60 s) was written with the retry's reservation: the other worker waits it out.
     assert bucket.reserve().wait == pytest.approx(60.0 + 1 / 1000.0)
+
+
+def test_a_connection_the_server_dropped_is_replaced(backends: Backends, engine: Engine, token: str) -> None:
+    bucket = backends(clock=FakeClock()).bucket(token, "wb_content", Rate(per_second=1.0, burst=5))
+    bucket.reserve()
+    with engine.connect() as conn:  # a server restart, as the pool sees it
+        ended = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                "WHERE application_name = 'sellerpulse-ratelimit' AND datname = current_database()"
+            )
+        ).scalar_one()
+    assert ended >= 1
+    assert bucket.reserve().wait == 0.0  # the second of five: the row kept its state
