@@ -200,6 +200,9 @@ class PgBucket:
         self.owner, self.category = owner, category
         self._backend = backend
         self._lock = threading.Lock()
+        # One write at a time per bucket and process: a retry's reservation must not overtake
+        # the write-behind of the pause that came before it (the row serializes them anyway).
+        self._writing = threading.Lock()
         self._pause = 0.0  # seconds of pause not yet written
         self._charge = 0.0  # tokens of charge not yet written
         self._created = False
@@ -246,6 +249,10 @@ class PgBucket:
 
     def _write(self, take: float | None) -> tuple[Any, ...] | None:
         """Pending pause and charge, then a reservation of `take` tokens (None: none)."""
+        with self._writing:
+            return self._write_pending(take)
+
+    def _write_pending(self, take: float | None) -> tuple[Any, ...] | None:
         with self._lock:
             pause, charge = self._pause, self._charge
             self._pause = self._charge = 0.0
