@@ -38,13 +38,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from sqlalchemy import Engine, create_engine
 
 from connectors.ratelimit import Clock, Rate, Sleep
-from sellerpulse.settings import Settings
+
+if TYPE_CHECKING:
+    from sellerpulse.settings import Settings
 
 log = logging.getLogger(__name__)
 

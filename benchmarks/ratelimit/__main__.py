@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -46,8 +45,8 @@ from benchmarks.ratelimit.backends import KINDS, SECRET, open_backend
 from connectors.ratelimit import Bucket, Rate
 from storage import migrate, scratch
 from storage.ratelimit import PgBucket, PgBucketBackend
+from tests.storage.ratelimit_worker import started_together
 
-ROOT = Path(__file__).resolve().parents[2]
 ALLEGRO = Rate.per_minute(9000, 150)
 NEVER_WAITS = Rate(1e9, 10**9)
 
@@ -147,32 +146,8 @@ def run_workers(kind: str, db_url: str, n: int, rate: Rate, seconds: float) -> l
     credential = f"shared-{uuid.uuid4().hex}"
     open_backend(kind, db_url).bucket(credential, "allegro_api", rate)  # created once, not raced
     args = [kind, db_url, credential, str(rate.per_second), str(rate.burst), str(seconds)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.ratelimit.worker", *args],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(n)
-    ]
-    try:
-        for p in procs:
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready", f"{kind} worker failed"
-        for p in procs:
-            assert p.stdin is not None
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        grants: list[float] = []
-        for p in procs:
-            out, _ = p.communicate(timeout=seconds + 120)
-            grants += json.loads(out.strip().splitlines()[-1])["grants"]
-        return sorted(grants)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
+    with started_together("benchmarks.ratelimit.worker", [args] * n) as phase:
+        return sorted(g for result in phase() for g in result["grants"])
 
 
 def shared(kinds: list[str], db_url: str, counts: list[int], seconds: float, rate: Rate, label: str) -> None:

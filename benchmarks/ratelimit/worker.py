@@ -2,7 +2,7 @@
 
     python -m benchmarks.ratelimit.worker KIND DB_URL CREDENTIAL RATE BURST SECONDS
 
-Opens the bucket, prints "ready", waits for a line on stdin (all workers start together),
+Opens the bucket, waits for the start (`tests.storage.ratelimit_worker.started_together`),
 then takes tokens as fast as the bucket allows for SECONDS and prints one JSON line:
 `grants`, the time each check returned (`time.monotonic()`: one clock for every process of
 the machine on Linux).
@@ -17,6 +17,7 @@ import time
 
 from benchmarks.ratelimit.backends import open_backend
 from connectors.ratelimit import Bucket, Rate
+from tests.storage.ratelimit_worker import wait_for_start
 
 
 async def take_for(bucket: Bucket, seconds: float) -> list[float]:
@@ -32,8 +33,7 @@ def main(argv: list[str]) -> None:
     kind, db_url, credential, rate, burst, seconds = argv
     backend = open_backend(kind, db_url)
     bucket = backend.bucket(credential, "allegro_api", Rate(float(rate), int(burst)))
-    print("ready", flush=True)
-    sys.stdin.readline()
+    wait_for_start()
     grants = asyncio.run(take_for(bucket, float(seconds)))
     print(json.dumps({"grants": grants}), flush=True)
 

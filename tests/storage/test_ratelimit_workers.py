@@ -9,14 +9,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -24,45 +23,15 @@ import pytest
 from sqlalchemy import Engine
 
 from connectors.ratelimit import Rate
+from tests.storage.ratelimit_worker import started_together
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "install-secret-key-for-tests"
 SANDBOX_OPTIONS = "--scenario tiny --speed 1 --rate-limit-scale 1200 --start 2026-11-23T09:00:00+00:00"
 
 
-@contextmanager
-def workers(args: list[list[str]]) -> Iterator[Callable[[], list[dict]]]:
-    """One process per argument list; yields `phase()`: release them together, collect one
-    JSON result from each."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.storage.ratelimit_worker", *a],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for a in args
-    ]
-
-    def phase() -> list[dict]:
-        for p in procs:
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-        for p in procs:
-            assert p.stdin is not None
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        return [json.loads(p.stdout.readline()) for p in procs]  # type: ignore[union-attr]
-
-    try:
-        yield phase
-        for p in procs:
-            assert p.wait(timeout=30) == 0
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+def workers(args: list[list[str]]) -> AbstractContextManager[Callable[[], list[dict]]]:
+    return started_together("tests.storage.ratelimit_worker", args)
 
 
 def test_workers_sharing_a_bucket_get_start_times_that_respect_rate_and_burst(engine: Engine, database_url: str):
