@@ -175,8 +175,9 @@ class PgBucketBackend:
         """Run statements on one pooled connection (autocommit); the last one's row, or None.
 
         The driver's cursor, not SQLAlchemy's statement machinery: this runs once per request.
-        A connection the server dropped (a restart) fails before anything ran on it: the pool
-        is emptied of its siblings and the statements are sent once more on a new one.
+        A connection the server dropped (a restart) is replaced, with its pooled siblings, and
+        the statements sent once more: if the first try did commit, a token is spent twice
+        (or a charge counted twice), never one too few.
         """
         for attempt in (1, 2):
             with self.engine.connect() as conn:
