@@ -163,3 +163,18 @@ def test_a_connection_the_server_dropped_is_replaced(backends: Backends, engine:
         ).scalar_one()
     assert ended >= 1
     assert bucket.reserve().wait == 0.0  # the second of five: the row kept its state
+
+
+async def test_the_products_clients_keep_their_buckets_in_the_database(engine: Engine) -> None:
+    from sellerpulse.settings import get_settings
+    from tasks.clients import Clients
+
+    sb = make_sandbox(scenario="tiny", speed=0.0)
+    urls = {k: v for k, v in vars(sb.settings).items() if k.endswith("_url")}
+    settings = get_settings().model_copy(update=urls)
+    async with Clients.from_settings(settings, transport=sb.transport, limits=RateLimits()) as clients:
+        await clients.wb.orders_for_day(sb.wb_token(), datetime(2026, 11, 20, tzinfo=UTC).date())
+    owner = owner_key(settings.secret_keys()[0])(sb.wb_token())
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT category, tokens FROM rate_buckets WHERE owner = :o"), {"o": owner}).all()
+    assert [(category, tokens < 1.0) for category, tokens in rows] == [("wb_statistics:/api/v1/supplier/orders", True)]
