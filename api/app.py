@@ -33,6 +33,7 @@ from connectors.allegro.auth import AllegroAuth
 from sellerpulse import __version__
 from sellerpulse.settings import Settings, get_settings
 from storage.db import get_target
+from storage.ratelimit import shared_buckets
 
 API_PREFIX = "/api/v1"
 
@@ -124,7 +125,7 @@ def create_app(
     app.state.poll_connection = LoopConnection(api_engine) if served else None
     app.state.wb_verifier = wb_verifier or ConnectorWbVerifier(settings)
     app.state.allegro_login = allegro_login or DeviceFlowLoginStarter(
-        engine=engine_of, auth_factory=partial(AllegroAuth.from_settings, settings)
+        engine=engine_of, auth_factory=partial(AllegroAuth.from_settings, settings, registry=shared_buckets(settings))
     )
     app.state.sync_launcher = sync_launcher or PrefectSyncLauncher()
     app.state.delivery = delivery or default_delivery()

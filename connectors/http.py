@@ -28,7 +28,7 @@ import httpx
 
 from connectors import errors
 from connectors.parsing import decode_json, gc_paused
-from connectors.ratelimit import Clock, Sleep, TokenBucket
+from connectors.ratelimit import Bucket, Clock, Sleep
 from sellerpulse import __version__
 
 log = logging.getLogger("connectors.http")
@@ -75,7 +75,7 @@ class Call:
     form: Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     auth: httpx.Auth | tuple[str, str] | None = None
-    bucket: TokenBucket | None = None
+    bucket: Bucket | None = None
     # Map a 4xx/401 response to an error of the caller's choice (OAuth bodies differ).
     classify: Callable[[httpx.Response], errors.ConnectorError | None] | None = None
 

@@ -1,13 +1,21 @@
-"""Proactive rate limiting: one token bucket per (credential, API category), per process.
+"""Proactive rate limiting: one token bucket per (credential, API category).
 
-Buckets live in a registry keyed by a keyed hash of the credential, so every client
-and every concurrent caller in the process that uses the same token shares one
-bucket, and the registry never holds the token itself. A 429 that names a retry
-time pauses the whole bucket (``pause_for``), so other callers wait too instead of
-burning requests that WB counts against us.
+Clients ask a :class:`BucketBackend` for the bucket of a credential and category and
+hold the result as a :class:`Bucket`. Where the buckets live is the backend's business:
 
-The bucket reserves a slot under a thread lock and sleeps outside it, so callers
-queue in arrival order and it works across event loops (Prefect may run tasks in
+* :class:`BucketRegistry` (the connectors' default): in this process's memory, keyed by
+  a keyed hash of the credential, so every client and caller in the process that uses
+  the same token shares one bucket. Right for connectors used on their own.
+* ``storage.ratelimit.PgBucketBackend`` (the product's default, wired in
+  ``tasks.clients``): one row per bucket in PostgreSQL, so every worker on every machine
+  shares it (architecture invariant 9: Allegro's 9000/min belong to the app's client id).
+
+A backend never holds the credential itself. A 429 that names a retry time pauses the
+whole bucket (``pause_for``), so other callers wait too instead of burning requests that
+WB counts against us.
+
+The in-process bucket reserves a slot under a thread lock and sleeps outside it, so
+callers queue in arrival order and it works across event loops (Prefect may run tasks in
 several threads).
 """
 
@@ -20,6 +28,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -43,6 +52,20 @@ class Rate:
     def per_minute(cls, n: float, burst: int = 1) -> Rate:
         return cls(n / 60.0, burst)
 
+    def excess(self, starts: list[float]) -> float:
+        """How far a log of request start times broke this limit: the most requests in any
+        interval beyond `burst + per_second * its length` (<= 0: the limit held throughout)."""
+        times = sorted(starts)
+        if not times:
+            return float("-inf")
+        base = times[0]  # small numbers: epoch seconds times a rate lose precision
+        worst = best = float("-inf")
+        for j, t in enumerate(times):
+            # Window [t_i, t_j]: (j - i + 1) - burst - rate * (t_j - t_i); best = max over i <= j.
+            best = max(best, self.per_second * (t - base) - j)
+            worst = max(worst, (j + 1) - self.per_second * (t - base) + best - self.burst)
+        return worst
+
 
 @dataclass(frozen=True)
 class RateLimits:
@@ -64,6 +87,31 @@ class RateLimits:
     @classmethod
     def unlimited(cls) -> RateLimits:
         return cls(disabled=True)
+
+
+class Bucket(Protocol):
+    """One token bucket as a client uses it, wherever its state lives.
+
+    `pause_for` and `charge` are called from synchronous code on the request path: they
+    must not block on I/O (a shared backend records them and writes them behind).
+    """
+
+    rate: Rate
+
+    async def acquire(self, sleep: Sleep = ...) -> None:
+        """Return when one request may start (waiting with `sleep` if it must)."""
+
+    def pause_for(self, seconds: float) -> None:
+        """Nobody may start a request for `seconds` (a 429 said so); the burst is spent."""
+
+    def charge(self, tokens: float) -> None:
+        """Spend extra tokens after the fact (WB marketplace counts each 4xx as 10 requests)."""
+
+
+class BucketBackend(Protocol):
+    """Where buckets live; the same (credential, category) always gives the same bucket."""
+
+    def bucket(self, credential: str, category: str, rate: Rate) -> Bucket: ...
 
 
 class TokenBucket:
@@ -115,7 +163,7 @@ class TokenBucket:
 
 @dataclass
 class BucketRegistry:
-    """Process-wide buckets keyed by (credential fingerprint, category)."""
+    """Process-wide buckets keyed by (credential fingerprint, category): a :class:`BucketBackend`."""
 
     clock: Clock = time.monotonic
     _buckets: dict[tuple[str, str], TokenBucket] = field(default_factory=dict)

@@ -181,6 +181,16 @@ def operator_router() -> APIRouter:
             return _err(400, str(exc))
         return json_response({"spec": spec})
 
+    @r.get("/rate-limits")
+    async def rate_limit_report(request: Request) -> Response:
+        """Requests the sandbox's buckets refused (limit violations; injected 429s not counted)."""
+        w = _world(request)
+        refused = w.limiter.refused()
+        rows = [{"owner": o, "bucket": b, "refused": n} for (o, b), n in sorted(refused.items())]
+        return json_response(
+            {"enabled": w.limiter.enabled, "scale": w.limiter.scale, "refused": sum(refused.values()), "buckets": rows}
+        )
+
     @r.put("/rate-limits")
     async def rate_limits(request: Request) -> Response:
         body = await _body(request)

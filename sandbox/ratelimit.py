@@ -57,6 +57,8 @@ class RateLimiter:
         self.enabled = enabled
         self.scale = scale
         self._buckets: dict[tuple[str, str], _Bucket] = {}
+        # Requests each bucket refused: limit violations by the client (injected 429s are not).
+        self._refused: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
     def _interval(self, rate: Rate) -> float:
@@ -78,15 +80,17 @@ class RateLimiter:
         with self._lock:
             bucket = self._refill((owner, name), rate, now)
             if now < bucket.blocked_until:
-                return self._refused(bucket, rate, bucket.blocked_until - now)
+                self._refused[(owner, name)] = self._refused.get((owner, name), 0) + 1
+                return self._refusal(bucket, rate, bucket.blocked_until - now)
             if bucket.tokens >= 1.0 - 1e-6:  # float epoch seconds lose ~1e-7 s
                 bucket.tokens = max(0.0, bucket.tokens - 1.0)
                 return Decision(True, int(bucket.tokens), 0.0, self._reset(bucket, rate), rate.burst)
+            self._refused[(owner, name)] = self._refused.get((owner, name), 0) + 1
             if block_on_empty:
                 bucket.blocked_until = now + block_on_empty / self.scale
-                return self._refused(bucket, rate, block_on_empty / self.scale)
+                return self._refusal(bucket, rate, block_on_empty / self.scale)
             wait = (1.0 - bucket.tokens) * self._interval(rate)
-            return self._refused(bucket, rate, wait)
+            return self._refusal(bucket, rate, wait)
 
     def charge(self, owner: str, name: str, rate: Rate, now: float, extra: int) -> None:
         """Extra cost after the fact (a WB marketplace 4xx counts as 10)."""
@@ -96,15 +100,21 @@ class RateLimiter:
             bucket = self._refill((owner, name), rate, now)
             bucket.tokens = max(bucket.tokens - extra, -float(rate.burst))
 
-    def _refused(self, bucket: _Bucket, rate: Rate, wait: float) -> Decision:
+    def _refusal(self, bucket: _Bucket, rate: Rate, wait: float) -> Decision:
         return Decision(False, 0, wait, max(wait, self._reset(bucket, rate)), rate.burst)
 
     def _reset(self, bucket: _Bucket, rate: Rate) -> float:
         return max(0.0, (rate.burst - bucket.tokens) * self._interval(rate))
 
+    def refused(self) -> dict[tuple[str, str], int]:
+        """(owner, bucket) -> requests refused since the start or the last `reset_all`."""
+        with self._lock:
+            return dict(self._refused)
+
     def reset_all(self) -> None:
         with self._lock:
             self._buckets.clear()
+            self._refused.clear()
 
 
 def seconds_header(value: float) -> str:

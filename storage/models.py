@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Double,
     ForeignKey,
     Identity,
     Index,
@@ -476,3 +477,24 @@ class HistoryRead(Base):
     started_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
     completed_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class RateBucket(Base):
+    """A marketplace rate-limit bucket shared by every worker (storage.ratelimit).
+
+    One row per (credential, API category): `owner` is a keyed hash of the credential (the
+    Allegro client id, a WB token) under the install's secret key, never the credential.
+    `tokens` may be negative: requests already promised a start time (reservations).
+    Times are on the database server's clock, the one clock every machine shares.
+    """
+
+    __tablename__ = "rate_buckets"
+    owner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    category: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Double, nullable=False)
+    # The rate the last caller configured (the arithmetic uses the caller's): for operators.
+    per_second: Mapped[float] = mapped_column(Double, nullable=False)
+    burst: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    # A 429 said "not before then": nobody starts a request earlier.
+    paused_until: Mapped[datetime] = mapped_column(TZ, nullable=False)

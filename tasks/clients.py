@@ -1,7 +1,8 @@
 """The connector clients a flow run uses: one long-lived client per marketplace host.
 
 Built from settings; tests and the demo pass a `transport` (e.g. the in-process sandbox)
-and rate limits of their own.
+and rate limits of their own. Rate-limit buckets live in PostgreSQL (storage.ratelimit),
+shared by every worker; pass `registry=` to use others.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from connectors.allegro.client import AllegroClient
 from connectors.ratelimit import RateLimits
 from connectors.wildberries.client import WildberriesClient
 from sellerpulse.settings import Settings, get_settings
+from storage.ratelimit import shared_buckets
 
 
 @dataclass
@@ -41,7 +43,8 @@ class Clients:
         **kwargs: Any,
     ) -> Clients:
         settings = settings or get_settings()
-        common: dict[str, Any] = {"transport": transport, **kwargs}
+        # Buckets in PostgreSQL: every worker shares the marketplaces' budgets (invariant 9).
+        common: dict[str, Any] = {"transport": transport, "registry": shared_buckets(settings), **kwargs}
         if limits is not None:
             common["limits"] = limits
         return cls(

@@ -13,6 +13,7 @@ from api.services.jwt import claim
 from connectors.http import RetryPolicy, Timeouts
 from connectors.wildberries.client import WildberriesClient
 from sellerpulse.settings import Settings, get_settings
+from storage.ratelimit import shared_buckets
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,13 @@ class ConnectorWbVerifier:
     def _client(self) -> WildberriesClient:
         if self._factory is not None:
             return self._factory()
+        settings = self._settings or get_settings()
         return WildberriesClient.from_settings(
-            self._settings or get_settings(), transport=self._transport, retry=VERIFY_RETRY, timeouts=VERIFY_TIMEOUTS
+            settings,
+            transport=self._transport,
+            retry=VERIFY_RETRY,
+            timeouts=VERIFY_TIMEOUTS,
+            registry=shared_buckets(settings),  # the workers' buckets of this token
         )
 
     async def verify(self, token: SecretStr) -> WbAccount:

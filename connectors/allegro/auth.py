@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from connectors import errors
 from connectors.http import DEFAULT_RETRY, Call, HostClient, RetryPolicy, Timeouts, error_codes
 from connectors.parsing import require
-from connectors.ratelimit import DEFAULT_LIMITS, DEFAULT_REGISTRY, BucketRegistry, Clock, RateLimits, Sleep
+from connectors.ratelimit import DEFAULT_LIMITS, DEFAULT_REGISTRY, BucketBackend, Clock, RateLimits, Sleep
 
 DEVICE_PATH = "/auth/oauth/device"
 TOKEN_PATH = "/auth/oauth/token"
@@ -103,7 +103,7 @@ class AllegroAuth:
         timeouts: Timeouts = AUTH_TIMEOUTS,
         retry: RetryPolicy = DEFAULT_RETRY,
         limits: RateLimits = DEFAULT_LIMITS,
-        registry: BucketRegistry = DEFAULT_REGISTRY,
+        registry: BucketBackend = DEFAULT_REGISTRY,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         now: Now = _utcnow,

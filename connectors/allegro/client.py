@@ -25,7 +25,7 @@ from connectors.allegro.paging import JOURNAL_LIMIT, LISTING_LIMIT, EventJournal
 from connectors.allegro.tokens import Token, with_token
 from connectors.http import DEFAULT_RETRY, DEFAULT_TIMEOUTS, Call, HostClient, RetryPolicy, Timeouts, gather_bounded
 from connectors.parsing import Page, RowError, RowParser, remap_errors, require
-from connectors.ratelimit import DEFAULT_LIMITS, DEFAULT_REGISTRY, BucketRegistry, Clock, RateLimits, Sleep
+from connectors.ratelimit import DEFAULT_LIMITS, DEFAULT_REGISTRY, BucketBackend, Clock, RateLimits, Sleep
 from connectors.timeutil import parse_utc, to_utc_param
 
 PUBLIC_V1 = "application/vnd.allegro.public.v1+json"
@@ -84,7 +84,7 @@ class AllegroClient:
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         retry: RetryPolicy = DEFAULT_RETRY,
         limits: RateLimits = DEFAULT_LIMITS,
-        registry: BucketRegistry = DEFAULT_REGISTRY,
+        registry: BucketBackend = DEFAULT_REGISTRY,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         concurrency: int = 8,

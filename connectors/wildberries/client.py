@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from connectors.errors import BadRequest, PayloadError
 from connectors.http import DEFAULT_RETRY, DEFAULT_TIMEOUTS, Call, HostClient, RetryPolicy, Timeouts, gather_bounded
 from connectors.parsing import Page, RowError, RowParser, remap_errors, require
-from connectors.ratelimit import DEFAULT_LIMITS, DEFAULT_REGISTRY, BucketRegistry, Clock, RateLimits, Sleep, fingerprint
+from connectors.ratelimit import DEFAULT_LIMITS, DEFAULT_REGISTRY, BucketBackend, Clock, RateLimits, Sleep, fingerprint
 from connectors.timeutil import msk_day_param, parse_utc, to_unix
 from connectors.wildberries import models as m
 from connectors.wildberries.paging import (
@@ -82,7 +82,7 @@ class WildberriesClient:
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         retry: RetryPolicy = DEFAULT_RETRY,
         limits: RateLimits = DEFAULT_LIMITS,
-        registry: BucketRegistry = DEFAULT_REGISTRY,
+        registry: BucketBackend = DEFAULT_REGISTRY,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         concurrency: int = 4,

@@ -8,7 +8,7 @@ from typing import Any
 
 from connectors.allegro import AllegroAuth, AllegroClient
 from connectors.http import RetryPolicy, Timeouts
-from connectors.ratelimit import BucketRegistry, RateLimits
+from connectors.ratelimit import BucketBackend, BucketRegistry, RateLimits
 from connectors.wildberries import WildberriesClient
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
@@ -38,7 +38,7 @@ class Sandbox:
     app: Any
     world: World
     transport: SandboxTransport
-    registry: BucketRegistry
+    registry: BucketBackend
 
     @property
     def settings(self) -> SimpleNamespace:

@@ -1,5 +1,7 @@
 """Token bucket arithmetic on a fake clock (the sandbox tests prove it on the wire)."""
 
+import pytest
+
 from connectors.ratelimit import BucketRegistry, Rate, RateLimits, TokenBucket, fingerprint
 
 
@@ -62,3 +64,11 @@ def test_charge_spends_extra_tokens() -> None:
     bucket.charge(9)  # a WB marketplace 4xx costs 10
     assert [bucket.reserve() for _ in range(10)][-1] == 0.0
     assert bucket.reserve() == 0.2
+
+
+def test_excess_finds_the_worst_window_of_a_log() -> None:
+    rate = Rate(per_second=2.0, burst=3)
+    assert rate.excess([0.0, 0.0, 0.0, 0.5, 1.0, 1.5]) == 0.0  # burst, then the steady rate: just held
+    assert rate.excess([0.0, 0.0, 0.0, 0.5, 0.9]) == pytest.approx(0.2)  # the 5th came 0.1 s early
+    assert rate.excess([10.0, 10.0, 10.0, 10.0]) == 1.0  # one over the burst
+    assert rate.excess([0.0, 100.0, 100.0, 100.0]) == 0.0  # a full burst after a long pause is fine

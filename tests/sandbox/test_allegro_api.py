@@ -286,3 +286,6 @@ async def test_per_client_limit(make_app) -> None:
         assert (await c.get("/allegro-api/order/event-stats", headers=allegro_headers(world))).status_code == 429
         world.advance(31)
         assert (await c.get("/allegro-api/order/event-stats", headers=allegro_headers(world))).status_code == 200
+        # Both refusals are violations, the one that emptied the bucket and the one during the block.
+        report = (await c.get("/_sandbox/rate-limits")).json()
+        assert report["buckets"] == [{"owner": world.client_id, "bucket": "allegro.client", "refused": 2}]

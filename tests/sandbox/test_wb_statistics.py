@@ -210,6 +210,19 @@ async def test_rate_limit_429_headers_and_retry_time(world, client) -> None:
     assert (await client.get(ORDERS, params={"dateFrom": "2026-11-01"}, headers=h)).status_code == 200
 
 
+async def test_operator_report_counts_refusals_by_the_limiter_not_injected_429s(world, client) -> None:
+    h = wb_headers(world)
+    for _ in range(3):  # sales: burst 1, clock frozen: two refusals
+        await client.get(SALES, params={"dateFrom": "2026-11-01"}, headers=h)
+    await client.put("/_sandbox/faults", json={"spec": "wb-statistics:429=1"})
+    assert (await client.get(ORDERS, params={"dateFrom": "2026-11-01"}, headers=h)).status_code == 429
+    report = (await client.get("/_sandbox/rate-limits")).json()
+    assert report["refused"] == 2
+    assert report["buckets"] == [{"owner": "wb1", "bucket": "statistics.sales", "refused": 2}]
+    await client.put("/_sandbox/rate-limits", json={"enabled": True})  # a fresh start
+    assert (await client.get("/_sandbox/rate-limits")).json()["refused"] == 0
+
+
 async def test_orders_burst_is_ten(world, client) -> None:
     h = wb_headers(world)
     statuses = [(await client.get(ORDERS, params={"dateFrom": "2026-11-22"}, headers=h)).status_code for _ in range(11)]
