@@ -13,7 +13,7 @@ A 405 lists in `Allow` every method the path has, not just those of the first ro
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 import psycopg
@@ -139,11 +139,21 @@ def allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app serves at this path (Starlette's own 405 names only
     those of the first route matching the path, and FastAPI has a route per method)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for route in _leaf_routes(request.app.router.routes):
         match, _ = route.matches(request.scope)
         if match is not Match.NONE:
             methods |= getattr(route, "methods", None) or set()
     return sorted(methods)
+
+
+def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    # FastAPI keeps an included router as one entry whose routes carry its prefix.
+    for route in routes:
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            yield from _leaf_routes(candidates())
+        else:
+            yield route
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

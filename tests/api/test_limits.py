@@ -82,7 +82,12 @@ def test_the_body_is_not_read_at_all_when_its_length_is_over() -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/api/v1/people/1", "headers": [(b"content-length", b"104857600")]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/v1/people/1",
+        "headers": [(b"content-length", b"104857600")],
+    }
     asyncio.run(BodyLimit(app, max_bytes=LIMIT)(scope, receive, send))
     assert reads == 0 and not app_called  # 100 MB declared: not one byte read, nothing else ran
     assert sent[0]["status"] == 413 and (b"connection", b"close") in sent[0]["headers"]
