@@ -138,12 +138,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app serves at this path (Starlette's own 405 names only
     those of the first route matching the path, and FastAPI has a route per method)."""
-    methods: set[str] = set()
+    # The most literal routes only: /shops/1/sync/backfill is the backfill's path, not a run id.
+    found: dict[int, set[str]] = {}
     for route in _leaf_routes(request.app.router.routes):
-        match, _ = route.matches(request.scope)
+        match, child = route.matches(request.scope)
         if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+            params = len(child.get("path_params", {}))
+            found.setdefault(params, set()).update(getattr(route, "methods", None) or set())
+    return sorted(found[min(found)]) if found else []
 
 
 def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
