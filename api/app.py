@@ -16,8 +16,10 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import errors
+from api import errors, openapi, throttle
+from api.admission import DbSlots, threads_for
 from api.fastpath import LoopConnection, PollFastPath
+from api.limits import BodyLimit
 from api.routes import data, health, notifications, people, settings, shops, sync
 from api.services import (
     AllegroLoginStarter,
@@ -46,28 +48,29 @@ Errors always have the shape `{"error": {"code", "message", "details"}}`.
 """
 
 
-# Per worker process: as many connections as requests run at once. No pre-ping: it would cost a
-# round trip per request; connections are recycled instead, and a dropped one is discarded by
-# the pool on its first error.
-API_POOL_SIZE = 8
-API_THREADS = API_POOL_SIZE
-API_STATEMENT_TIMEOUT_MS = 5000
 API_APPLICATION_NAME = "sellerpulse-api"  # how its connections show in pg_stat_activity
+# A database that does not answer a connection attempt within this is down (libpq's minimum is 2).
+API_CONNECT_TIMEOUT_SECONDS = 2
 
 
 @lru_cache(maxsize=1)
 def api_engine() -> Engine:
+    """Per worker process: API_POOL_SIZE connections for requests (api.admission lets no more
+    requests than that hold one), API_POOL_MAX_OVERFLOW more for background work. No pre-ping:
+    it would cost a round trip per request; connections are recycled instead, and a dropped one
+    is discarded by the pool on its first error (and every older one with it)."""
+    settings = get_settings()
     return create_engine(
         get_target().url,
-        pool_size=API_POOL_SIZE,
-        max_overflow=0,
-        pool_timeout=10,
+        pool_size=settings.api_pool_size,
+        max_overflow=settings.api_pool_max_overflow,
+        pool_timeout=settings.api_pool_timeout_seconds,
         pool_recycle=600,
         connect_args={
-            "connect_timeout": 10,
+            "connect_timeout": API_CONNECT_TIMEOUT_SECONDS,
             "application_name": API_APPLICATION_NAME,
             # An interactive API has no business waiting longer; the poll runs on the event loop.
-            "options": f"-c statement_timeout={API_STATEMENT_TIMEOUT_MS}",
+            "options": f"-c statement_timeout={settings.api_statement_timeout_ms}",
         },
     )
 
@@ -93,9 +96,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # As many threads as pooled connections: more would only wait for one, and on a small
-        # machine every extra runnable thread costs context switches (measured: p99 halves).
-        anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
+        # A thread for every request holding a slot (api.admission) and a few more: more would
+        # only wait, and on a small machine every extra runnable thread costs context switches.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads_for(settings.api_pool_size)
         if served:
             # What exists now (modules, the app and its models: ~200k objects) lives as long as
             # the worker. Frozen, it is no longer walked by the collector's full passes: one
@@ -115,6 +118,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.state.db_slots = DbSlots(settings.api_pool_size, settings.api_pool_timeout_seconds)
     app.state.engine = engine_of() if engine is not None else _LazyEngine()
     app.state.sessionmaker = session_factory or _LazySessionmaker(engine_of)
     # The poll is read-only (plus at most one self-contained key touch): in autocommit it saves
@@ -125,14 +130,19 @@ def create_app(
     app.state.poll_connection = LoopConnection(api_engine) if served else None
     app.state.wb_verifier = wb_verifier or ConnectorWbVerifier(settings)
     app.state.allegro_login = allegro_login or DeviceFlowLoginStarter(
-        engine=engine_of, auth_factory=partial(AllegroAuth.from_settings, settings, registry=shared_buckets(settings))
+        engine=engine_of,
+        auth_factory=partial(AllegroAuth.from_settings, settings, registry=shared_buckets(settings)),
+        per_person=settings.allegro_pending_logins_per_person,
+        overall=settings.allegro_pending_logins_max,
     )
     app.state.sync_launcher = sync_launcher or PrefectSyncLauncher()
     app.state.delivery = delivery or default_delivery()
-    errors.install(app)
+    errors.install(app, on_auth_failure=throttle.after_request)
     app.add_middleware(PollFastPath)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)  # the outermost: first to run
     for module in ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX)
+    openapi.install(app)
     return app
 
 

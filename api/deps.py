@@ -2,18 +2,19 @@
 calling API key, the person a bot request acts for, and a shop that person belongs to.
 
 The pluggable parts (WB token check, Allegro login, sync launcher, notification delivery)
-live on `app.state`, set by `create_app`; tests pass in-process sandbox-backed ones.
+live on `app.state`, set by `create_app`; tests pass in-process sandbox-backed ones. Their
+lookups are `async def`: FastAPI runs a plain `def` dependency in a thread, a hop for nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
+from api.admission import request_session
 from api.errors import ApiError, not_found
 from api.schemas import MAX_ID
 from api.services import AllegroLoginStarter, Delivery, SyncLauncher, WbTokenVerifier
@@ -30,14 +31,9 @@ api_key_scheme = APIKeyHeader(
 )
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back if it raises."""
-    with request.app.state.sessionmaker() as session, session.begin():
-        yield session
-
-
-# scope="function": commit before the response goes out, so a failed commit is never a 200.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+# One transaction per request, taken in a slot (api.admission). scope="function": commit
+# before the response goes out, so a failed commit is never a 200.
+SessionDep = Annotated[Session, Depends(request_session, scope="function")]
 
 
 def no_key() -> ApiError:
@@ -101,19 +97,19 @@ def owner_shop(found: MemberShopDep) -> MemberShop:
 OwnerShopDep = Annotated[MemberShop, Depends(owner_shop)]
 
 
-def wb_verifier(request: Request) -> WbTokenVerifier:
+async def wb_verifier(request: Request) -> WbTokenVerifier:
     return request.app.state.wb_verifier
 
 
-def allegro_login(request: Request) -> AllegroLoginStarter:
+async def allegro_login(request: Request) -> AllegroLoginStarter:
     return request.app.state.allegro_login
 
 
-def sync_launcher(request: Request) -> SyncLauncher:
+async def sync_launcher(request: Request) -> SyncLauncher:
     return request.app.state.sync_launcher
 
 
-def delivery(request: Request) -> Delivery:
+async def delivery(request: Request) -> Delivery:
     return request.app.state.delivery
 
 

@@ -11,6 +11,7 @@ what is valid.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,12 +19,12 @@ from urllib.parse import parse_qsl
 
 import psycopg
 from sqlalchemy import Engine, PoolProxiedConnection
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import ApiError, database_unavailable, error_response
+from api import throttle
+from api.errors import ApiError, database_unavailable, is_database_down, log
 from api.schemas import MAX_ID
 
 POLL_PATH = "/api/v1/notifications"
@@ -65,22 +66,37 @@ class PollFastPath:
 
         state = scope["app"].state
         args = (state, secret, params["telegram_id"], params.get("after"), None, params.get("limit", 50))
+        loop_connection: LoopConnection | None = getattr(state, "poll_connection", None)
         try:
-            loop_connection: LoopConnection | None = getattr(state, "poll_connection", None)
-            if loop_connection is not None:
-                # Run on the event loop itself: one short statement (bounded by the API engine's
-                # statement timeout) costs less than handing it to a thread and back, which on
-                # a 2-core machine measured ~40% more polls per second at the same load.
-                with loop_connection() as cur:
-                    body = _poll(*args, cur=cur)
-            else:
-                body = await run_in_threadpool(_poll, *args)
+            try:
+                if loop_connection is not None:
+                    # Run on the event loop itself: one short statement (bounded by the API
+                    # engine's statement timeout) costs less than handing it to a thread and
+                    # back, which on a 2-core machine measured ~40% more polls per second.
+                    cur = await loop_connection.cursor()
+                    with loop_connection.using(cur):
+                        body = _poll(*args, cur=cur)
+                else:
+                    async with state.db_slots():
+                        body = await run_in_threadpool(_poll, *args)
+            except ApiError as exc:
+                if not throttle.is_auth_failure(exc):
+                    raise
+                if loop_connection is None:
+                    raise await throttle.after_request(state, scope, exc) from None
+                limit = state.settings.api_auth_failures_per_minute
+                with loop_connection.using(cur):
+                    raise throttle.on_cursor(cur, scope, exc, limit) from None
         except ApiError as exc:
-            return await error_response(exc.status, exc.code, exc.message, exc.details)(scope, receive, send)
-        except OperationalError:
-            # Middleware sits outside the app's typed handlers: answer as api.errors would.
-            exc = database_unavailable()
-            return await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
+            return await exc.response()(scope, receive, send)
+        except Exception as exc:
+            # Middleware sits outside the app's typed handlers: answer as api.errors would. The
+            # driver's own errors come here too (psycopg's, from the connection: SQLAlchemy never
+            # sees this one), not only SQLAlchemy's.
+            if not is_database_down(exc):
+                raise
+            log.warning("database unavailable on the poll: %s", type(exc).__name__)
+            return await database_unavailable().response()(scope, receive, send)
         await Response(body, media_type="application/json")(scope, receive, send)
 
 
@@ -91,24 +107,40 @@ class LoopConnection:
     pool checkout or the reset (and autocommit switching) a pooled connection needs around
     every use, and one cursor (it keeps its loaders: ~17 µs a poll). It is a connection of the
     API engine (same options: statement timeout, application name), detached from the
-    engine's pool; a broken one is replaced on next use.
+    engine's pool. A broken one is dropped; the next poll connects again, in a thread (a
+    database that does not answer must not stall the event loop), and for a moment after a
+    failed attempt polls are answered 503 at once rather than each trying again.
     """
+
+    RETRY_AFTER_FAILURE = 0.25  # seconds
 
     def __init__(self, engine: Callable[[], Engine]) -> None:
         self._engine = engine
         self._held: tuple[PoolProxiedConnection, psycopg.Cursor[Any]] | None = None
+        self._failed_at = -1e9
+
+    async def cursor(self) -> psycopg.Cursor[Any]:
+        if self._held is None:
+            if time.monotonic() - self._failed_at < self.RETRY_AFTER_FAILURE:
+                raise psycopg.OperationalError("the database was unreachable a moment ago")
+            try:
+                self._held = await run_in_threadpool(self._connect)
+            except Exception:
+                self._failed_at = time.monotonic()
+                raise
+        return self._held[1]
+
+    def _connect(self) -> tuple[PoolProxiedConnection, psycopg.Cursor[Any]]:
+        proxy = self._engine().raw_connection()
+        conn = proxy.driver_connection
+        proxy.detach()  # ours until closed: never handed back to the pool
+        conn.autocommit = True
+        return proxy, conn.cursor()
 
     @contextmanager
-    def __call__(self) -> Iterator[psycopg.Cursor[Any]]:
-        if self._held is None:
-            proxy = self._engine().raw_connection()
-            conn = proxy.driver_connection
-            proxy.detach()  # ours until closed: never handed back to the pool
-            conn.autocommit = True
-            self._held = (proxy, conn.cursor())
-        cur = self._held[1]
+    def using(self, cur: psycopg.Cursor[Any]) -> Iterator[None]:
         try:
-            yield cur
+            yield
         finally:
             if cur.connection.broken or cur.connection.closed:
                 self.close()

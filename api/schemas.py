@@ -9,7 +9,21 @@ from enum import IntEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    Strict,
+    StrictBool,
+    StringConstraints,
+)
+from pydantic.json_schema import SkipJsonSchema
+
+from sellerpulse.notify.render import unsafe_characters
 
 T = TypeVar("T")
 
@@ -17,9 +31,29 @@ MAX_ID = 2**63 - 1  # bigint: anything larger could only ever be a 404, but Post
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 TelegramId = Annotated[int, Field(ge=1, le=MAX_ID, description="the person's Telegram user id", examples=[1])]
 Cursor = Annotated[int, Field(ge=0, le=MAX_ID, description="a notification id; items after it are returned")]
+# Body fields are JSON: an integer is an integer (`false` is not 0, `"5"` is not 5), a boolean a
+# boolean. FastAPI validates bodies in pydantic's Python mode, which would coerce them.
+BodyId = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
+BodyTelegramId = Annotated[BodyId, Field(description="the person's Telegram user id", examples=[1])]
+BodyCursor = Annotated[Cursor, Strict()]
 # PostgreSQL text cannot hold NUL; refuse it here rather than in the database.
 NoNul = StringConstraints(pattern=r"^[^\x00]*$")
-ShopName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), NoNul]
+
+
+def _plain_text(value: str) -> str:
+    # Names reach Telegram messages: no control characters, line breaks or bidi overrides.
+    if unsafe_characters(value):
+        raise ValueError("must not contain control characters, line breaks or bidirectional formatting characters")
+    return value
+
+
+# The same rule as a JSON Schema pattern (for clients and schemathesis), checked by _plain_text.
+PLAIN_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069\\u2028\\u2029]*$"
+PlainText = AfterValidator(_plain_text)
+PlainSchema = Field(json_schema_extra={"pattern": PLAIN_PATTERN})
+ShopName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), PlainText, PlainSchema
+]
 Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,4})?$", max_length=8)]
 Stream = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
 
@@ -86,9 +120,9 @@ class Page(BaseModel, Generic[T]):
 
 
 class PersonIn(Input):
-    username: Annotated[str, StringConstraints(max_length=64), NoNul] | None = None
-    first_name: Annotated[str, StringConstraints(max_length=128), NoNul] | None = None
-    last_name: Annotated[str, StringConstraints(max_length=128), NoNul] | None = None
+    username: Annotated[str, StringConstraints(max_length=64), PlainText, PlainSchema] | None = None
+    first_name: Annotated[str, StringConstraints(max_length=128), PlainText, PlainSchema] | None = None
+    last_name: Annotated[str, StringConstraints(max_length=128), PlainText, PlainSchema] | None = None
     language: Language | None = Field(default=None, description="ru, pl, en...; null: each shop's own")
     time_zone: TimeZone = "UTC"
 
@@ -150,7 +184,9 @@ class AllegroLoginIn(Input):
 
 class LoginTicketOut(BaseModel):
     id: str
-    status: Literal["pending", "connected", "denied", "expired", "failed"]
+    status: Literal["pending", "connected", "denied", "expired", "failed", "superseded"] = Field(
+        description="superseded: the person started a newer login, and this code is no longer polled"
+    )
     user_code: str
     verification_uri: str
     verification_uri_complete: str | None
@@ -163,7 +199,7 @@ class RenameIn(Input):
 
 
 class InviteIn(Input):
-    telegram_id: TelegramId
+    telegram_id: BodyTelegramId
 
 
 class MemberOut(BaseModel):
@@ -192,8 +228,9 @@ class NotificationPage(BaseModel):
 
 
 class AckIn(Input):
-    telegram_id: TelegramId
-    cursor: Cursor
+    cursor: BodyCursor
+    # Bots built for the first version name the person here; documented: `telegram_id` in the query.
+    telegram_id: SkipJsonSchema[BodyTelegramId | None] = None
 
 
 class AckOut(BaseModel):
@@ -202,8 +239,8 @@ class AckOut(BaseModel):
 
 
 class BatchPollIn(Input):
-    telegram_ids: list[TelegramId] = Field(min_length=1, max_length=200)
-    limit: int = Field(default=50, ge=1, le=200, description="per person")
+    telegram_ids: list[BodyTelegramId] = Field(min_length=1, max_length=200)
+    limit: Annotated[int, Strict()] = Field(default=50, ge=1, le=200, description="per person")
 
 
 class BatchPollItem(BaseModel):
@@ -219,7 +256,26 @@ class BatchPollOut(BaseModel):
 
 # -- settings -------------------------------------------------------------------------------
 
-Threshold = Annotated[int, Field(ge=0, le=5)]
+
+def _json_integer(value: Any) -> Any:
+    # An enum of integers, as strict as Strict() makes plain ints (which it cannot do for enums).
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("must be an integer")
+    return value
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _keep() -> Any:
+    """An optional setting: left out, it keeps its value. Not nullable: `null` is refused, as
+    the schema says (no `default` in it either: the server's value is not a default)."""
+    return Field(default=None, json_schema_extra=_no_default)
+
+
+SettingBool = StrictBool
+SettingInt = Annotated[int, Strict()]
 
 
 class SettingsOut(Model):
@@ -243,20 +299,20 @@ class SettingsOut(Model):
 class SettingsIn(Input):
     """Any subset; fields left out keep their value."""
 
-    notifications_enabled: bool | None = None
-    new_orders_enabled: bool | None = None
-    order_buyouts_enabled: bool | None = None
-    order_cancellations_enabled: bool | None = None
-    order_returns_enabled: bool | None = None
-    negative_reviews_enabled: bool | None = None
-    critical_stocks_enabled: bool | None = None
-    notify_unpaid_orders: bool | None = None
-    review_rating_threshold: Threshold | None = Field(default=None, description="0 turns review alerts off")
-    critical_stock_threshold: Annotated[int, Field(ge=0, le=100_000)] | None = None
-    stock_horizon_days: Horizon | None = None
-    grouping_enabled: bool | None = None
-    max_group_size: Annotated[int, Field(ge=1, le=50)] | None = None
-    group_timeout: Annotated[int, Field(ge=0, le=86_400, description="seconds")] | None = None
+    notifications_enabled: SettingBool = _keep()
+    new_orders_enabled: SettingBool = _keep()
+    order_buyouts_enabled: SettingBool = _keep()
+    order_cancellations_enabled: SettingBool = _keep()
+    order_returns_enabled: SettingBool = _keep()
+    negative_reviews_enabled: SettingBool = _keep()
+    critical_stocks_enabled: SettingBool = _keep()
+    notify_unpaid_orders: SettingBool = _keep()
+    review_rating_threshold: Annotated[SettingInt, Field(ge=0, le=5, description="0 turns review alerts off")] = _keep()
+    critical_stock_threshold: Annotated[SettingInt, Field(ge=0, le=100_000)] = _keep()
+    stock_horizon_days: Annotated[Horizon, BeforeValidator(_json_integer)] = _keep()
+    grouping_enabled: SettingBool = _keep()
+    max_group_size: Annotated[SettingInt, Field(ge=1, le=50)] = _keep()
+    group_timeout: Annotated[SettingInt, Field(ge=0, le=86_400, description="seconds")] = _keep()
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -410,6 +466,12 @@ class HealthOut(BaseModel):
     database: bool | None = None
     schema_revision: str | None = None
     schema_head: str | None = None
+
+
+class HealthUnavailableOut(HealthOut):
+    """Not ready: the health fields, and the error every other 503 carries."""
+
+    error: ErrorDetail
 
 
 class ApiKeyInfo(BaseModel):

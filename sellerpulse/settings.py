@@ -95,6 +95,22 @@ class Settings(BaseSettings):
     # The API.
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    # Per worker process: database connections for requests (also how many run at once; more
+    # wait, without a thread or a connection, up to the pool timeout, then answer 503).
+    api_pool_size: int = Field(default=8, ge=1, le=200)
+    # Extra connections for work outside requests (Allegro logins completing in the background).
+    api_pool_max_overflow: int = Field(default=4, ge=0, le=200)
+    api_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    api_statement_timeout_ms: int = Field(default=5000, ge=100, le=600_000)
+    # Request bodies larger than this are refused (413) before they are read or authenticated.
+    api_max_body_bytes: int = Field(default=1_048_576, ge=16_384, le=1 << 30)
+    # Failed authentications per client address and minute, counted in PostgreSQL across every
+    # worker; past it, answered 429 with Retry-After (a valid key is never refused).
+    api_auth_failures_per_minute: int = Field(default=30, ge=1, le=100_000)
+    # Allegro device logins waiting for approval: per person (a newer one supersedes the
+    # oldest; the same shop name gets the same ticket back) and over the whole install.
+    allegro_pending_logins_per_person: int = Field(default=2, ge=1, le=20)
+    allegro_pending_logins_max: int = Field(default=50, ge=1, le=10_000)
 
     @field_validator(
         "allegro_auth_url",

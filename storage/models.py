@@ -453,10 +453,12 @@ class AllegroLogin(Base):
     verification_uri: Mapped[str] = mapped_column(String(512), nullable=False)
     verification_uri_complete: Mapped[str | None] = mapped_column(String(512))
     expires_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
-    # pending, connected, denied, expired, failed
+    # pending, connected, denied, expired, failed, superseded (by a newer login of the person)
     status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
     shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _created()
+    # The name the shop gets once approved (any worker may complete or reuse the ticket).
+    shop_name: Mapped[str | None] = mapped_column(String(128))
 
 
 class HistoryRead(Base):
@@ -498,3 +500,13 @@ class RateBucket(Base):
     updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     # A 429 said "not before then": nobody starts a request earlier.
     paused_until: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class ApiAuthFailure(Base):
+    """Failed API authentications per client address in the current one-minute window: one
+    counter for every API worker, so the throttle holds however many there are."""
+
+    __tablename__ = "api_auth_failures"
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -12,10 +12,13 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "not allowed for this person's role",
         404: "no such person or shop, or not this person's",
         409: "conflict",
+        413: "the request body is too large",
         422: "invalid input (field errors in details)",
-        503: "a dependency is unavailable; try again",
+        429: "too many failed authentications from this address (see Retry-After)",
+        503: "the database or another dependency is unavailable; try again after Retry-After seconds",
     }
     return {s: {"model": ErrorResponse, "description": text.get(s, "error")} for s in statuses}
 
 
-AUTHED = (401, 404, 422)
+# Every route that checks a key and reads the database can answer these.
+AUTHED = (401, 404, 422, 429, 503)

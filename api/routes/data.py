@@ -31,7 +31,7 @@ from api.schemas import (
 )
 from storage import queries, settings_repo
 
-router = APIRouter(prefix="/shops/{shop_id}", tags=["data"])
+router = APIRouter(prefix="/shops/{shop_id:int}", tags=["data"])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
@@ -76,7 +76,7 @@ def orders(
     return Page[OrderOut](items=[OrderOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/orders/{order_id}", response_model=OrderDetailOut, responses=errors(*AUTHED))
+@router.get("/orders/{order_id:int}", response_model=OrderDetailOut, responses=errors(*AUTHED))
 def order(session: SessionDep, found: MemberShopDep, order_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> OrderDetailOut:
     result = queries.order_with_lines(session, shop_id=found.shop.id, order_id=order_id)
     if result is None:

@@ -23,6 +23,7 @@ from api.deps import (
 from api.errors import ApiError, database_unavailable, log, not_found
 from api.routes import AUTHED, errors
 from api.schemas import (
+    MAX_ID,
     AckIn,
     AckOut,
     BatchPollIn,
@@ -41,39 +42,41 @@ router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 
 def item_out(item: DeliveredItem) -> NotificationOut:
-    return NotificationOut(
-        id=item.id,
-        ids=item.ids,
-        kind=item.kind,
-        shop_id=item.shop_id,
-        shop_name=item.shop_name,
-        text=item.text,
-        image_url=item.image_url,
-        created_at=item.created_at,
-    )
+    return NotificationOut.model_validate(_item_json(item))
 
 
 @router.get(
     "",
     response_model=NotificationPage,
-    responses=errors(*AUTHED, 503),
+    responses=errors(*AUTHED),
     summary="Notifications for one person after a cursor (default: after their acknowledged cursor)",
+    description="`after` and `last_check` are alternatives: a request with both is refused (422).",
 )
 async def poll(
     request: Request,
     telegram_id: TelegramIdQuery,
     secret: Annotated[str | None, Security(api_key_scheme)],
-    after: Annotated[Cursor | None, Query()] = None,
+    after: Annotated[
+        Cursor | None, Query(description="a notification id; not together with `last_check` (422)")
+    ] = None,
     last_check: Annotated[
-        datetime | None, Query(description="for bots built for the old API: a timestamp instead of `after`")
+        datetime | None,
+        Query(description="for bots built for the old API: a timestamp instead of `after` (both: 422)"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     # Plain polls (most of the traffic) are answered by api.fastpath before they get here; this
     # route validates and answers the rest with the same worker.
     if after is not None and last_check is not None:
-        raise ApiError(422, "invalid_request", "send `after` or `last_check`, not both")
-    body = await run_in_threadpool(_poll, request.app.state, secret, telegram_id, after, last_check, limit)
+        raise ApiError(
+            422,
+            "invalid_request",
+            "send `after` or `last_check`, not both",
+            [{"loc": ["query", "last_check"], "msg": "not allowed together with `after`", "type": "exclusive"}],
+        )
+    state = request.app.state
+    async with state.db_slots():
+        body = await run_in_threadpool(_poll, state, secret, telegram_id, after, last_check, limit)
     return Response(body, media_type="application/json")
 
 
@@ -129,10 +132,12 @@ def _poll_on(
     if found.person_id is None:
         raise not_found("person")
     page = found.page
-    return orjson.dumps({"items": [_item_json(i) for i in page.items], "next_cursor": page.next_cursor})
+    body = {"items": [_item_json(i) for i in page.items], "next_cursor": page.next_cursor}
+    return orjson.dumps(body, option=orjson.OPT_UTC_Z)  # as pydantic writes UTC: ...Z
 
 
 def _item_json(item: DeliveredItem) -> dict[str, Any]:
+    """One item as both polls answer it (the batch through NotificationOut): times in UTC."""
     return {
         "id": item.id,
         "ids": list(item.ids),
@@ -141,7 +146,7 @@ def _item_json(item: DeliveredItem) -> dict[str, Any]:
         "shop_name": item.shop_name,
         "text": item.text,
         "image_url": item.image_url,
-        "created_at": item.created_at,
+        "created_at": item.created_at.astimezone(UTC),
     }
 
 
@@ -150,17 +155,36 @@ def _item_json(item: DeliveredItem) -> dict[str, Any]:
     response_model=AckOut,
     responses=errors(*AUTHED),
     summary="Acknowledge delivery up to a cursor (the stored cursor never moves backwards)",
+    description="The person is named by `telegram_id` in the query, as everywhere else (required). "
+    "Bots built for the first version send it in the body instead; that is still accepted (with both, "
+    "they must agree).",
 )
-def ack(body: AckIn, session: SessionDep, key: CurrentKeyDep, delivery: DeliveryDep) -> AckOut:
-    person = require_person(session, body.telegram_id)
+def ack(
+    body: AckIn,
+    session: SessionDep,
+    key: CurrentKeyDep,
+    delivery: DeliveryDep,
+    telegram_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="the person the request acts for (Telegram user id)")
+    ] = None,
+) -> AckOut:
+    if telegram_id is None and body.telegram_id is None:
+        raise ApiError(422, "invalid_request", "send `telegram_id` in the query", [_missing_telegram_id()])
+    if telegram_id is not None and body.telegram_id not in (None, telegram_id):
+        raise ApiError(422, "invalid_request", "`telegram_id` differs between the query and the body")
+    person = require_person(session, telegram_id or body.telegram_id)  # type: ignore[arg-type]
     stored = delivery.ack(session, person_id=person.id, cursor=body.cursor)
     return AckOut(telegram_id=person.telegram_id, cursor=stored)
+
+
+def _missing_telegram_id() -> dict[str, Any]:
+    return {"loc": ["query", "telegram_id"], "msg": "Field required", "type": "missing"}
 
 
 @router.post(
     "/poll",
     response_model=BatchPollOut,
-    responses=errors(401, 422),
+    responses=errors(401, 413, 422, 429, 503),
     summary="Poll many people at once, each after their acknowledged cursor",
 )
 def batch_poll(body: BatchPollIn, session: SessionDep, key: CurrentKeyDep, delivery: DeliveryDep) -> BatchPollOut:

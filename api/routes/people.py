@@ -17,9 +17,9 @@ TelegramPath = Annotated[int, Path(ge=1, le=MAX_ID, description="the person's Te
 
 
 @router.put(
-    "/{telegram_id}",
+    "/{telegram_id:int}",
     response_model=PersonOut,
-    responses={201: {"model": PersonOut, "description": "registered"}, **errors(401, 422)},
+    responses={201: {"model": PersonOut, "description": "registered"}, **errors(401, 422, 429, 503)},
     summary="Register or update a person",
 )
 def put_person(
@@ -31,6 +31,6 @@ def put_person(
     return PersonOut.model_validate(person)
 
 
-@router.get("/{telegram_id}", response_model=PersonOut, responses=errors(401, 404, 422))
+@router.get("/{telegram_id:int}", response_model=PersonOut, responses=errors(401, 404, 422, 429, 503))
 def get_person(telegram_id: TelegramPath, session: SessionDep, key: CurrentKeyDep) -> PersonOut:
     return PersonOut.model_validate(require_person(session, telegram_id))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     AllegroLoginDep,
@@ -93,7 +95,8 @@ async def connect_wb(body: WbShopIn, session: SessionDep, person: PersonDep, ver
         # Timeouts, 5xx, 429 and anything else odd say nothing about the token.
         log.info("WB token check inconclusive: %s", type(exc).__name__)
         raise ApiError(503, "unverified", "could not verify the token with WB; try again") from None
-    shop = create_shop(
+    store = partial(
+        create_shop,
         session,
         marketplace=Marketplace.wb.value,
         name=body.name,
@@ -101,6 +104,7 @@ async def connect_wb(body: WbShopIn, session: SessionDep, person: PersonDep, ver
         account=account.seller_id,
         owner_id=person.id,
     )
+    shop = await run_in_threadpool(store)  # blocking database work: never on the event loop
     return shop_out(MemberShop(shop=shop, role=Role.owner.value))
 
 
@@ -110,10 +114,16 @@ async def connect_wb(body: WbShopIn, session: SessionDep, person: PersonDep, ver
     response_model=LoginTicketOut,
     responses=errors(*AUTHED, 503),
     summary="Start an Allegro device login; show the user code and URL, then poll the ticket",
+    description="The same person asking again for the same shop name gets their pending ticket back. "
+    "A person has at most `ALLEGRO_PENDING_LOGINS_PER_PERSON` pending logins: a newer one supersedes the "
+    "oldest (its status becomes `superseded`). Past `ALLEGRO_PENDING_LOGINS_MAX` pending logins over the "
+    "install, a new one is refused with 503 and Retry-After.",
 )
-async def start_allegro_login(body: AllegroLoginIn, person: PersonDep, starter: AllegroLoginDep) -> LoginTicketOut:
+async def start_allegro_login(
+    body: AllegroLoginIn, session: SessionDep, person: PersonDep, starter: AllegroLoginDep
+) -> LoginTicketOut:
     try:
-        ticket = await starter.start(person, body.name)
+        ticket = await starter.start(session, person, body.name)
     except connector_errors.ConnectorError as exc:
         log.info("Allegro device login could not start: %s", type(exc).__name__)
         raise ApiError(503, "unavailable", "Allegro did not start the login; try again") from None
@@ -121,26 +131,28 @@ async def start_allegro_login(body: AllegroLoginIn, person: PersonDep, starter: 
 
 
 @router.get("/allegro/login/{ticket_id}", response_model=LoginTicketOut, responses=errors(*AUTHED))
-def allegro_login_status(ticket_id: TicketId, person: PersonDep, starter: AllegroLoginDep) -> LoginTicketOut:
-    ticket = starter.status(ticket_id)
+def allegro_login_status(
+    ticket_id: TicketId, session: SessionDep, person: PersonDep, starter: AllegroLoginDep
+) -> LoginTicketOut:
+    ticket = starter.status(session, ticket_id)
     if ticket is None or ticket.person_id != person.id:
         raise not_found("login")
     return ticket_out(ticket)
 
 
-@router.get("/{shop_id}", response_model=ShopOut, responses=errors(*AUTHED))
+@router.get("/{shop_id:int}", response_model=ShopOut, responses=errors(*AUTHED))
 def get_shop(found: MemberShopDep) -> ShopOut:
     return shop_out(found)
 
 
-@router.patch("/{shop_id}", response_model=ShopOut, responses=errors(*AUTHED, 403))
+@router.patch("/{shop_id:int}", response_model=ShopOut, responses=errors(*AUTHED, 403))
 def rename_shop(body: RenameIn, session: SessionDep, found: OwnerShopDep) -> ShopOut:
     people.rename_shop(session, shop=found.shop, name=body.name)
     return shop_out(found)
 
 
 @router.delete(
-    "/{shop_id}",
+    "/{shop_id:int}",
     status_code=204,
     response_class=Response,
     responses=errors(*AUTHED, 403),
@@ -156,7 +168,7 @@ def remove_shop(
 
 
 @router.post(
-    "/{shop_id}/members",
+    "/{shop_id:int}/members",
     status_code=201,
     response_model=MemberOut,
     responses=errors(*AUTHED, 403),
@@ -169,7 +181,7 @@ def invite(body: InviteIn, session: SessionDep, found: OwnerShopDep) -> MemberOu
 
 
 @router.delete(
-    "/{shop_id}/members/me",
+    "/{shop_id:int}/members/me",
     status_code=204,
     response_class=Response,
     responses=errors(*AUTHED),

@@ -14,7 +14,7 @@ from storage import queries
 from storage.models import ShopStatus
 from storage.people import MemberShop
 
-router = APIRouter(prefix="/shops/{shop_id}/sync", tags=["sync"])
+router = APIRouter(prefix="/shops/{shop_id:int}/sync", tags=["sync"])
 
 RunId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 

@@ -54,7 +54,10 @@ def _payload(i: int, rng: random.Random) -> bytes:
     )
 
 
-def fill(url: str, *, people: int, shops: int, notifications: int, pending: int, seed: int = 7) -> None:
+def fill(
+    url: str, *, people: int, shops: int, notifications: int, pending: int, orders: int = 0, seed: int = 7
+) -> None:
+    """`orders`: per shop, over the last 60 days (what the dashboard and the order list read)."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
     joined = now - timedelta(days=60)
@@ -92,6 +95,24 @@ def fill(url: str, *, people: int, shops: int, notifications: int, pending: int,
                 for i in range(1, notifications + 1)
             ),
         )
+        if orders:
+            _copy(
+                conn,
+                "COPY orders (shop_id, external_id, status, total_amount, currency, bought_at, raw) FROM STDIN",
+                (
+                    (
+                        s,
+                        f"o{s}-{i}",
+                        "paid",
+                        rng.randint(300, 9000),
+                        "RUB",
+                        now - timedelta(minutes=rng.randint(0, 86400)),
+                        "{}",
+                    )
+                    for s in range(1, shops + 1)
+                    for i in range(orders)
+                ),
+            )
         # Identity columns were given explicit ids: move their sequences past them.
         for table in ("people", "shops", "notifications"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")

@@ -1,25 +1,32 @@
-"""Notification polling under load: the API on loopback, 64 concurrent pollers.
+"""The bot API under load: the poll alone, then a mixed load, in one run on one fill.
 
     uv run python -m benchmarks.api [--people 10000] [--shops 500] [--notifications 1000000]
-                                    [--workers 2] [--concurrency 64] [--duration 20] [--repeat 3]
+                                    [--workers 2] [--concurrency 64] [--bots 40] [--duration 20]
+                                    [--repeat 3]
 
-A fresh database (on DATABASE_URL's server, or an embedded one in a temporary directory)
-is migrated and filled by COPY; `sellerpulse`'s app is served by uvicorn with several
-workers; the load generator is `wrk` when installed (`apt-get install wrk`), else an async
-httpx client in this process. Each request polls a random person (`GET /api/v1/notifications
-?telegram_id=..&limit=50`, from their acknowledged cursor): rendered, grouped, filtered by
-their settings, as the bot sees it. Prints requests/s, p50, p90 and p99 of each run, and
-where the CPU went (per request: the API's workers, PostgreSQL's backends serving them, the
-load generator; and how much other processes took meanwhile). Figures: README.md here.
+A fresh database (on BENCH_DATABASE_URL's or DATABASE_URL's server, or an embedded one in a
+temporary directory) is migrated and filled by COPY; `sellerpulse`'s app is served by uvicorn
+with several workers; the load generator is `wrk` (`apt-get install wrk`: its CPU per request
+is a small fraction of the API's; a Python client's is several times the API's, and would
+measure itself).
+
+- poll: each request polls a random person (`GET /api/v1/notifications?telegram_id=..&limit=50`,
+  from their acknowledged cursor): rendered, grouped, filtered by their settings, as the bot
+  sees it; `--concurrency` connections.
+- mixed: `--bots` connections polling and acking, batch polls, dashboards and order pages
+  (mixed.lua), while a sync writes notifications (writer.py) at the same time.
+
+Prints requests/s, p50, p90, p99 and the responses >= 500 of each run, and where the CPU went
+(per request: the API's workers, PostgreSQL's backends serving them, the load generator; how
+much other processes took meanwhile). A run whose generator used more than a quarter of the
+API's CPU per request is refused (its figures would be the generator's). Figures: README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -44,6 +51,8 @@ from storage.db import session_scope
 HERE = Path(__file__).parent
 TELEGRAM_BASE = 10_000_000
 WARM_UP_SECONDS = 3
+# A generator costing more than this share of the API's CPU per request is the bottleneck.
+GENERATOR_SHARE_LIMIT = 0.25
 
 
 @contextlib.contextmanager
@@ -100,22 +109,12 @@ def serve(url: str, *, workers: int, port: int, data_dir: str) -> Iterator[tuple
         proc.wait(timeout=30)
 
 
-def run_wrk(base: str, key: str, *, people: int, concurrency: int, duration: int, threads: int) -> dict[str, float]:
-    env = {**os.environ, "SP_KEY": key, "SP_PEOPLE": str(people)}
-    cmd = [
-        "wrk",
-        "-t",
-        str(threads),
-        "-c",
-        str(concurrency),
-        "-d",
-        f"{duration}s",
-        "--timeout",
-        "5s",
-        "-s",
-        str(HERE / "poll.lua"),
-        base,
-    ]
+def run_wrk(
+    base: str, key: str, *, script: str, env: dict[str, str], concurrency: int, duration: int, threads: int
+) -> dict[str, float]:
+    env = {**os.environ, "SP_KEY": key, **env}
+    cmd = ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{duration}s", "--timeout", "5s"]
+    cmd += ["-s", str(HERE / script), base]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     fields = dict(kv.split("=") for kv in line.split()[1:])
@@ -127,40 +126,8 @@ def run_wrk(base: str, key: str, *, people: int, concurrency: int, duration: int
         "p90_ms": int(fields["p90_us"]) / 1000,
         "p99_ms": int(fields["p99_us"]) / 1000,
         "errors": int(fields["errors"]) + int(fields["non2xx"]),
-    }
-
-
-async def run_httpx(base: str, key: str, *, people: int, concurrency: int, duration: int) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    stop = time.perf_counter() + duration
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-
-    async def worker(client: httpx.AsyncClient, rng: random.Random) -> None:
-        nonlocal errors
-        while time.perf_counter() < stop:
-            tid = TELEGRAM_BASE + rng.randint(1, people)
-            t0 = time.perf_counter()
-            r = await client.get("/api/v1/notifications", params={"telegram_id": tid, "limit": 50})
-            latencies.append(time.perf_counter() - t0)
-            errors += r.status_code != 200
-
-    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": key}, limits=limits) as client:
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(client, random.Random(i)) for i in range(concurrency)))
-        elapsed = time.perf_counter() - start
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
-
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": pct(0.50),
-        "p90_ms": pct(0.90),
-        "p99_ms": pct(0.99),
-        "errors": errors,
+        # Responses >= 500 (mixed.lua counts them; poll.lua only non-2xx, all of them errors).
+        "s5xx": int(fields.get("s5xx", fields["non2xx"])),
     }
 
 
@@ -175,18 +142,36 @@ def sample(base: str, key: str, people: int) -> float:
     return total / 200
 
 
+@contextlib.contextmanager
+def sync_writer(url: str, shops: int) -> Iterator[subprocess.Popen[str]]:
+    """benchmarks.api.writer in its own process: its CPU is not the generator's."""
+    cmd = [sys.executable, "-m", "benchmarks.api.writer", url, "--shops", str(shops)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+        yield proc
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+        proc.written = int(out.split()[-1]) if "WRITTEN" in out else 0  # type: ignore[attr-defined]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.api", description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--shops", type=int, default=500)
     parser.add_argument("--notifications", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=200, help="orders per shop (dashboards, order pages)")
     parser.add_argument("--pending", type=int, default=3, help="new notifications per shop after each cursor (max)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=64, help="connections of the poll-only load")
+    parser.add_argument("--bots", type=int, default=40, help="connections of the mixed load")
     parser.add_argument("--duration", type=int, default=20, help="seconds of load")
-    parser.add_argument("--generator", choices=["auto", "wrk", "httpx"], default="auto")
-    parser.add_argument("--repeat", type=int, default=3, help="load runs, one after the other, on the same fill")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each load, on the same fill")
     args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        print("benchmarks.api needs wrk as its load generator: apt-get install wrk", file=sys.stderr)
+        return 2
 
     with database() as url, tempfile.TemporaryDirectory(prefix="sp-bench-data-") as data_dir:
         engine = create_engine(url)
@@ -198,52 +183,76 @@ def main(argv: list[str] | None = None) -> int:
             shops=args.shops,
             notifications=args.notifications,
             pending=args.pending,
+            orders=args.orders,
         )
         print(
-            f"filled {args.people:,} people, {args.shops:,} shops, {args.notifications:,} notifications "
-            f"in {time.perf_counter() - t0:.1f} s (COPY)"
+            f"filled {args.people:,} people, {args.shops:,} shops, {args.notifications:,} notifications, "
+            f"{args.orders * args.shops:,} orders in {time.perf_counter() - t0:.1f} s (COPY)"
         )
         with session_scope(engine) as session:
             key = apikeys.create_key(session, name="bench").secret
         engine.dispose()
+        loads = {
+            "poll": ("poll.lua", args.concurrency, {"SP_PEOPLE": str(args.people)}),
+            "mixed": ("mixed.lua", args.bots, {"SP_PEOPLE": str(args.people), "SP_SHOPS": str(args.shops)}),
+        }
         with serve(url, workers=args.workers, port=free_port(), data_dir=data_dir) as (base, pid):
             per_poll = sample(base, key, args.people)
             idle_load = os.getloadavg()[0]  # what else this machine is running, before our load
-            use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
-
-            def load(seconds: int) -> dict[str, float]:
-                shape = dict(people=args.people, concurrency=args.concurrency, duration=seconds)
-                if use_wrk:
-                    return run_wrk(base, key, threads=min(4, os.cpu_count() or 1), **shape)
-                return asyncio.run(run_httpx(base, key, **shape))
-
-            # Every worker warm (its connection, prepared statement, caches) before measuring: a
-            # single client's keep-alive connection only reaches one of them.
-            load(WARM_UP_SECONDS)
             backends = partial(api_backends, url) if on_this_machine(url) else None
-            runs = []
-            for _ in range(args.repeat):
-                with CpuMeter([pid, *children(pid)], backends) as meter:
-                    result = load(args.duration)
-                runs.append((result, meter.use))
-    generator = "wrk" if use_wrk else "httpx"
+            runs: dict[str, list[tuple[dict[str, float], CpuUse | None]]] = {}
+            written = 0
+            for name, (script, connections, env) in loads.items():
+
+                def load(seconds: int, script: str = script, connections: int = connections, env: dict = env) -> dict:
+                    return run_wrk(
+                        base, key, script=script, env=env, concurrency=connections, duration=seconds, threads=2
+                    )
+
+                # Every worker warm (its connection, prepared statements, caches) before measuring.
+                load(WARM_UP_SECONDS)
+                runs[name] = []
+                for _ in range(args.repeat):
+                    with contextlib.ExitStack() as stack:
+                        writer = stack.enter_context(sync_writer(url, args.shops)) if name == "mixed" else None
+                        with CpuMeter([pid, *children(pid)], backends) as meter:
+                            result = load(args.duration)
+                    if writer is not None:
+                        written += writer.written  # type: ignore[attr-defined]
+                    runs[name].append((result, meter.use))
     print(f"machine: {os.cpu_count()} CPUs, load average {idle_load:.1f} just before the runs (other processes)")
-    print(
-        f"poll: {args.workers} uvicorn workers, concurrency {args.concurrency}, {args.duration} s, {generator}, "
-        f"{per_poll:.1f} items per response on average"
-    )
-    met = 0
-    for i, (result, use) in enumerate(runs, 1):
-        print(
-            f"  run {i}: requests/s {result['rps']:,.0f}   p50 {result['p50_ms']:.1f} ms   "
-            f"p90 {result['p90_ms']:.1f} ms   p99 {result['p99_ms']:.1f} ms   errors {result['errors']}   "
-            f"({result['requests']:,} requests)"
-        )
-        if use is not None:
-            print(f"         {cpu_line(use, result['requests'], generator)}")
-        met += result["rps"] >= 1500 and result["p99_ms"] <= 50
-    print(f"  target (>= 1,500 req/s, p99 <= 50 ms): met in {met} of {len(runs)} runs")
-    return 0
+    print(f"{args.workers} uvicorn workers, wrk, {args.duration} s a run, {per_poll:.1f} items per poll on average")
+    refused = 0
+    for name, (_, connections, _) in loads.items():
+        what = "poll only" if name == "poll" else f"mixed (sync wrote {written:,} notifications meanwhile)"
+        print(f"{name}: {connections} connections, {what}")
+        for i, (result, use) in enumerate(runs[name], 1):
+            share = generator_share(use, result["requests"])
+            if share is not None and share > GENERATOR_SHARE_LIMIT:
+                refused += 1
+                print(f"  run {i}: REFUSED: the generator used {share:.0%} of the API's CPU per request")
+            else:
+                print(
+                    f"  run {i}: requests/s {result['rps']:,.0f}   p50 {result['p50_ms']:.1f} ms   "
+                    f"p90 {result['p90_ms']:.1f} ms   p99 {result['p99_ms']:.1f} ms   >=500: {result['s5xx']}   "
+                    f"errors {result['errors']}   ({result['requests']:,} requests)"
+                )
+            if use is not None:
+                print(f"         {cpu_line(use, result['requests'], 'wrk')}")
+        if name == "poll":
+            met = sum(r["rps"] >= 1500 and r["p99_ms"] <= 50 for r, _ in runs[name])
+            print(f"  target (>= 1,500 req/s, p99 <= 50 ms): met in {met} of {len(runs[name])} runs")
+        else:
+            clean = sum(r["s5xx"] == 0 and r["p99_ms"] <= 50 for r, _ in runs[name])
+            print(f"  target (0 responses >= 500, p99 <= 50 ms): met in {clean} of {len(runs[name])} runs")
+    return 3 if refused else 0
+
+
+def generator_share(use: CpuUse | None, requests: int) -> float | None:
+    """The generator's CPU per request as a share of the API's (None without /proc)."""
+    if use is None or use.api <= 0 or requests <= 0:
+        return None
+    return use.generator / use.api
 
 
 def api_backends(url: str) -> list[int]:
@@ -267,7 +276,10 @@ def cpu_line(use: CpuUse, requests: int, generator: str) -> str:
         return f"{1000 * seconds / max(1, requests):.2f} ms"
 
     pg = f"PostgreSQL {ms(use.postgres)}" if use.postgres is not None else "PostgreSQL elsewhere"
+    share = generator_share(use, requests)
+    of_api = f" ({share:.0%} of the API's)" if share is not None else ""
     return (
-        f"CPU per request: API {ms(use.api)}, {pg}, {generator} {ms(use.generator)}, "
-        f"other processes meanwhile {use.others / use.seconds:.2f} of {os.cpu_count()} CPUs"
+        f"CPU per request: API {ms(use.api)}, {pg}, {generator} {ms(use.generator)}{of_api}; "
+        f"{generator} took {use.generator / use.seconds:.2f} of {os.cpu_count()} CPUs, "
+        f"other processes {use.others / use.seconds:.2f}"
     )

@@ -55,8 +55,30 @@ def zone(name: str | None) -> ZoneInfo:
 # -- values ---------------------------------------------------------------------------------
 
 
+# Characters that change how the text around them is laid out rather than being text: bidi
+# embeddings, overrides and isolates (U+202E turns "gpj.exe" into "exe.jpg") and the marks,
+# and the C0/C1 controls. A marketplace text (a product name, a review, a warehouse) can hold
+# any of them; in a Telegram message they would reorder or hide our own words around them.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_CONTROLS = [c for c in range(0x20) if c != 0x0A] + list(range(0x7F, 0xA0)) + [0x2028, 0x2029]
+_NEUTRAL = str.maketrans({**dict.fromkeys(map(ord, BIDI_CONTROLS)), **dict.fromkeys(_CONTROLS, " "), ord("\r"): None})
+
+
+def neutral(text: str) -> str:
+    """`text` without layout controls: bidi controls dropped, other controls (but line breaks)
+    as spaces, so a marketplace's text shows as the text it is, in its place."""
+    return text.translate(_NEUTRAL)
+
+
+def unsafe_characters(text: str) -> bool:
+    """Whether a name holds anything `neutral` would change (or a line break): what the API
+    refuses in names people give (shops, profiles)."""
+    return text.translate(_NEUTRAL) != text or "\n" in text
+
+
 def esc(value: Any) -> str:
-    return html.escape(str(value), quote=False)
+    """Every value that goes into a message: neutralised, then HTML-escaped."""
+    return html.escape(neutral(str(value)), quote=False)
 
 
 def _text(value: Any, limit: int | None = None) -> str | None:

@@ -25,7 +25,9 @@ def test_framework_errors_have_the_shape(bot: Bot) -> None:
     r = bot.post("/notifications/ack", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422 and shape(r)["code"] == "invalid_request"
     bot.put("/people/1", json={})
-    r = bot.get("/shops/abc", params={"telegram_id": 1})
+    # Integer ids are part of the path: /shops/abc is no route (404), /shops/0 an invalid id (422).
+    assert shape(bot.get("/shops/abc", params={"telegram_id": 1}))["code"] == "not_found"
+    r = bot.get("/shops/0", params={"telegram_id": 1})
     err = shape(r)
     assert r.status_code == 422 and {"loc": ["path", "shop_id"]}.items() <= err["details"][0].items()
 

@@ -80,3 +80,27 @@ def test_a_lost_connection_is_one_503_then_replaced(served: Bot, clean_engine: E
     lost = served.get("/notifications", params={"telegram_id": A})
     assert lost.status_code == 503 and lost.json()["error"]["code"] == "unavailable"
     assert served.get("/notifications", params={"telegram_id": A}).status_code == 200
+
+
+def test_a_key_row_locked_elsewhere_does_not_hold_up_the_poll(served: Bot, clean_engine: Engine) -> None:
+    """A slow transaction touching the key holds its row; polls that find the key due skip the
+    touch instead of waiting on it (on the event loop: every request of the worker would wait)."""
+    import threading
+
+    with clean_engine.begin() as conn:
+        conn.execute(text("UPDATE api_keys SET last_used_at = NULL"))  # due for a touch
+    with clean_engine.connect() as holder:
+        holder.begin()
+        holder.execute(text("SELECT id FROM api_keys FOR UPDATE"))
+        answers: list[int] = []
+        poll = threading.Thread(
+            target=lambda: answers.extend(
+                served.get("/notifications", params={"telegram_id": A}).status_code for _ in range(3)
+            )
+        )
+        poll.start()
+        poll.join(timeout=15)
+        waited = poll.is_alive()  # still waiting for the row while it is held: the bug
+        holder.rollback()
+    poll.join()
+    assert not waited and answers == [200, 200, 200]

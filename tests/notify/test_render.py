@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sellerpulse.notify import rules
-from sellerpulse.notify.render import ShopView, language_for, render, render_many
+from sellerpulse.notify.render import ShopView, language_for, neutral, render, render_many
 from tests.notify.factories import ALLEGRO, NOW, WB, allegro_order, first_seen, review, sale, wb_order
 
 WB_SHOP = ShopView(7, "Мой <магазин>", "wb", "RUB", None)
@@ -182,7 +182,7 @@ def test_any_user_text_is_escaped(text: str) -> None:
     payload = {"stars": 1, "text": text, "name": text, "author": text}
     rendered = render("negative_review", payload, shop=WB_SHOP, lang="ru", tz=MOSCOW).text
     assert _balanced(rendered)
-    assert html.escape(text.strip()[:100], quote=False)[:20] in rendered
+    assert html.escape(neutral(text.strip()[:100]), quote=False)[:20] in rendered  # layout controls dropped
 
 
 def test_every_kind_renders_in_every_language() -> None:
