@@ -4,6 +4,7 @@ a WB token is checked and never stored twice, and a shop can be fixed (issue 13,
 from __future__ import annotations
 
 import json
+
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
