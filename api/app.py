@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors
+from api.docs import install_offline_docs
 from api.fastpath import LoopConnection, PollFastPath
 from api.routes import data, health, notifications, people, settings, shops, sync
 from api.services import (
@@ -113,7 +114,10 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by api.docs, not from a CDN
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.state.engine = engine_of() if engine is not None else _LazyEngine()
     app.state.sessionmaker = session_factory or _LazySessionmaker(engine_of)
     # The poll is read-only (plus at most one self-contained key touch): in autocommit it saves
