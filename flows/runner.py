@@ -13,6 +13,7 @@ Either way the result is an `Outcome` per shop: what the CLI prints as a table o
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -155,7 +156,8 @@ async def run_deployment_and_wait(name: str, parameters: dict[str, Any]) -> tupl
         async with get_client() as client:
             deployment = await client.read_deployment_by_name(name)
             run = await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
-            print(f"started flow run {run.name} ({run.id}) of {name} on {url}; waiting for it", flush=True)
+            # On stderr: stdout stays the result alone (`--json`).
+            print(f"started flow run {run.name} ({run.id}) of {name} on {url}; waiting for it", file=sys.stderr)
             try:
                 while True:
                     run = await client.read_flow_run(run.id)
@@ -163,7 +165,7 @@ async def run_deployment_and_wait(name: str, parameters: dict[str, Any]) -> tupl
                         return str(run.id), run.state.name
                     await asyncio.sleep(1.0)
             except (KeyboardInterrupt, asyncio.CancelledError):
-                print(f"stopped waiting; flow run {run.id} goes on on the server", flush=True)
+                print(f"stopped waiting; flow run {run.id} goes on on the server", file=sys.stderr)
                 raise
     except ObjectNotFound:
         raise Failure(

@@ -42,7 +42,8 @@ def _read_until_ready(proc: subprocess.Popen[str], deadline: float) -> str:
 def _telemetry_of(pid: int) -> tuple[str | None, str | None]:
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     env = dict(item.decode(errors="replace").partition("=")[::2] for item in environ if b"=" in item)
-    return env.get("DO_NOT_TRACK"), env.get("PREFECT_SERVER_ANALYTICS_ENABLED")
+    analytics = env.get("PREFECT_SERVER_ANALYTICS_ENABLED")
+    return env.get("DO_NOT_TRACK"), analytics.lower() if analytics else None
 
 
 def test_the_demo_keeps_to_its_own_data_dir(tmp_path: Path, clean_engine: Engine, database_url: str) -> None:
