@@ -9,6 +9,7 @@ is killed with SIGKILL, its whole process group, in the middle of a sync-all run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -66,10 +67,8 @@ def _serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(timeout=30)
 
 
