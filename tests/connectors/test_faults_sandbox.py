@@ -46,11 +46,8 @@ async def test_retries_give_up_with_a_transient_error_not_a_credentials_one() ->
 
 async def test_no_secret_in_logs_or_exceptions(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    sb = make_sandbox(
-        scenario="tiny",
-        rate_limits=False,
-        faults="wb-statistics:truncate=0.3,reset=0.3,5xx=0.2;allegro-auth:reset=0.3,5xx=0.3",
-    )
+    sb = make_sandbox(scenario="tiny", rate_limits=False,
+                      faults="wb-statistics:truncate=0.3,reset=0.3,5xx=0.2;allegro-auth:reset=0.3,5xx=0.3")
     wb_token = sb.wb_token()
     wrong_category = sb.world.mint_wb_token("wb1", ["content"])
     pair = sb.allegro_pair()

@@ -83,11 +83,8 @@ async def test_fbs_new_list_and_statuses(sb) -> None:  # type: ignore[no-untyped
     now = sb.world.now_dt()
     async with sb.wb() as wb:
         new = await wb.fbs_new_orders(token)
-        listed = [
-            o
-            async for p in wb.iter_fbs_orders(token, date_from=now - timedelta(days=29), date_to=now, limit=10)
-            for o in p.items
-        ]
+        listed = [o async for p in wb.iter_fbs_orders(token, date_from=now - timedelta(days=29), date_to=now, limit=10)
+                  for o in p.items]
         statuses = await wb.fbs_order_statuses(token, [o.id for o in listed])
     assert new.errors == [] and listed
     assert len({o.id for o in listed}) == len(listed)
