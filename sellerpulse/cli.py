@@ -97,12 +97,15 @@ def _known_failure(exc: BaseException) -> str | None:
     from sqlalchemy.exc import DBAPIError
 
     from connectors import errors
+    from sellerpulse.crypto import DecryptionError
 
     if isinstance(exc, DBAPIError):
-        first = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
+        first = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
         if exc.connection_invalidated or "connection" in first.lower():
             return f"cannot reach the database ({_database()}): {first}"
         return f"database error: {first}"
+    if isinstance(exc, DecryptionError):
+        return str(exc)
     if isinstance(exc, errors.AccessDenied):
         return "the Allegro login was refused: nothing was stored"
     if isinstance(exc, errors.DeviceFlowError):

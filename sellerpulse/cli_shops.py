@@ -139,7 +139,7 @@ def _add_wb(args: argparse.Namespace) -> int:
 
 
 def _allegro_login(*, name: str, owner_telegram_id: int | None, shop_id: int | None) -> int:
-    from flows.connect import begin_login, complete_login, login_instructions
+    from flows.connect import LoginRefused, begin_login, complete_login, login_instructions
     from tasks.clients import make_clients
 
     engine = checked_engine()
@@ -152,8 +152,6 @@ def _allegro_login(*, name: str, owner_telegram_id: int | None, shop_id: int | N
             return await complete_login(
                 engine, clients, device, name=name, owner_telegram_id=owner_telegram_id, shop_id=shop_id
             )
-
-    from flows.connect import LoginRefused
 
     try:
         return asyncio.run(run())
