@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors, openapi, throttle
 from api.admission import DbSlots, threads_for
+from api.docs import install_offline_docs
 from api.fastpath import LoopConnection, PollFastPath
 from api.limits import BodyLimit
 from api.routes import data, health, notifications, people, settings, shops, sync
@@ -117,9 +118,12 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by api.docs, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db_slots = DbSlots(settings.api_pool_size, settings.api_pool_timeout_seconds)
+    install_offline_docs(app)
     app.state.engine = engine_of() if engine is not None else _LazyEngine()
     app.state.sessionmaker = session_factory or _LazySessionmaker(engine_of)
     # The poll is read-only (plus at most one self-contained key touch): in autocommit it saves

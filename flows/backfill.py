@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from connectors.timeutil import MSK
 from flows.common import flow_run_id, shop_label, slug, summary_markdown
 from flows.logs import run_logger
+from flows.summary import summary_key
 from storage.db import get_engine
 from storage.migrate import require_head
 from storage.sync_state import LOCK_BACKFILL, LockBusy, RunCounts, advisory_lock, get_cursor
@@ -144,7 +145,7 @@ async def backfill(
     reports = await backfill_one(shop_id, since, until, streams)
     marketplace, name = shop_label(shop_id)
     await create_markdown_artifact(
-        key=f"backfill-summary-{shop_id}",
+        key=summary_key("backfill", shop_id, name),
         markdown=summary_markdown(f"Backfill of {marketplace} shop {name}, {since} to {until or 'today'}", reports),
     )
     return {r.stream: r.counts.as_dict() for r in reports}

@@ -1,135 +1,165 @@
-"""CLI commands of the sync pipeline: shops, sync, backfill, refresh-tokens, serve, demo."""
+"""CLI commands of the sync pipeline: sync, backfill, refresh-tokens, serve, prefect-setup, demo.
+
+`sync`, `backfill` and `refresh-tokens` print a short table (shop, stream, status, counts, error)
+or JSON (`--json`) and exit 1 when anything failed; a sync that skipped says so and why. Without
+PREFECT_API_URL they run here, with no Prefect server; with it, as runs of the deployments.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import sys
-from datetime import date
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from sellerpulse.cli_support import add_json_flag, checked_engine, print_json, print_table, resolve_shop
 from sellerpulse.errors import UserError
 from sellerpulse.settings import get_settings
-from storage.db import get_engine
-from storage.history import history_status
-from storage.migrate import require_head
-from storage.shops import create_shop, find_shop, list_shops
+from storage.models import ShopStatus
+from storage.shops import list_shops
+
+if TYPE_CHECKING:
+    from flows.runner import RunResult
+
+COUNT_COLUMNS = ("fetched", "inserted", "updated")
 
 
-def _engine() -> Any:
-    engine = get_engine()
-    require_head(engine)
-    return engine
+def configured_api_url() -> str | None:
+    """PREFECT_API_URL (imported here: `shops list` and friends should not pay for importing Prefect)."""
+    from flows.prefect_server import configured_api_url as configured
+
+    return configured()
 
 
-def _shop_id(ref: str) -> int:
-    with Session(_engine()) as session:
-        shop = find_shop(session, ref=ref)
-        if shop is None:
-            raise UserError(f"no shop {ref!r} (see `sellerpulse shops list`)")
-        return shop.id
+def report(result: RunResult, *, as_json: bool) -> int:
+    """Print what each shop and stream did; 0 when nothing failed, else 1."""
+    if as_json:
+        print_json(
+            {
+                "ok": result.ok,
+                "flow_run_id": result.flow_run_id,
+                "flow_run_state": result.flow_run_state,
+                "shops": [o.as_dict() for o in result.outcomes],
+            }
+        )
+        return 0 if result.ok else 1
+    rows: list[list[Any]] = []
+    for o in result.outcomes:
+        label = f"{o.shop} (#{o.shop_id})"
+        if not o.streams:
+            rows.append([label, "-", o.status, "", "", "", o.reason or ""])
+        for s in o.streams:
+            counts = [s.counts.get(c, "") for c in COUNT_COLUMNS]
+            rows.append([label, s.stream, s.status, *counts, _one_line(s.error)])
+    if rows:
+        print_table(["shop", "stream", "status", *COUNT_COLUMNS, "error"], rows)
+    else:
+        print("nothing to do")
+    if result.flow_run_id:
+        print(f"flow run {result.flow_run_id}: {result.flow_run_state or 'cancelled'}")
+    failed = sum(o.status == "failed" for o in result.outcomes)
+    if failed:
+        print(f"{failed} shop(s) failed")
+    return 0 if result.ok else 1
 
 
-def _wb_token(args: argparse.Namespace) -> str:
-    """--token T, --token - (read stdin: keeps it out of the process list), or WB_TOKEN."""
-    token = args.token
-    if token == "-":
-        token = sys.stdin.readline()
-    token = (token or os.environ.get("WB_TOKEN") or "").strip()
-    if not token:
-        raise UserError("give the WB token with --token, --token - (stdin) or WB_TOKEN")
-    return token
-
-
-def _add_wb(args: argparse.Namespace) -> int:
-    with Session(_engine()) as session, session.begin():
-        shop = create_shop(session, marketplace="wb", name=args.name, credentials={"token": _wb_token(args)})
-        shop_id = shop.id
-    print(f"WB shop {args.name!r} added (id {shop_id}); its first sync backs up its history silently")
-    return 0
-
-
-def _connect_allegro(args: argparse.Namespace) -> int:
-    from flows.connect import begin_login, complete_login, login_instructions
-    from tasks.clients import make_clients
-
-    async def run() -> int:
-        async with make_clients() as clients:
-            device = await begin_login(clients)
-            print(login_instructions(device), flush=True)
-            print("waiting for approval (Ctrl-C to give up)...", flush=True)
-            return await complete_login(_engine(), clients, device, name=args.name, shop_id=args.reconnect)
-
-    shop_id = asyncio.run(run())
-    print(f"Allegro shop {args.name!r} connected (id {shop_id})")
-    return 0
-
-
-def _list(args: argparse.Namespace) -> int:
-    with Session(_engine()) as session:
-        shops = list_shops(session)
-        if not shops:
-            print("no shops yet: `sellerpulse shops add-wb` or `sellerpulse shops connect-allegro`")
-            return 0
-        complete = history_status(session, shop_ids=[s.id for s in shops])
-        print(f"{'id':>4}  {'marketplace':<11}  {'status':<12}  {'notifies from':<20}  {'history':<10}  name")
-        for s in shops:
-            since = s.notify_from.strftime("%Y-%m-%d %H:%M") if s.notify_from else "(first sync)"
-            history = "complete" if complete.get(s.id) else "incomplete"
-            print(f"{s.id:>4}  {s.marketplace:<11}  {s.status:<12}  {since:<20}  {history:<10}  {s.name}")
-    return 0
+def _one_line(text: str | None, limit: int = 160) -> str:
+    if not text:
+        return ""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from flows.runner import run_flow
-    from flows.sync import sync_all, sync_shop
+    from flows import runner
 
-    if args.shop:
-        result = asyncio.run(run_flow(sync_shop, {"shop_id": _shop_id(args.shop)}))
+    engine = checked_engine()
+    with Session(engine) as session:
+        if args.shop:
+            ids = [resolve_shop(session, args.shop).id]
+        else:
+            ids = [s.id for s in list_shops(session, status=ShopStatus.active)]
+    concurrency = get_settings().sync_concurrency
+    if configured_api_url():
+        result = asyncio.run(runner.sync_deployed(engine, ids, one_shop=bool(args.shop), concurrency=concurrency))
     else:
-        _engine()
-        result = asyncio.run(run_flow(sync_all, {"concurrency": get_settings().sync_concurrency}))
-    print(result)
-    return 0
+        result = asyncio.run(runner.sync_here(engine, ids, concurrency=concurrency))
+    return report(result, as_json=args.json)
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    from flows.backfill import backfill
-    from flows.runner import run_flow
+    today = datetime.now(UTC).date()
+    if args.until is not None and args.since > args.until:
+        raise UserError(f"--since {args.since} is after --until {args.until}")
+    if args.since > today + timedelta(days=1):
+        raise UserError(f"--since {args.since} is in the future")
+    engine = checked_engine()
+    with Session(engine) as session:
+        shop = resolve_shop(session, args.shop)
+        shop_id, marketplace = shop.id, shop.marketplace
+    from flows import runner
+    from flows.backfill import BACKFILL_STREAMS
 
-    params = {"shop_id": _shop_id(args.shop), "since": args.since, "until": args.until, "streams": args.streams}
-    print(asyncio.run(run_flow(backfill, params)))
-    return 0
+    unknown = sorted(set(args.streams or []) - set(BACKFILL_STREAMS[marketplace]))
+    if unknown:
+        can = ", ".join(BACKFILL_STREAMS[marketplace])
+        raise UserError(f"a {marketplace} backfill cannot read {', '.join(unknown)} (it reads: {can})")
+    if configured_api_url():
+        params = {"shop_id": shop_id, "since": args.since, "until": args.until, "streams": args.streams}
+        result = asyncio.run(runner.backfill_deployed(engine, shop_id, params))
+    else:
+        result = asyncio.run(runner.backfill_here(engine, shop_id, args.since, args.until, args.streams))
+    return report(result, as_json=args.json)
 
 
 def _refresh(args: argparse.Namespace) -> int:
-    from flows.runner import run_flow
-    from flows.tokens import refresh_tokens
+    from flows import runner
 
-    _engine()
-    print(asyncio.run(run_flow(refresh_tokens, {})))
-    return 0
+    engine = checked_engine()
+    if configured_api_url():
+        result = asyncio.run(runner.refresh_deployed(engine))
+    else:
+        result = asyncio.run(runner.refresh_here(engine))
+    if not result.outcomes and not args.json:
+        print("no Allegro token expires soon: nothing to refresh")
+        return 0 if result.ok else 1
+    return report(result, as_json=args.json)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from flows.serve import serve_forever
 
-    _engine()
+    checked_engine()
     return serve_forever(get_settings(), port=args.prefect_port)
 
 
+def _prefect_setup(args: argparse.Namespace) -> int:
+    from flows.zombies import ensure_zombie_automation
+
+    url = configured_api_url()
+    if not url:
+        raise UserError("set PREFECT_API_URL to the Prefect server to set up (`sellerpulse serve` does it itself)")
+    settings = get_settings()
+    automation = asyncio.run(ensure_zombie_automation(settings))
+    print(f"automation {automation!r} on {url}: a run silent for {settings.zombie_after_seconds} s is marked Crashed")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
+    from flows.demo_setup import prepare_demo_environment
+
+    data_dir = prepare_demo_environment(args.data_dir, reset=args.reset)  # before Prefect is imported
     from flows.demo import run_demo
 
     return run_demo(
-        get_settings(),
+        data_dir=data_dir,
         scenario=args.scenario,
         speed=args.speed,
         sandbox_port=args.sandbox_port,
         prefect_port=args.prefect_port,
+        api_port=args.api_port,
     )
 
 
@@ -140,22 +170,20 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    shops = sub.add_parser("shops", help="connect and list shops")
-    actions = shops.add_subparsers(dest="shops_command", metavar="ACTION", required=True)
-    wb = actions.add_parser("add-wb", help="add a Wildberries shop by its API token")
-    wb.add_argument("--name", required=True)
-    wb.add_argument("--token", help="the token; '-' reads it from stdin; default: $WB_TOKEN")
-    wb.set_defaults(func=_add_wb)
-    al = actions.add_parser("connect-allegro", help="connect an Allegro account (device flow: shows a code)")
-    al.add_argument("--name", required=True)
-    al.add_argument("--reconnect", type=int, metavar="SHOP_ID", help="re-connect this shop (after needs_reauth)")
-    al.set_defaults(func=_connect_allegro)
-    ls = actions.add_parser("list", help="every shop with its status")
-    ls.set_defaults(func=_list)
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"not a port number (1-65535): {port}")
+    return port
 
+
+def register(sub: argparse._SubParsersAction) -> None:
     sync = sub.add_parser("sync", help="sync one shop or every active shop now")
     sync.add_argument("--shop", help="shop id or name (default: all active shops)")
+    add_json_flag(sync)
     sync.set_defaults(func=_sync)
 
     bf = sub.add_parser("backfill", help="read a shop's history between two dates (silent, resumable)")
@@ -163,18 +191,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     bf.add_argument("--since", required=True, type=_day)
     bf.add_argument("--until", type=_day, default=None, help="default: today")
     bf.add_argument("--streams", nargs="*", default=None, help="default: orders")
+    add_json_flag(bf)
     bf.set_defaults(func=_backfill)
 
     rt = sub.add_parser("refresh-tokens", help="refresh Allegro tokens that expire soon")
+    add_json_flag(rt)
     rt.set_defaults(func=_refresh)
 
     serve = sub.add_parser("serve", help="run every deployment on its schedule from this process")
-    serve.add_argument("--prefect-port", type=int, default=4200, help="port of the local Prefect server/UI")
+    serve.add_argument("--prefect-port", type=_port, default=4200, help="port of the local Prefect server/UI")
     serve.set_defaults(func=_serve)
 
-    demo = sub.add_parser("demo", help="everything, locally: sandbox shops, Prefect UI, scheduled syncs")
+    setup = sub.add_parser(
+        "prefect-setup", help="set up the Prefect server of a worker install (zombie-run automation)"
+    )
+    setup.set_defaults(func=_prefect_setup)
+
+    demo = sub.add_parser("demo", help="everything, locally: sandbox shops, Prefect UI, scheduled syncs, the API")
     demo.add_argument("--scenario", default="demo")
     demo.add_argument("--speed", type=float, default=20.0, help="sandbox seconds per real second")
-    demo.add_argument("--sandbox-port", type=int, default=8765)
-    demo.add_argument("--prefect-port", type=int, default=4200)
+    demo.add_argument("--sandbox-port", type=_port, default=8765)
+    demo.add_argument("--prefect-port", type=_port, default=4200)
+    demo.add_argument("--api-port", type=_port, default=8000)
+    demo.add_argument("--data-dir", help="the demo's own data dir (default: <data home>/sellerpulse-demo)")
+    demo.add_argument("--reset", action="store_true", help="delete the demo's data dir first (a fresh demo)")
     demo.set_defaults(func=_demo)

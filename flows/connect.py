@@ -22,10 +22,19 @@ from sqlalchemy.orm import Session
 
 from connectors.allegro.auth import DeviceAuthorization, TokenPair
 from flows.logs import run_logger
+from sellerpulse.settings import get_settings
 from storage.db import get_engine
 from storage.migrate import require_head
-from storage.models import Person, Shop, ShopStatus
-from storage.shops import create_shop, replace_credentials, set_status
+from storage.models import Person, Role, Shop, ShopStatus
+from storage.shops import (
+    account_key,
+    add_member,
+    create_shop,
+    is_paused,
+    replace_credentials,
+    set_status,
+    shop_with_account,
+)
 from tasks.clients import Clients, make_clients
 from tasks.tokens import pair_to_credentials
 
@@ -47,28 +56,54 @@ async def begin_login(clients: Clients) -> DeviceAuthorization:
     return await clients.allegro_auth.start_device_flow()
 
 
+class LoginRefused(ValueError):
+    """The approved login cannot be stored as asked (no owner, or another Allegro account)."""
+
+
+def owner_person_id(session: Session, owner_telegram_id: int | None) -> int | None:
+    """The person who owns a new shop: the Telegram id given, else SELLERPULSE_DEFAULT_OWNER."""
+    telegram_id = owner_telegram_id or get_settings().sellerpulse_default_owner
+    if telegram_id is None:
+        return None
+    return session.scalars(select(Person.id).where(Person.telegram_id == telegram_id)).first()
+
+
 def store_login(
     engine: Engine, *, pair: TokenPair, name: str, owner_telegram_id: int | None = None, shop_id: int | None = None
 ) -> int:
-    """Create the shop (or re-activate `shop_id` / the shop of the same Allegro account) with the new pair."""
+    """Create the shop (or re-activate `shop_id` / the shop of the same Allegro account) with the new pair.
+
+    A new shop needs an owner (every shop reaches a person); a reconnect must be the same Allegro
+    account when both are known (another account's orders would land in this shop). A paused
+    shop stays paused: a new login is not a decision to sync it again."""
     credentials = pair_to_credentials(pair)
+    account = _account_of(pair)
     with Session(engine) as session, session.begin():
-        owner = None
-        if owner_telegram_id is not None:
-            owner = session.scalars(select(Person.id).where(Person.telegram_id == owner_telegram_id)).first()
         if shop_id is not None:
             shop = session.get(Shop, shop_id)
             if shop is None or shop.marketplace != "allegro":
                 raise LookupError(f"no Allegro shop {shop_id} to reconnect")
+            if account and shop.account_key and shop.account_key != account_key("allegro", account):
+                raise LoginRefused(f"this login is another Allegro account than shop {shop.name!r}'s: nothing changed")
+            paused = is_paused(shop)
             replace_credentials(session, shop_id=shop.id, credentials=credentials, token_expires_at=pair.expires_at)
-            set_status(session, shop=shop, status=ShopStatus.active, reason=None)
+            if not paused:
+                set_status(session, shop=shop, status=ShopStatus.active, reason=None)
+            if owner_telegram_id is not None and (owner := owner_person_id(session, owner_telegram_id)):
+                add_member(session, shop_id=shop.id, person_id=owner, role=Role.owner)
             return shop.id
+        owner = owner_person_id(session, owner_telegram_id)
+        if owner is None and shop_with_account(session, marketplace="allegro", account=account) is None:
+            raise LoginRefused(
+                "a new shop needs an owner: give the Telegram id of a registered person "
+                "(owner_telegram_id / --owner) or set SELLERPULSE_DEFAULT_OWNER"
+            )
         shop = create_shop(
             session,
             marketplace="allegro",
             name=name,
             credentials=credentials,
-            account=_account_of(pair),
+            account=account,
             owner_id=owner,
             token_expires_at=pair.expires_at,
         )
@@ -102,6 +137,11 @@ async def connect_allegro(name: str, owner_telegram_id: int | None = None, shop_
     engine = get_engine()
     require_head(engine)
     logger = run_logger()
+    if shop_id is None:
+        with Session(engine) as session:
+            if owner_person_id(session, owner_telegram_id) is None:
+                # Before the person is asked to log in, not after.
+                raise LoginRefused("a new shop needs an owner: owner_telegram_id of a registered person")
     async with make_clients() as clients:
         device = await begin_login(clients)
         instructions = login_instructions(device)

@@ -1,9 +1,10 @@
 """`sellerpulse demo`: the whole product on one machine, on the sandbox.
 
-Embedded PostgreSQL, the marketplace sandbox (a small lively scenario, device codes approved
-at once), a local Prefect server with its UI, the sandbox's WB shops connected by token and
-its Allegro shops through the device flow, and every deployment served on its schedule.
-Ctrl-C stops everything it started.
+In its own data dir (flows/demo_setup.py: never a real install's): embedded PostgreSQL, the
+marketplace sandbox (device codes approved at once), a local Prefect server with its UI, a demo
+owner with the sandbox's WB shops connected by token and its Allegro shops through the device
+flow, the bot API, and every deployment served on its schedule. Ctrl-C (or SIGTERM) stops
+everything it started.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -31,34 +33,71 @@ from sandbox.operator import credentials_env
 from sandbox.world import World
 from sellerpulse.errors import UserError
 from sellerpulse.settings import Settings, get_settings
-from storage import migrate
-from storage.db import get_engine, get_target
+from storage import apikeys, migrate
+from storage.db import get_engine, get_target, session_scope
+from storage.people import register_person
 from storage.shops import create_shop, find_shop
-from tasks.clients import make_clients
+
+# The demo's seller: owner of every demo shop (and, once the bot runs in the demo, the chat it
+# writes to in the sandbox's Telegram stand-in).
+DEMO_OWNER = {"telegram_id": 100_000_001, "username": "demo_seller", "first_name": "Demo", "time_zone": "Europe/Warsaw"}
+
+
+@dataclass(frozen=True)
+class Running:
+    """What the demo prints: where each part listens."""
+
+    data_dir: Path
+    prefect_ui: str
+    sandbox: str
+    api: str
+    api_key: str
+    database: str
+    bot: str | None
+    shops: list[str]
+
+
+@contextmanager
+def uvicorn_thread(app: object, port: int, name: str) -> Iterator[str]:
+    """Serve an ASGI app on 127.0.0.1:port from a thread until the block ends."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise UserError(f"the {name} did not start on port {port} (in use?): pick another with --{name}-port")
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @contextmanager
 def sandbox_server(config: SandboxConfig, port: int) -> Iterator[tuple[str, World]]:
     app = create_app(config)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="sandbox", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/", timeout=1.0).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise UserError(f"the sandbox did not start on port {port}")
-        time.sleep(0.1)
-    try:
+    with uvicorn_thread(app, port, "sandbox") as url:
+        httpx.get(url + "/", timeout=5.0).raise_for_status()
         yield url, app.state.world
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+
+
+@contextmanager
+def api_server(port: int) -> Iterator[str]:
+    from api.app import create_app as create_api
+
+    with uvicorn_thread(create_api(), port, "api") as url:
+        yield url
+
+
+@contextmanager
+def bot_process(api_url: str, api_key: str, sandbox_url: str) -> Iterator[str | None]:
+    """The seam for the Telegram bot (bot/): start it here against the API and the sandbox's
+    Telegram stand-in, and yield a line saying where to watch it. Until bot/ has an entry point,
+    the demo runs without it and says so."""
+    yield None
 
 
 def _point_at_sandbox(url: str, world: World) -> Settings:
@@ -71,7 +110,19 @@ def _point_at_sandbox(url: str, world: World) -> Settings:
     return get_settings()
 
 
-async def _connect_shops(world: World) -> list[str]:
+def _demo_owner() -> int:
+    with session_scope(get_engine()) as session:
+        profile = {k: v for k, v in DEMO_OWNER.items() if k != "telegram_id"}
+        person, _ = register_person(session, telegram_id=DEMO_OWNER["telegram_id"], profile=profile)
+        return person.id
+
+
+def _bot_key() -> str:
+    with session_scope(get_engine()) as session:
+        return apikeys.create_key(session, name=f"demo bot {datetime.now(UTC):%Y-%m-%d %H:%M}").secret
+
+
+async def _connect_shops(world: World, owner_id: int) -> list[str]:
     engine = get_engine()
     done = []
     with Session(engine) as session, session.begin():
@@ -82,23 +133,40 @@ async def _connect_shops(world: World) -> list[str]:
                 name=name,
                 credentials={"token": world.wb_token(name)},
                 account=f"sandbox:{name}",
+                owner_id=owner_id,
             )
             done.append(f"{name} (WB, by token)")
+    from tasks.clients import make_clients
+
     async with make_clients() as clients:
         for name in world.allegro:
             with Session(engine) as session:
                 existing = find_shop(session, ref=name)
                 reconnect = existing.id if existing is not None and existing.marketplace == "allegro" else None
             device = await begin_login(clients)  # the sandbox approves it at once
-            await complete_login(engine, clients, device, name=name, shop_id=reconnect)
+            await complete_login(
+                engine, clients, device, name=name, owner_telegram_id=DEMO_OWNER["telegram_id"], shop_id=reconnect
+            )
             done.append(f"{name} (Allegro, device flow, code {device.user_code_display})")
     return done
 
 
+def psql_url(sqlalchemy_url: str) -> str:
+    """The URL as psql (and psycopg.connect) take it: no driver name, no empty password."""
+    url = sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    return url.replace("postgres:@", "postgres@", 1)
+
+
 def run_demo(
-    settings: Settings, *, scenario: str, speed: float, sandbox_port: int | None, prefect_port: int | None
+    *,
+    data_dir: Path,
+    scenario: str,
+    speed: float,
+    sandbox_port: int | None,
+    prefect_port: int | None,
+    api_port: int | None,
 ) -> int:
-    engine = get_engine()
+    engine = get_engine()  # the embedded PostgreSQL in the demo's data dir (demo_setup made sure)
     migrate.upgrade(engine)
     target = get_target()
     # Flow runs are served in child processes: hand them this database directly.
@@ -113,29 +181,46 @@ def run_demo(
     with sandbox_server(config, sandbox_port or free_port()) as (sandbox_url, world):
         settings = _point_at_sandbox(sandbox_url, world)
         with prefect_server(settings.sellerpulse_data_dir, port=prefect_port) as api_url:
-            connected = asyncio.run(_connect_shops(world))
-            _print_where_to_look(api_url, sandbox_url, target.describe(), connected, settings)
-            try:
-                asyncio.run(serve_deployments(settings))
-            except KeyboardInterrupt:
-                print("\nstopping: deployments, Prefect server, sandbox, database")
+            owner_id = _demo_owner()
+            connected = asyncio.run(_connect_shops(world, owner_id))
+            key = _bot_key()
+            with api_server(api_port or free_port()) as bot_api, bot_process(bot_api, key, sandbox_url) as bot:
+                _print_where_to_look(
+                    Running(
+                        data_dir=data_dir,
+                        prefect_ui=api_url.removesuffix("/api"),
+                        sandbox=sandbox_url,
+                        api=bot_api,
+                        api_key=key,
+                        database=psql_url(target.url),
+                        bot=bot,
+                        shops=connected,
+                    ),
+                    settings,
+                )
+                try:
+                    asyncio.run(serve_deployments(settings))
+                except KeyboardInterrupt:
+                    print("\nstopping: deployments, API, Prefect server, sandbox, database", flush=True)
     return 0
 
 
-def _print_where_to_look(
-    api_url: str, sandbox_url: str, database: str, connected: list[str], settings: Settings
-) -> None:
-    ui = api_url.removesuffix("/api")
+def _print_where_to_look(run: Running, settings: Settings) -> None:
+    owner = DEMO_OWNER["telegram_id"]
     print(
         f"""
 sellerpulse demo is running.
 
-  Prefect UI      {ui}   (flow runs, retries, artifacts; start a backfill from deployments/backfill)
-  Sandbox         {sandbox_url}   (ground truth: {sandbox_url}/_sandbox/docs)
-  Database        {database}
-                  e.g. uv run sellerpulse db query "select s.name, count(*) from orders o
-                       join shops s on s.id = o.shop_id group by 1"
-  Shops           {", ".join(connected)}
+  Prefect UI      {run.prefect_ui}   (flow runs, retries, artifacts; start a backfill from deployments/backfill)
+  Sandbox         {run.sandbox}   (ground truth: {run.sandbox}/_sandbox/docs)
+  Bot API         {run.api}/docs   (X-API-Key: {run.api_key}; the demo owner's telegram_id is {owner})
+  Bot             {run.bot or "not started (the bot is not part of this build yet)"}
+  Database        psql "{run.database}"
+                  or: DATABASE_URL= SELLERPULSE_DATA_DIR={run.data_dir} \\
+                      uv run sellerpulse db query "select s.name, count(*) from orders o
+                      join shops s on s.id = o.shop_id group by 1"
+  Data dir        {run.data_dir}   (the demo's own; `sellerpulse demo --reset` starts afresh)
+  Shops           {", ".join(run.shops)}
   Schedules       sync-all every {settings.sync_interval_seconds} s, refresh-tokens every
                   {settings.token_refresh_interval_seconds} s
 

@@ -2,6 +2,9 @@
 
 For a single machine. Many machines: a Prefect server, a process work pool and workers, with
 the deployments of prefect.yaml (see deployments/README.md).
+
+The runs it serves send heartbeats, and the server gets the automation that marks a run whose
+process died as Crashed (flows/zombies.py), so a killed `serve` never blocks the next schedule.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from prefect import aserve
 
 from flows.deployments import build
 from flows.prefect_server import prefect_server
+from flows.zombies import ensure_zombie_automation, set_heartbeat
 from sellerpulse.settings import Settings
 
 
 async def serve_deployments(settings: Settings) -> None:
+    set_heartbeat(settings)
+    await ensure_zombie_automation(settings)
     await aserve(*(await build(settings)), print_starting_message=False)
 
 

@@ -25,8 +25,9 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from connectors.errors import AccessTokenRejected, CredentialsRejected, ReauthRequired
-from flows.common import flow_run_id, shop_label, slug, summary_markdown
+from flows.common import flow_run_id, shop_label, slug
 from flows.logs import run_logger
+from flows.summary import summary_key, sync_summary
 from storage.db import get_engine
 from storage.migrate import require_head
 from storage.models import Shop, ShopStatus
@@ -144,12 +145,20 @@ async def sync_one(
 async def sync_shop(shop_id: int, streams: list[str] | None = None) -> dict[str, Any]:
     """Sync every stream (or the given ones) of one shop."""
     require_head(get_engine())
+    started = datetime.now(UTC)
     reports = await sync_one(shop_id, streams)
     marketplace, name = shop_label(shop_id)
     await create_markdown_artifact(
-        key=f"sync-summary-{shop_id}",
-        markdown=summary_markdown(f"Sync of {marketplace} shop {name}", reports),
-        description="per stream: fetched, inserted, updated, unchanged, requests, time",
+        key=summary_key("sync", shop_id, name),
+        markdown=sync_summary(
+            get_engine(),
+            shop_id=shop_id,
+            title=f"Sync of {marketplace} shop {name}",
+            reports=reports,
+            flow_run_id=flow_run_id(),
+            since=started,
+        ),
+        description="per stream: counts, requests, time; retries, cursors reached, notifications created",
     )
     failed = [r.stream for r in reports if r.status != "success"]
     if failed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from sellerpulse.errors import Failure
 from storage import migrate
 from storage.db import get_engine, get_target
 
@@ -32,16 +33,28 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    """Read-only: the transaction is rolled back whatever the statement was."""
+    """Read-only: the transaction is rolled back whatever the statement was.
+
+    The SQL goes to psycopg as it is, with no parameters, so a `%` (`LIKE 'a%'`) is just a
+    character; an error PostgreSQL reports (syntax, a write refused) is one line, exit 1.
+    """
+    import psycopg
+
     engine = get_engine()
     with engine.connect() as conn:
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        result = conn.exec_driver_sql(args.sql)
-        if result.returns_rows:
-            print("\t".join(result.keys()))
-            for row in result:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute("SET TRANSACTION READ ONLY")
+            cursor.execute(args.sql.encode())
+        except psycopg.Error as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise Failure(f"the query failed: {first}") from None
+        finally:
+            conn.rollback()
+        if cursor.description is not None:
+            print("\t".join(col.name for col in cursor.description))
+            for row in cursor:
                 print("\t".join("" if v is None else str(v) for v in row))
-        conn.rollback()
     return 0
 
 

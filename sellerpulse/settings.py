@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # Older keys still accepted for decryption while credentials are re-encrypted (comma separated).
     sellerpulse_old_secret_keys: SecretStr | None = None
     sellerpulse_log_level: str = "INFO"
+    # Every shop reaches a person: CLI-connected shops are owned by this Telegram id unless --owner says.
+    sellerpulse_default_owner: int | None = Field(default=None, gt=0)
 
     database_url: SecretStr | None = None
 
@@ -91,6 +93,11 @@ class Settings(BaseSettings):
 
     # Seconds between a failed stream's retries (a Prefect task's retry delays), comma separated.
     task_retry_delays: str = "10,30,90"
+
+    # Zombie runs: a flow run sends a heartbeat this often (Prefect's PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    # set for the runs sellerpulse serves); one silent for `zombie_after_seconds` is marked crashed.
+    flow_heartbeat_seconds: int = Field(default=60, ge=30)
+    zombie_after_seconds: int = Field(default=300, ge=31)
 
     # The API.
     api_host: str = "127.0.0.1"
@@ -140,6 +147,11 @@ class Settings(BaseSettings):
             raise ValueError("must be a PostgreSQL URL (postgres:// or postgresql://)")
         return SecretStr(raw)
 
+    @field_validator("sellerpulse_default_owner", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("task_retry_delays")
     @classmethod
     def _check_delays(cls, value: str) -> str:
@@ -162,6 +174,12 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @model_validator(mode="after")
+    def _check_zombie_window(self) -> Settings:
+        if self.zombie_after_seconds <= self.flow_heartbeat_seconds:
+            raise ValueError("ZOMBIE_AFTER_SECONDS must be longer than FLOW_HEARTBEAT_SECONDS")
+        return self
 
     @model_validator(mode="after")
     def _fill_allegro_hosts(self) -> Settings:

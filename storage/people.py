@@ -87,7 +87,7 @@ def rename_shop(session: Session, *, shop: Shop, name: str) -> Shop:
     return shop
 
 
-def remove_shop(session: Session, *, shop: Shop, purge: bool) -> None:
+def remove_shop(session: Session, *, shop: Shop, purge: bool, reason: str = "removed by its owner") -> None:
     """Stop syncing the shop. Its token is dropped either way; `purge` also deletes all its data."""
     if purge:
         # Every table hangs off shops with ON DELETE CASCADE: one statement removes all of it.
@@ -95,7 +95,7 @@ def remove_shop(session: Session, *, shop: Shop, purge: bool) -> None:
         session.expunge(shop)
         return
     shop.credentials = None
-    set_status(session, shop=shop, status=ShopStatus.disabled, reason="removed by its owner")
+    set_status(session, shop=shop, status=ShopStatus.disabled, reason=reason)
 
 
 def invite(session: Session, *, shop_id: int, person_id: int) -> Membership:
@@ -122,3 +122,40 @@ def leave_shop(session: Session, *, shop: Shop, person_id: int) -> None:
             .where(Membership.shop_id == shop.id, Membership.person_id == remaining[0][0])
             .values(role=Role.owner.value)
         )
+
+
+class LastMember(ValueError):
+    """Removing this person would leave the shop reaching nobody."""
+
+
+def remove_member(session: Session, *, shop: Shop, person_id: int) -> bool:
+    """Take a person off a shop (an operator's decision, unlike `leave_shop`): never its last
+    person, since a shop that reaches nobody loses every notification. The last owner going
+    promotes the longest-standing member. Returns False when they were not a member."""
+    people = session.scalars(select(Membership.person_id).where(Membership.shop_id == shop.id)).all()
+    if person_id not in people:
+        return False
+    if len(people) == 1:
+        raise LastMember("it is the shop's only person: add someone else first, or remove the shop")
+    leave_shop(session, shop=shop, person_id=person_id)
+    return True
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    person: Person
+    shops: list[tuple[int, str, str]]  # (shop id, name, role)
+
+
+def list_people(session: Session) -> list[PersonRow]:
+    """Everyone, by Telegram id, with the shops they belong to."""
+    people = list(session.scalars(select(Person).order_by(Person.telegram_id)))
+    rows = session.execute(
+        select(Membership.person_id, Shop.id, Shop.name, Membership.role)
+        .join(Shop, Shop.id == Membership.shop_id)
+        .order_by(Shop.id)
+    )
+    shops: dict[int, list[tuple[int, str, str]]] = {}
+    for person_id, shop_id, name, role in rows:
+        shops.setdefault(person_id, []).append((shop_id, name, role))
+    return [PersonRow(p, shops.get(p.id, [])) for p in people]

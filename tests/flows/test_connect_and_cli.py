@@ -1,4 +1,4 @@
-"""connect-allegro's two halves against the sandbox, the CLI's shop commands, prefect.yaml."""
+"""connect-allegro's two halves against the sandbox (every new shop gets an owner), prefect.yaml."""
 
 from __future__ import annotations
 
@@ -12,28 +12,49 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from connectors.errors import AccessDenied
-from flows.connect import begin_login, complete_login
+from flows.connect import LoginRefused, begin_login, complete_login
 from sandbox.world import World
-from sellerpulse.cli import main
-from storage.models import Shop
+from storage.models import Membership, Shop
+from storage.people import register_person
 from storage.shops import credentials_of
 from tests.flows.conftest import clients_for, make_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_device_login_creates_an_active_shop_with_encrypted_tokens(clean_engine: Engine) -> None:
+OWNER = 4242
+
+
+@pytest.fixture
+def owner(clean_engine: Engine) -> int:
+    with Session(clean_engine) as s, s.begin():
+        return register_person(s, telegram_id=OWNER, profile={})[0].id
+
+
+async def test_device_login_creates_an_active_shop_with_encrypted_tokens(clean_engine: Engine, owner: int) -> None:
     app = make_sandbox(auto_approve=True)
     async with clients_for(app) as clients:
         device = await begin_login(clients)
         assert device.user_code and device.verification_uri
-        shop_id = await complete_login(clean_engine, clients, device, name="my allegro")
+        shop_id = await complete_login(clean_engine, clients, device, name="my allegro", owner_telegram_id=OWNER)
     with Session(clean_engine) as s:
         shop = s.get(Shop, shop_id)
         assert (shop.marketplace, shop.status, shop.name) == ("allegro", "active", "my allegro")
         creds = credentials_of(shop)
         assert creds["access_token"].encode() not in shop.credentials
         assert shop.token_expires_at is not None
+        assert s.get(Membership, (shop_id, owner)).role == "owner"
+
+
+async def test_a_login_that_would_reach_nobody_is_refused(clean_engine: Engine, monkeypatch) -> None:
+    """Invariant 8: no owner given, none configured -> no shop (an ownerless one notifies nobody)."""
+    monkeypatch.delenv("SELLERPULSE_DEFAULT_OWNER", raising=False)
+    app = make_sandbox(auto_approve=True)
+    async with clients_for(app) as clients:
+        with pytest.raises(LoginRefused, match="owner"):
+            await complete_login(clean_engine, clients, await begin_login(clients), name="nobody's")
+    with Session(clean_engine) as s:
+        assert s.scalars(select(Shop)).all() == []
 
 
 async def test_a_refused_login_creates_nothing(clean_engine: Engine) -> None:
@@ -48,28 +69,18 @@ async def test_a_refused_login_creates_nothing(clean_engine: Engine) -> None:
         assert s.scalars(select(Shop)).all() == []
 
 
-async def test_reconnecting_reactivates_the_same_shop(clean_engine: Engine) -> None:
+async def test_reconnecting_reactivates_the_same_shop(clean_engine: Engine, owner: int) -> None:
     app = make_sandbox(auto_approve=True)
     async with clients_for(app) as clients:
-        first = await complete_login(clean_engine, clients, await begin_login(clients), name="a")
+        first = await complete_login(
+            clean_engine, clients, await begin_login(clients), name="a", owner_telegram_id=OWNER
+        )
         with Session(clean_engine) as s, s.begin():
             s.get(Shop, first).status = "needs_reauth"
         again = await complete_login(clean_engine, clients, await begin_login(clients), name="a", shop_id=first)
     assert again == first
     with Session(clean_engine) as s:
         assert s.get(Shop, first).status == "active"
-
-
-def test_cli_adds_and_lists_shops_without_echoing_the_token(clean_engine: Engine, capsys, monkeypatch) -> None:
-    monkeypatch.setenv("WB_TOKEN", "wb-secret-token-123")
-    assert main(["shops", "add-wb", "--name", "Shop One"]) == 0
-    assert main(["shops", "list"]) == 0
-    out = capsys.readouterr().out
-    assert "Shop One" in out and "(first sync)" in out
-    assert "incomplete" in out  # its history is not backed up yet
-    assert "wb-secret-token-123" not in out
-    assert main(["sync", "--shop", "no such shop"]) == 2
-    assert "no shop" in capsys.readouterr().err
 
 
 def test_prefect_yaml_declares_every_deployment_with_a_real_entrypoint() -> None:

@@ -47,8 +47,10 @@ async def test_sync_all_flow_syncs_every_shop_and_summarises(
     assert result == {shop_id: "ok" for shop_id in shops.values()}
     assert_wb_matches(clean_engine, world, "wb1", shops["wb1"])
     assert_allegro_matches(clean_engine, world, "allegro1", shops["allegro1"])
-    summary = await _artifact(f"sync-summary-{shops['wb1']}")
+    summary = await _artifact(f"sync-summary-wb1-{shops['wb1']}")
     assert "| wb_orders | success |" in summary
+    assert "**Retries**: none" in summary and "**Notifications created**: 0" in summary  # a silent first sync
+    assert "| wb_orders | `{" in summary  # the cursor it reached
     with Session(clean_engine) as s:
         runs = s.scalars(select(SyncRun)).all()
     assert runs and all(r.flow_run_id for r in runs)
@@ -64,8 +66,9 @@ async def test_sync_shop_flow_fails_visibly_when_a_stream_fails(
     seq = max((r.seq for r in world.log.entries()), default=0)
     with pytest.raises(RuntimeError, match="reviews"):
         await sync_shop(shops["wb1"])
-    summary = await _artifact(f"sync-summary-{shops['wb1']}")
+    summary = await _artifact(f"sync-summary-wb1-{shops['wb1']}")
     assert "| wb_reviews | failed |" in summary and "| wb_orders | success |" in summary
+    assert "**Retries**: wb_reviews 3" in summary
     # The stream was retried as a task (3 retries) after each call's own retries (6 attempts).
     feedback_calls = [r for r in world.log.entries(host="wb-feedbacks", since_seq=seq)]
     assert len(feedback_calls) == 4 * 6

@@ -1,0 +1,79 @@
+"""`sellerpulse shops list`: every shop's freshness at a glance.
+
+Per shop: status (and why), whether its history backup is complete, who it notifies, and per
+stream when its last successful sync finished and how long ago.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from sellerpulse.cli_support import age, print_json, print_table
+from storage.history import history_status
+from storage.shops import last_successes, list_shops, members_of
+
+
+def shop_rows(engine: Engine) -> list[dict[str, Any]]:
+    with Session(engine) as session:
+        shops = list_shops(session)
+        ids = [s.id for s in shops]
+        members = members_of(session, shop_ids=ids)
+        synced = last_successes(session, shop_ids=ids)
+        history = history_status(session, shop_ids=ids)
+        return [
+            {
+                "id": s.id,
+                "name": s.name,
+                "marketplace": s.marketplace,
+                "status": s.status,
+                "status_reason": s.status_reason,
+                "history_complete": history[s.id],
+                "notifies_from": s.notify_from,
+                "owners": [m.telegram_id for m in members[s.id] if m.role == "owner"],
+                "members": [
+                    {"telegram_id": m.telegram_id, "username": m.username, "role": m.role} for m in members[s.id]
+                ],
+                "last_success": {
+                    stream.removeprefix(f"{s.marketplace}_"): at for stream, at in sorted(synced[s.id].items())
+                },
+            }
+            for s in shops
+        ]
+
+
+def show_shops(engine: Engine, *, as_json: bool) -> int:
+    rows = shop_rows(engine)
+    if as_json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("no shops yet: `sellerpulse shops add-wb` or `sellerpulse shops connect-allegro`")
+        return 0
+    now = datetime.now(UTC)
+    print_table(
+        ["id", "name", "market", "status", "history", "owners", "last successful sync"],
+        [
+            [
+                r["id"],
+                r["name"],
+                r["marketplace"],
+                r["status"] + (f" ({r['status_reason']})" if r["status_reason"] and r["status"] != "active" else ""),
+                "complete" if r["history_complete"] else "incomplete",
+                _people(r["members"]),
+                ", ".join(f"{stream} {age(at, now=now)}" for stream, at in r["last_success"].items()) or "never",
+            ]
+            for r in rows
+        ],
+    )
+    return 0
+
+
+def _people(members: list[dict[str, Any]]) -> str:
+    owners = [m for m in members if m["role"] == "owner"]
+    shown = ", ".join(str(m["telegram_id"]) + (f" @{m['username']}" if m["username"] else "") for m in owners)
+    others = len(members) - len(owners)
+    return (shown or "NOBODY") + (f" +{others} member(s)" if others else "")
