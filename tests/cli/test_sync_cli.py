@@ -50,7 +50,8 @@ def test_sync_reports_each_stream_and_fails_when_a_shop_fails(
     by_shop = {s["shop"]: s for s in result["shops"]}
     assert result["ok"] is False and result["flow_run_id"] is None  # in this process, no Prefect run
     assert by_shop["AL"]["status"] == "success"
-    assert {s["stream"] for s in by_shop["AL"]["streams"]} == {"allegro_offers", "allegro_orders", "allegro_returns"}
+    allegro_streams = ["allegro_offers", "allegro_orders", "allegro_history", "allegro_returns"]
+    assert [s["stream"] for s in by_shop["AL"]["streams"]] == allegro_streams
     assert sum(s["counts"]["inserted"] for s in by_shop["AL"]["streams"]) > 0
     assert by_shop["Bad"]["status"] == "failed" and "CredentialsRejected" in by_shop["Bad"]["streams"][0]["error"]
     assert by_shop["Busy"] == {
@@ -67,9 +68,7 @@ def test_sync_reports_each_stream_and_fails_when_a_shop_fails(
     assert again.code == 0, again
     header, *rows = again.out.splitlines()
     assert header.split() == ["shop", "stream", "status", "fetched", "inserted", "updated", "error"]
-    assert [r.split()[2:4] for r in rows if "allegro_" in r] == [["allegro_offers", "success"]] + [
-        [s, "success"] for s in ("allegro_orders", "allegro_returns")
-    ]
+    assert [r.split()[2:4] for r in rows if "allegro_" in r] == [[s, "success"] for s in allegro_streams]
 
     paused = cli("sync", "--shop", "Bad")  # marked broken by the first sync
     assert paused.code == 0 and "skipped" in paused.out and "shop is broken" in paused.out, paused

@@ -140,7 +140,8 @@ def test_a_killed_worker_leaves_no_zombie_run_blocking_the_schedule(
             assert result["flow_run_state"] == "Completed" and result["flow_run_id"]
             (shop,) = result["shops"]
             assert shop["shop_id"] == shop_id and shop["status"] == "success"
-            assert {s["stream"] for s in shop["streams"]} == {"allegro_offers", "allegro_orders", "allegro_returns"}
+            streams = {s["stream"] for s in shop["streams"]}
+            assert streams == {"allegro_offers", "allegro_orders", "allegro_history", "allegro_returns"}
 
             server = [
                 p for p in psutil.Process().children() if "server" in p.cmdline() and "prefect" in str(p.cmdline())
