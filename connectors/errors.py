@@ -20,6 +20,7 @@ marketplace's own error codes/descriptions.
     ├── BadRequest              any other 4xx: our request is wrong; retrying will not help
     │   └── NotFound            404
     └── PayloadError            a 2xx body that is not the shape we expect
+        └── PagingStalled       WB statistics: a full page at one lastChangeDate (flag=0 cannot page past it)
 """
 
 from __future__ import annotations
@@ -97,3 +98,12 @@ class NotFound(BadRequest):
 
 class PayloadError(ConnectorError):
     pass
+
+
+class PagingStalled(PayloadError):
+    """WB statistics `flag=0`: a full page whose rows all share the last `lastChangeDate`, so the
+    next request would return the same page. Read the days concerned with `flag=1` instead."""
+
+    def __init__(self, message: str, *, at: object = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.at = at  # the lastChangeDate the paging is stuck at (aware UTC)
