@@ -52,6 +52,7 @@ class StreamReport:
     counts: RunCounts = field(default_factory=RunCounts)
     seconds: float = 0.0
     error: str | None = None
+    note: str | None = None  # what the caller should know (e.g. a range clamped to the retention)
 
 
 @dataclass
