@@ -39,4 +39,5 @@ def summary_markdown(title: str, reports: list[StreamReport]) -> str:
             f"{c.stale_refused} | {c.requests} | {r.seconds:.1f} |"
         )
     errors = [f"- **{r.stream}**: {r.error}" for r in reports if r.error]
-    return "\n".join(lines + ([""] + errors if errors else []))
+    notes = sorted({f"- note: {r.note}" for r in reports if r.note})
+    return "\n".join(lines + ([""] + errors if errors else []) + ([""] + notes if notes else []))
