@@ -97,9 +97,33 @@ def _backfill(args: argparse.Namespace) -> int:
     from flows.backfill import backfill
     from flows.runner import run_flow
 
-    params = {"shop_id": _shop_id(args.shop), "since": args.since, "until": args.until, "streams": args.streams}
+    shop_id = _shop_id(args.shop)
+    window = _wb_history_window(shop_id, args)
+    if window is not None and window.note:
+        print(f"note: {window.note}", file=sys.stderr, flush=True)
+        if window.empty and set(args.streams or ["orders"]) <= {"orders"}:
+            return 0  # nothing WB still holds is in the range
+    params = {"shop_id": shop_id, "since": args.since, "until": args.until, "streams": args.streams}
     print(asyncio.run(run_flow(backfill, params)))
     return 0
+
+
+def _wb_history_window(shop_id: int, args: argparse.Namespace) -> Any:
+    """For a WB shop's orders: the days WB still keeps of the range asked for, else None."""
+    from datetime import UTC, datetime
+
+    from connectors.timeutil import MSK
+    from connectors.wildberries.retention import history_window
+    from storage.models import Shop
+
+    if args.streams and "orders" not in args.streams:
+        return None
+    with Session(_engine()) as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None or shop.marketplace != "wb":
+            return None
+    now = datetime.now(UTC)
+    return history_window(args.since, args.until or now.astimezone(MSK).date(), now)
 
 
 def _refresh(args: argparse.Namespace) -> int:
@@ -159,7 +183,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bf.add_argument("--shop", required=True, help="shop id or name")
     bf.add_argument("--since", required=True, type=_day)
     bf.add_argument("--until", type=_day, default=None, help="default: today")
-    bf.add_argument("--streams", nargs="*", default=None, help="default: orders")
+    bf.add_argument("--streams", nargs="*", default=None, help="default: every stream (WB: orders, reviews)")
     bf.set_defaults(func=_backfill)
 
     rt = sub.add_parser("refresh-tokens", help="refresh Allegro tokens that expire soon")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -171,3 +174,32 @@ def test_flag1_is_chosen_only_when_it_takes_fewer_requests() -> None:
     assert choose_mode(days=90, rows_changed_since=8_000_000, page_rows=80_000) == "days"  # 101 requests
     assert choose_mode(days=2, rows_changed_since=200_000, page_rows=80_000) == "days"
     assert choose_mode(days=3, rows_changed_since=200_000, page_rows=80_000) == "flag0"
+
+
+def test_cli_says_a_wb_range_beyond_90_days_is_gone_and_reads_nothing(clean_engine: Engine) -> None:
+    world = make_sandbox().state.world
+    shops = add_shops(clean_engine, world)
+    cli = Path(sys.executable).with_name("sellerpulse")
+    done = subprocess.run(
+        [
+            str(cli),
+            "backfill",
+            "--shop",
+            str(shops["wb1"]),
+            "--since",
+            "2020-01-01",
+            "--until",
+            "2020-02-01",
+            "--streams",
+            "orders",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "WB keeps statistics for 90 days" in done.stderr and "nothing between 2020-01-01" in done.stderr
+    assert "Traceback" not in done.stderr
+    with Session(clean_engine) as s:
+        assert s.scalars(select(SyncCursor)).all() == []  # no flow ran
