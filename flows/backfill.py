@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from connectors.timeutil import MSK
 from connectors.wildberries.retention import history_window
-from flows.common import flow_run_id, shop_label, slug, summary_markdown
+from flows.common import flow_run_id, reap_shop, shop_label, slug, summary_markdown
 from flows.logs import run_logger
 from storage.db import get_engine
 from storage.migrate import require_head
@@ -150,7 +150,9 @@ async def backfill_one(
                 raise ValueError(f"backfill of {ctx.shop.marketplace} cannot read: {', '.join(sorted(unknown))}")
             progress = Progress(f"backfill of {ctx.shop.name} {since}..{until}")
             await progress.start()
-            with advisory_lock(engine, namespace=LOCK_BACKFILL, key=shop_id):
+            with advisory_lock(engine, namespace=LOCK_BACKFILL, key=shop_id) as lock:
+                ctx.lock = lock
+                await ctx.db(reap_shop, ctx)
                 if ctx.shop.marketplace == "wb":
                     return await _wb_history(ctx, since, until, chosen, progress, wb_history_mode)
                 return [await _allegro_window(ctx, since, until, progress)]

@@ -23,7 +23,7 @@ from connectors.parsing import gc_paused
 from sellerpulse.settings import Settings
 from storage.models import Shop
 from storage.shops import credentials_of
-from storage.sync_state import RunCounts, finish_run, get_cursor, start_run
+from storage.sync_state import LockHolder, RunCounts, finish_run, get_cursor, start_run
 from tasks.clients import Clients
 from tasks.notifying import notify_if_failing
 
@@ -63,6 +63,7 @@ class SyncContext:
     clients: Clients
     kind: str = "sync"  # or "backfill": silent
     flow_run_id: str | None = None
+    lock: LockHolder | None = None  # the shop lock this sync or backfill holds
     log: logging.Logger | logging.LoggerAdapter[Any] = field(
         default_factory=lambda: logging.getLogger("sellerpulse.sync")
     )
@@ -112,7 +113,13 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
     """Run one stream with a sync-run record; failures are recorded, then re-raised for retries."""
     report = StreamReport(stream)
     run_id = await ctx.db(
-        start_run, ctx.engine, shop_id=ctx.shop.id, stream=stream, kind=ctx.kind, flow_run_id=ctx.flow_run_id
+        start_run,
+        ctx.engine,
+        shop_id=ctx.shop.id,
+        stream=stream,
+        kind=ctx.kind,
+        flow_run_id=ctx.flow_run_id,
+        lock=ctx.lock,
     )
     started = time.perf_counter()
     try:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path
 from api.deps import MemberShopDep, SessionDep, SyncLauncherDep
 from api.errors import ApiError, not_found
 from api.routes import AUTHED, errors
+from api.routes.data import reap_before_showing
 from api.schemas import BackfillIn, SyncRunOut, SyncStartedOut, SyncStatusOut
 from connectors.timeutil import MSK
 from connectors.wildberries.retention import history_window
@@ -55,6 +56,7 @@ def _backfill_notes(found: MemberShop, body: BackfillIn) -> list[str]:
 async def run_status(
     run_id: RunId, session: SessionDep, found: MemberShopDep, launcher: SyncLauncherDep
 ) -> SyncStatusOut:
+    reap_before_showing(session, found.shop.id)
     streams = queries.sync_runs_of_flow(session, shop_id=found.shop.id, flow_run_id=run_id)
     state = await launcher.status(run_id)
     if state is not None and state.shop_id not in (None, found.shop.id):
