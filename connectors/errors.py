@@ -9,7 +9,8 @@ marketplace's own error codes/descriptions.
     ├── TransientError          try again later; never means the credentials are bad
     │   ├── RateLimited         429 (``retry_after`` seconds, when the host said so)
     │   ├── ServerError         5xx
-    │   └── NetworkError        connect/read timeout, reset, truncated or undecodable body
+    │   ├── NetworkError        connect/read timeout, reset, truncated or undecodable body
+    │   └── RetryBudgetSpent    a stream spent its retry budget on failures: fail it now, try next sync
     ├── AuthError
     │   ├── CredentialsRejected 401: token/key missing, expired, revoked or wrong category
     │   └── ReauthRequired      the person must log in again (invalid_grant, revoked refresh)
@@ -56,6 +57,16 @@ class ServerError(TransientError):
 
 class NetworkError(TransientError):
     pass
+
+
+class RetryBudgetSpent(TransientError):
+    """A stream's total retry time (connectors.http.RetryBudget) is used up. Still transient (the
+    next sync tries again, the credentials are not in doubt), but not worth retrying now.
+    `url` is the request that kept failing: scheme, host and path only."""
+
+    def __init__(self, message: str, *, url: str | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.url = url
 
 
 class AuthError(ConnectorError):

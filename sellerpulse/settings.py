@@ -91,6 +91,9 @@ class Settings(BaseSettings):
 
     # Seconds between a failed stream's retries (a Prefect task's retry delays), comma separated.
     task_retry_delays: str = "10,30,90"
+    # A stream that gets no good answer for this long (failed attempts, back-off and task retries
+    # together, e.g. a host that is down) fails, naming the URL; the other streams and shops go on.
+    stream_retry_budget_seconds: float = Field(default=180.0, ge=1.0, le=24 * 3600)
 
     # The API.
     api_host: str = "127.0.0.1"

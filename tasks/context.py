@@ -1,7 +1,8 @@
 """What a stream needs to run: the shop, its decrypted credentials, the clients, bookkeeping.
 
 `run_stream` wraps one stream of one shop: it records a sync run (counts, duration, error,
-flow-run id), and blocking database work is sent to a worker thread so one shop's writes
+flow-run id), bounds the time the stream may spend failing (its retry budget, kept across its
+task's retries), and blocking database work is sent to a worker thread so one shop's writes
 don't stall the others' HTTP in the same event loop.
 """
 
@@ -19,6 +20,7 @@ import anyio
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from connectors.http import RetryBudget, using_retry_budget
 from connectors.parsing import gc_paused
 from sellerpulse.settings import Settings
 from storage.models import Shop
@@ -64,6 +66,8 @@ class SyncContext:
     kind: str = "sync"  # or "backfill": silent
     flow_run_id: str | None = None
     lock: LockHolder | None = None  # the shop lock this sync or backfill holds
+    # Per stream, across its task's retries (Prefect hands the same context to each attempt).
+    retry_budgets: dict[str, RetryBudget] = field(default_factory=dict)
     log: logging.Logger | logging.LoggerAdapter[Any] = field(
         default_factory=lambda: logging.getLogger("sellerpulse.sync")
     )
@@ -74,6 +78,12 @@ class SyncContext:
 
     def now(self) -> datetime:
         return self.clients.now()
+
+    def retry_budget(self, stream: str) -> RetryBudget:
+        budget = self.retry_budgets.get(stream)
+        if budget is None:
+            budget = self.retry_budgets[stream] = RetryBudget(self.settings.stream_retry_budget_seconds)
+        return budget
 
     @property
     def silent(self) -> bool:
@@ -122,13 +132,17 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
         lock=ctx.lock,
     )
     started = time.perf_counter()
+    budget = ctx.retry_budget(stream)
+    budget.resume()  # the delay before this retry of the stream counts against its budget
     try:
         # A stream holds a page's hundreds of thousands of small acyclic objects alive at once:
         # the cyclic GC would walk them again and again (measured: a third to half of the write
         # path's Python time) while reference counting frees them anyway. Re-enabled at the end.
-        with gc_paused():
+        with gc_paused(), using_retry_budget(budget):
+            budget.check()
             await body(report.counts)
     except BaseException as exc:
+        budget.pause()
         report.status, report.error = "failed", _describe(exc)
         report.seconds = time.perf_counter() - started
         await ctx.db(finish_run, ctx.engine, run_id=run_id, status="failed", counts=report.counts, error=report.error)
