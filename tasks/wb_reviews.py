@@ -7,11 +7,11 @@ rating-only review is never in `/api/v1/feedbacks` at all).
 
 - A full read (a shop's first sync, a backfill, or a shop never read this way) takes all three.
 - An incremental read takes every unanswered review (new negative reviews live there), and
-  the newest of the answered list and of the archive, newest first, down to the horizon: the
-  previous read minus `review_lookback_days`, or further back to the oldest review we hold
-  as unanswered that left the unanswered list since (answered, or archived: its new state is
-  read where it went, never guessed). The archive scan stops at the first page past the
-  horizon that holds reviews we already have.
+  the newest of the answered list and of the archive, newest first in small pages, down to
+  the horizon: the previous read minus `review_lookback_days` (for reviews WB shows late), or
+  further back to the oldest review we hold as unanswered that left the unanswered list since
+  (answered, or archived: its new state is read where it went, never guessed). The archive
+  scan stops at the first page past the horizon that holds reviews we already have.
 
 Each page is written with its notifications in one transaction; the stream's cursor
 (`{"read_at"}`) moves when a read has finished.
@@ -35,6 +35,9 @@ from tasks.context import SyncContext, count_page, iso, read_cursor, run_stream
 from tasks.notifying import notify_changes
 
 STREAM = "wb_reviews"
+# Incremental scans want the newest few: small pages, so a shop with a large archive does not
+# download 5,000 reviews a sync to find where the known ones start.
+SCAN_TAKE = 200
 # After this long without an answer WB archives a review (rule 2); a held-unanswered review
 # that left the unanswered list is looked for where it went until this (+ the look-back) passed.
 UNANSWERED_ARCHIVE_DAYS = 30
@@ -78,9 +81,10 @@ async def read(ctx: SyncContext, counts: RunCounts, full: bool | None = None) ->
         if moved.oldest is not None and moved.oldest < horizon:
             horizon = moved.oldest
         ctx.log.debug("%s: %d review(s) left the unanswered list; reading back to %s", STREAM, moved.count, horizon)
-        async for page in wb.iter_feedbacks(token, answered=True, date_from=horizon, order="dateDesc"):
+        answered = wb.iter_feedbacks(token, answered=True, date_from=horizon, order="dateDesc", take=SCAN_TAKE)
+        async for page in answered:
             await _write(ctx, counts, page, archived=False)
-        async with aclosing(wb.iter_feedback_archive(token)) as pages:
+        async with aclosing(wb.iter_feedback_archive(token, take=SCAN_TAKE)) as pages:
             async for page in pages:
                 result = await _write(ctx, counts, page, archived=True)
                 oldest = min((item.created_date for item in page.items), default=None)
