@@ -74,7 +74,7 @@ def _stored_progress(ctx: SyncContext, stream: str) -> dict[str, Any] | None:
 
 
 async def _wb_history(
-    ctx: SyncContext, since: date, until: date, chosen: list[str], progress: Progress, mode: str | None = None
+    ctx: SyncContext, since: date, until: date, chosen: list[str], progress: Progress
 ) -> list[StreamReport]:
     window = history_window(since, until, ctx.now())
     if window.note:
@@ -92,9 +92,7 @@ async def _wb_history(
 
         async def body(counts: RunCounts, part: str = part, on_progress: Any = on_progress) -> None:
             key = _progress_stream("wb", since, until)
-            await wb_history.backfill_statistics(
-                ctx, part, window, counts, progress_key=key, on_progress=on_progress, mode=mode
-            )
+            await wb_history.backfill_statistics(ctx, part, window, counts, progress_key=key, on_progress=on_progress)
 
         report = await run_stream(ctx, f"backfill_wb_{part}", body)
         report.note = window.note
@@ -130,11 +128,8 @@ async def backfill_one(
     streams: list[str] | None = None,
     *,
     clients: Clients | None = None,
-    wb_history_mode: str | None = None,
 ) -> list[StreamReport]:
-    """The body of the backfill flow, callable without Prefect (tests, benchmarks).
-    `wb_history_mode` forces how WB statistics are read ("flag0" or "days"; the benchmarks'
-    baseline); None chooses."""
+    """The body of the backfill flow, callable without Prefect (tests, benchmarks)."""
     logger = run_logger()
     engine = get_engine()
     async with borrowed_or_new(clients) as clients:
@@ -154,7 +149,7 @@ async def backfill_one(
                 ctx.lock = lock
                 await ctx.db(reap_shop, ctx)
                 if ctx.shop.marketplace == "wb":
-                    return await _wb_history(ctx, since, until, chosen, progress, wb_history_mode)
+                    return await _wb_history(ctx, since, until, chosen, progress)
                 return [await _allegro_window(ctx, since, until, progress)]
         except LockBusy:
             logger.info("another backfill of shop %s is running: this one skips", shop_id)

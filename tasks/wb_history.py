@@ -86,10 +86,8 @@ async def backfill_statistics(
     *,
     progress_key: str,
     on_progress: OnProgress,
-    mode: str | None = None,
 ) -> None:
-    """Every `kind` row dated in the window, resuming where a previous run of this key stopped.
-    `mode` forces a way of reading (benchmarks' baseline); None chooses."""
+    """Every `kind` row dated in the window, resuming where a previous run of this key stopped."""
     report, key = REPORTS[kind], f"{progress_key}:{kind}"
     state = await ctx.db(read_cursor, ctx, key) or {}
     if state.get("done") or window.empty:
@@ -98,9 +96,7 @@ async def backfill_statistics(
     if not state:
         days = (window.until - window.since).days + 1
         changed = await ctx.db(_rows_changed_since, ctx, report.table, start)
-        chosen = mode or choose_mode(
-            days=days, rows_changed_since=changed, page_rows=ctx.settings.wb_statistics_page_rows
-        )
+        chosen = choose_mode(days=days, rows_changed_since=changed, page_rows=ctx.settings.wb_statistics_page_rows)
         ctx.log.info(
             "backfill of wb %s %s..%s: %s",
             kind,
