@@ -140,21 +140,10 @@ async def _by_last_change(
         async for page in report.pages(ctx, resume):
             got_page = True
             value = None if page.cursor is None else {"mode": FLAG0, "from": iso(page.cursor)}
-            write = partial(
-                write_statistics_page,
-                ctx=ctx,
-                stream=report.rules_stream,
-                items=page.items,
-                mapper=report.mapper,
-                upsert=report.upsert,
-                cursor=value,
-                cursor_stream=key,
-            )
-            count_page(counts, page, await ctx.in_transaction(write))
-            log_row_errors(ctx, key, page)
+            await _write(ctx, report, key, page, value, counts)
             if page.cursor is not None:
                 await on_progress((page.cursor - start).total_seconds() / span)
-            del page, write  # one page in memory while the next is fetched
+            del page  # one page in memory while the next is fetched
     except PagingStalled as exc:
         return exc.at  # type: ignore[return-value]
     if not got_page:
@@ -175,21 +164,27 @@ async def _by_day(
     day = first
     while day <= window.until:
         page = await report.day(ctx, day)
-        value = {"mode": DAYS, "next_day": (day + timedelta(days=1)).isoformat()}
-        write = partial(
-            write_statistics_page,
-            ctx=ctx,
-            stream=report.rules_stream,
-            items=page.items,
-            mapper=report.mapper,
-            upsert=report.upsert,
-            cursor=value,
-            cursor_stream=key,
-        )
-        count_page(counts, page, await ctx.in_transaction(write))
-        log_row_errors(ctx, key, page)
+        await _write(ctx, report, key, page, {"mode": DAYS, "next_day": (day + timedelta(days=1)).isoformat()}, counts)
         day += timedelta(days=1)
         await on_progress((day - window.since).days / total)
+
+
+async def _write(
+    ctx: SyncContext, report: Statistics, key: str, page: Any, progress: dict[str, Any] | None, counts: RunCounts
+) -> None:
+    """A page's rows with the progress that covers them (None: a part of a response), one transaction."""
+    write = partial(
+        write_statistics_page,
+        ctx=ctx,
+        stream=report.rules_stream,
+        items=page.items,
+        mapper=report.mapper,
+        upsert=report.upsert,
+        cursor=progress,
+        cursor_stream=key,
+    )
+    count_page(counts, page, await ctx.in_transaction(write))
+    log_row_errors(ctx, key, page)
 
 
 async def _done(ctx: SyncContext, key: str, mode: str) -> None:

@@ -140,28 +140,25 @@ def feedbacks_router() -> APIRouter:
 
     @router.get("/api/v1/feedbacks")
     def feedbacks(request: Request) -> Response:
-        world = _world(request)
-        g = wb_guard(world, request, "feedbacks", "feedbacks")
-        if not isinstance(g, Guarded):
-            return g
-        params = _feedback_params(request, archive=False)
-        if isinstance(params, str):
-            return _feedback_error(params)
-        return json_response(_feedback_page(world, g.shop, params), headers=g.headers())
+        return _feedbacks(request, archive=False)
 
     @router.get("/api/v1/feedbacks/archive")
     def archive(request: Request) -> Response:
-        # The same category bucket as the lists (3/s, burst 6 for every feedbacks method).
-        world = _world(request)
-        g = wb_guard(world, request, "feedbacks", "feedbacks")
-        if not isinstance(g, Guarded):
-            return g
-        params = _feedback_params(request, archive=True)
-        if isinstance(params, str):
-            return _feedback_error(params)
-        return json_response(_feedback_page(world, g.shop, params), headers=g.headers())
+        return _feedbacks(request, archive=True)
 
     return router
+
+
+def _feedbacks(request: Request, *, archive: bool) -> Response:
+    world = _world(request)
+    # One category bucket for every feedbacks method (3/s, burst 6), the archive included.
+    g = wb_guard(world, request, "feedbacks", "feedbacks")
+    if not isinstance(g, Guarded):
+        return g
+    params = _feedback_params(request, archive=archive)
+    if isinstance(params, str):
+        return _feedback_error(params)
+    return json_response(_feedback_page(world, g.shop, params), headers=g.headers())
 
 
 def _feedback_error(text: str) -> Response:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from connectors.http import Timeouts
 from connectors.ratelimit import RateLimits
 from sandbox import SandboxConfig, create_app
 from sandbox.cli import URL_KEYS
@@ -37,7 +38,7 @@ async def _no_sleep(seconds: float) -> None:  # retries back off without waiting
     return None
 
 
-def clients_for(app: FastAPI, **settings_overrides: Any) -> Clients:
+def clients_for(app: FastAPI, *, timeouts: Timeouts | None = None, **settings_overrides: Any) -> Clients:
     world: World = app.state.world
     settings = sandbox_settings(
         allegro_client_id=world.client_id,
@@ -50,6 +51,7 @@ def clients_for(app: FastAPI, **settings_overrides: Any) -> Clients:
         limits=RateLimits.unlimited(),
         now=world.now_dt,
         sleep=_no_sleep,
+        **({"timeouts": timeouts} if timeouts else {}),
     )
 
 

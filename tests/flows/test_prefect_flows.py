@@ -18,15 +18,13 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from connectors.http import Timeouts
-from connectors.ratelimit import RateLimits
 from flows.backfill import backfill
 from flows.sync import sync_all, sync_shop
 from flows.tokens import refresh_tokens
-from sandbox.transport import SandboxTransport
 from sandbox.world import World
 from storage.models import Shop, SyncRun
-from tasks.clients import Clients, set_client_factory
-from tests.flows.conftest import _no_sleep, sandbox_settings
+from tasks.clients import set_client_factory
+from tests.flows.conftest import clients_for
 from tests.flows.truth import assert_allegro_matches, assert_wb_matches
 
 
@@ -126,21 +124,9 @@ async def test_an_unreachable_host_fails_its_stream_within_the_budget_and_the_re
     clean_engine: Engine, sandbox_app, world: World, shops: dict[str, int]
 ) -> None:
     world.set_faults("wb-feedbacks:down=1")
-    settings = sandbox_settings(
-        allegro_client_id=world.client_id, allegro_client_secret=world.client_secret, stream_retry_budget_seconds=1.0
+    set_client_factory(
+        lambda: clients_for(sandbox_app, timeouts=Timeouts(connect=0.2), stream_retry_budget_seconds=1.0)
     )
-
-    def factory() -> Clients:
-        return Clients.from_settings(
-            settings,
-            transport=SandboxTransport(app=sandbox_app),
-            limits=RateLimits.unlimited(),
-            now=world.now_dt,
-            sleep=_no_sleep,
-            timeouts=Timeouts(connect=0.2),
-        )
-
-    set_client_factory(factory)
     try:
         result = await sync_all(concurrency=2)
     finally:
