@@ -452,6 +452,9 @@ class BackfillIn(Input):
 class SyncStartedOut(BaseModel):
     run_id: str = Field(description="the Prefect flow-run id")
     kind: Literal["sync", "backfill"]
+    notes: list[str] = Field(
+        default_factory=list, description="what the caller should know, e.g. a range cut to what the marketplace keeps"
+    )
 
 
 class SyncStatusOut(BaseModel):

@@ -9,7 +9,8 @@ marketplace's own error codes/descriptions.
     ├── TransientError          try again later; never means the credentials are bad
     │   ├── RateLimited         429 (``retry_after`` seconds, when the host said so)
     │   ├── ServerError         5xx
-    │   └── NetworkError        connect/read timeout, reset, truncated or undecodable body
+    │   ├── NetworkError        connect/read timeout, reset, truncated or undecodable body
+    │   └── RetryBudgetSpent    a stream spent its retry budget on failures: fail it now, try next sync
     ├── AuthError
     │   ├── CredentialsRejected 401: token/key missing, expired, revoked or wrong category
     │   ├── AccessTokenRejected Allegro: 401 on several freshly renewed access tokens in a row;
@@ -22,6 +23,7 @@ marketplace's own error codes/descriptions.
     ├── BadRequest              any other 4xx: our request is wrong; retrying will not help
     │   └── NotFound            404
     └── PayloadError            a 2xx body that is not the shape we expect
+        └── PagingStalled       WB statistics: a full page at one lastChangeDate (flag=0 cannot page past it)
 """
 
 from __future__ import annotations
@@ -57,6 +59,16 @@ class ServerError(TransientError):
 
 class NetworkError(TransientError):
     pass
+
+
+class RetryBudgetSpent(TransientError):
+    """A stream's total retry time (connectors.http.RetryBudget) is used up. Still transient (the
+    next sync tries again, the credentials are not in doubt), but not worth retrying now.
+    `url` is the request that kept failing: scheme, host and path only."""
+
+    def __init__(self, message: str, *, url: str | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.url = url
 
 
 class AuthError(ConnectorError):
@@ -105,3 +117,12 @@ class NotFound(BadRequest):
 
 class PayloadError(ConnectorError):
     pass
+
+
+class PagingStalled(PayloadError):
+    """WB statistics `flag=0`: a full page whose rows all share the last `lastChangeDate`, so the
+    next request would return the same page. Read the days concerned with `flag=1` instead."""
+
+    def __init__(self, message: str, *, at: object = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.at = at  # the lastChangeDate the paging is stuck at (aware UTC)

@@ -10,6 +10,11 @@ with a ready :class:`Call`. Policy per failure:
 * 401: :class:`CredentialsRejected` at once (never retried: it is not going to change).
 * other 4xx: :class:`BadRequest` / :class:`NotFound`, not retried.
 
+Inside a :class:`RetryBudget` (a sync stream sets one, `using_retry_budget`), failures also
+spend the stream's budget: once it has gone that long without a single good answer (failed
+attempts, back-off, and the delays between its task's retries), the request raises
+:class:`RetryBudgetSpent` naming the URL it tried, instead of trying again.
+
 Secrets only ever travel in headers or form bodies, never in URLs, and error messages
 are built from the status, the path and the marketplace's error codes only.
 """
@@ -20,7 +25,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +69,69 @@ class RetryPolicy:
 
 DEFAULT_TIMEOUTS = Timeouts()
 DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass
+class RetryBudget:
+    """How long one stream may go on failing: failed attempts, the back-off after them and the
+    delays between its task's retries, all its requests together, since its last good answer.
+
+    A stream that gets answers keeps going (a long backfill with the odd 5xx is making
+    progress); one that gets none for `seconds` (a host that is down) is failed, and the next
+    sync tries again. Waits a 429 asked for are the marketplace pacing us, not failures: not
+    counted (`RetryPolicy.max_rate_limit_wait` bounds them).
+    """
+
+    seconds: float
+    clock: Clock = time.monotonic
+    spent: float = 0.0
+    last_failure: str | None = None  # what failed last and where (no secrets, no query)
+    last_url: str | None = None
+    _paused_at: float | None = None
+
+    def succeeded(self) -> None:
+        self.spent, self.last_failure, self.last_url = 0.0, None, None
+
+    def failed(self, seconds: float, what: str, url: str) -> None:
+        self.spent += max(0.0, seconds)
+        self.last_failure, self.last_url = what, url
+
+    def affords(self, delay: float) -> bool:
+        return self.spent + delay <= self.seconds
+
+    def pause(self) -> None:
+        """The stream failed and may be retried later: the wait until then counts too."""
+        self._paused_at = self.clock()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self.spent += max(0.0, self.clock() - self._paused_at)
+            self._paused_at = None
+
+    def check(self) -> None:
+        """Raise if the budget is spent (at the start of a retried stream)."""
+        if self.last_failure is not None and not self.affords(0.0):
+            raise self.spent_error()
+
+    def spent_error(self) -> errors.RetryBudgetSpent:
+        return errors.RetryBudgetSpent(
+            f"gave up after {self.spent:.0f} s of failures and retries without an answer "
+            f"(limit {self.seconds:.0f} s); last: {self.last_failure} at {self.last_url}",
+            url=self.last_url,
+        )
+
+
+_budget: ContextVar[RetryBudget | None] = ContextVar("sellerpulse_retry_budget", default=None)
+
+
+@contextmanager
+def using_retry_budget(budget: RetryBudget | None) -> Iterator[RetryBudget | None]:
+    """Requests sent inside (tasks they start included) spend `budget`."""
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _budget.reset(token)
 
 
 @dataclass
@@ -174,43 +244,76 @@ class HostClient:
     async def send(self, call: Call) -> tuple[Any, httpx.Response]:
         """Send with retries; return (decoded JSON body or None, final response)."""
         attempt = 0
+        budget = _budget.get()
         while True:
+            if call.bucket is not None:
+                await call.bucket.acquire(self._sleep)  # pacing, not failure: before the clock starts
+            started = self._clock()
             try:
-                return await self._attempt(call)
+                result = await self._attempt(call)
             except errors.TransientError as exc:
                 attempt += 1
+                if budget is not None:
+                    budget.failed(self._clock() - started, f"{type(exc).__name__}: {exc}", self.url_of(call.path))
                 if attempt >= self.retry.attempts:
                     raise
-                await self._wait_before_retry(call, exc, attempt)
+                await self._wait_before_retry(call, exc, attempt, budget)
+                continue
+            if budget is not None:
+                budget.succeeded()
+            return result
 
-    async def _wait_before_retry(self, call: Call, exc: errors.TransientError, attempt: int) -> None:
+    def url_of(self, path: str) -> str:
+        """Scheme, host, port and path of a request: what an error may show (never a query,
+        never user info: secrets travel in headers and bodies only)."""
+        base = self._client.base_url
+        return f"{base.scheme}://{base.netloc.decode('ascii')}{base.path.rstrip('/')}{path}"
+
+    async def _wait_before_retry(
+        self, call: Call, exc: errors.TransientError, attempt: int, budget: RetryBudget | None
+    ) -> None:
         if isinstance(exc, errors.RateLimited) and exc.retry_after is not None:
             if exc.retry_after > self.retry.max_rate_limit_wait:
                 raise exc
-            delay = exc.retry_after
+            if budget is not None and not budget.affords(0.0):
+                raise budget.spent_error() from exc
+            delay = exc.retry_after  # the host's pacing: not charged to the budget
             if call.bucket is not None:
                 # Pause everyone on this bucket; acquire() then waits exactly until then.
                 call.bucket.pause_for(delay)
                 delay = 0.0
         else:
             delay = self.retry.backoff(attempt, self._rng)
+            if budget is not None:
+                if not budget.affords(delay):
+                    raise budget.spent_error() from exc
+                budget.spent += delay
         log.warning(
-            "%s %s %s: %s; retry %d/%d", self.name, call.method, call.path,
-            type(exc).__name__, attempt, self.retry.attempts - 1,
+            "%s %s %s: %s; retry %d/%d",
+            self.name,
+            call.method,
+            call.path,
+            type(exc).__name__,
+            attempt,
+            self.retry.attempts - 1,
         )
         if delay > 0:
             await self._sleep(delay)
 
     async def _attempt(self, call: Call) -> tuple[Any, httpx.Response]:
-        if call.bucket is not None:
-            await call.bucket.acquire(self._sleep)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s headers=%s", self.name, call.method, call.path, redact_headers(call.headers))
         response = await self._transport_send(call)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s %s -> %d trace-id=%s remaining=%s", self.name, call.method, call.path,
-                      response.status_code, response.headers.get("trace-id"),
-                      response.headers.get("x-ratelimit-remaining"))
+            log.debug(
+                "%s %s %s -> %d trace-id=%s remaining=%s",
+                self.name,
+                call.method,
+                call.path,
+                response.status_code,
+                response.headers.get("trace-id"),
+                response.headers.get("x-ratelimit-remaining"),
+            )
         return self._interpret(call, response), response
 
     async def _transport_send(self, call: Call) -> httpx.Response:
@@ -225,8 +328,13 @@ class HostClient:
     async def _request(self, call: Call) -> httpx.Response:
         try:
             return await self._client.request(
-                call.method, call.path, params=call.params, json=call.json_body,
-                data=call.form, headers=call.headers, auth=call.auth,  # type: ignore[arg-type]
+                call.method,
+                call.path,
+                params=call.params,
+                json=call.json_body,
+                data=call.form,
+                headers=call.headers,
+                auth=call.auth,  # type: ignore[arg-type]
             )
         except httpx.TimeoutException as exc:
             raise errors.NetworkError(f"{self.name}: timeout ({type(exc).__name__})", path=call.path) from exc

@@ -2,7 +2,9 @@
 
 - Allegro: the checkout-form listing by `lineItems.boughtAt`, split under the 10,000 offset cap,
   as a history read (storage.history): the shop shows "history incomplete" until it is done.
-- WB: `flag=1` reads, one Moscow calendar day at a time (orders and sales).
+- WB: orders and sales by `flag=0` from the oldest day (`flag=1` day by day only where it is
+  cheaper or needed, see tasks.wb_history), clamped to WB's 90-day retention (and said so);
+  reviews: every review WB has, both lists and the archive.
 
 Progress is stored per (shop, range) in the same transaction as the rows it covers, so a
 re-run with the same parameters continues where the last one stopped. A backfill is silent
@@ -13,27 +15,28 @@ progress artifact shows how far it is while it runs.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 from uuid import UUID
 
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.context import FlowRunContext
-from sqlalchemy.orm import Session
 
 from connectors.timeutil import MSK
-from flows.common import flow_run_id, shop_label, slug, summary_markdown
+from connectors.wildberries.retention import history_window
+from flows.common import flow_run_id, reap_shop, shop_label, slug, summary_markdown
 from flows.logs import run_logger
 from flows.summary import summary_key
 from storage.db import get_engine
 from storage.migrate import require_head
-from storage.sync_state import LOCK_BACKFILL, LockBusy, RunCounts, advisory_lock, get_cursor
-from tasks import allegro_streams, wb_streams
+from storage.sync_state import LOCK_BACKFILL, LockBusy, RunCounts, advisory_lock
+from tasks import allegro_streams, wb_history, wb_reviews
 from tasks.clients import Clients, borrowed_or_new
 from tasks.context import StreamReport, SyncContext, load_context, run_stream
 
-BACKFILL_STREAMS = {"wb": ("orders",), "allegro": ("orders",)}
+# WB "orders": the statistics reports, orders and sales.
+BACKFILL_STREAMS = {"wb": ("orders", "reviews"), "allegro": ("orders",)}
 
 
 def backfill_run_name() -> str:
@@ -68,25 +71,32 @@ def _progress_stream(marketplace: str, since: date, until: date) -> str:
     return f"backfill:{marketplace}:{since.isoformat()}:{until.isoformat()}"
 
 
-def _stored_progress(ctx: SyncContext, stream: str) -> dict[str, Any] | None:
-    with Session(ctx.engine) as session:
-        return get_cursor(session, shop_id=ctx.shop.id, stream=stream)
+async def _wb_history(
+    ctx: SyncContext, since: date, until: date, chosen: list[str], progress: Progress
+) -> list[StreamReport]:
+    window = history_window(since, until, ctx.now())
+    if window.note:
+        ctx.log.warning("%s", window.note)
+    parts = [*(("orders", "sales") if "orders" in chosen else ()), *(("reviews",) if "reviews" in chosen else ())]
+    reports: list[StreamReport] = []
+    for i, part in enumerate(parts):
 
+        async def on_progress(fraction: float, i: int = i) -> None:
+            await progress.update((i + min(1.0, fraction)) / len(parts))
 
-async def _wb_days(ctx: SyncContext, since: date, until: date, progress: Progress) -> StreamReport:
-    stream = _progress_stream("wb", since, until)
-    done = await ctx.db(_stored_progress, ctx, stream)
-    first = date.fromisoformat(done["next_day"]) if done else since
-    total = (until - since).days + 1
+        if part == "reviews":
+            reports.append(await wb_reviews.wb_reviews(ctx, full=True))
+            continue
 
-    async def body(counts: RunCounts) -> None:
-        day = first
-        while day <= until:
-            await wb_streams.backfill_day(ctx, day, counts, progress_stream=stream)
-            day += timedelta(days=1)
-            await progress.update((day - since).days / total)
+        async def body(counts: RunCounts, part: str = part, on_progress: Any = on_progress) -> None:
+            key = _progress_stream("wb", since, until)
+            await wb_history.backfill_statistics(ctx, part, window, counts, progress_key=key, on_progress=on_progress)
 
-    return await run_stream(ctx, "backfill_wb_orders", body)
+        report = await run_stream(ctx, f"backfill_wb_{part}", body)
+        report.note = window.note
+        reports.append(report)
+    await progress.update(1.0)
+    return reports
 
 
 async def _allegro_window(ctx: SyncContext, since: date, until: date, progress: Progress) -> StreamReport:
@@ -128,9 +138,12 @@ async def backfill_one(
                 raise ValueError(f"backfill of {ctx.shop.marketplace} cannot read: {', '.join(sorted(unknown))}")
             progress = Progress(f"backfill of {ctx.shop.name} {since}..{until}")
             await progress.start()
-            with advisory_lock(engine, namespace=LOCK_BACKFILL, key=shop_id):
-                reader = _wb_days if ctx.shop.marketplace == "wb" else _allegro_window
-                return [await reader(ctx, since, until, progress)]
+            with advisory_lock(engine, namespace=LOCK_BACKFILL, key=shop_id) as lock:
+                ctx.lock = lock
+                await ctx.db(reap_shop, ctx)
+                if ctx.shop.marketplace == "wb":
+                    return await _wb_history(ctx, since, until, chosen, progress)
+                return [await _allegro_window(ctx, since, until, progress)]
         except LockBusy:
             logger.info("another backfill of shop %s is running: this one skips", shop_id)
             return []
@@ -148,4 +161,8 @@ async def backfill(
         key=summary_key("backfill", shop_id, name),
         markdown=summary_markdown(f"Backfill of {marketplace} shop {name}, {since} to {until or 'today'}", reports),
     )
-    return {r.stream: r.counts.as_dict() for r in reports}
+    result: dict[str, Any] = {r.stream: r.counts.as_dict() for r in reports}
+    notes = sorted({r.note for r in reports if r.note})
+    if notes:
+        result["notes"] = notes
+    return result

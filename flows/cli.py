@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -106,12 +107,28 @@ def _backfill(args: argparse.Namespace) -> int:
     if unknown:
         can = ", ".join(BACKFILL_STREAMS[marketplace])
         raise UserError(f"a {marketplace} backfill cannot read {', '.join(unknown)} (it reads: {can})")
+    window = _wb_history_window(marketplace, args)
+    if window is not None and window.note:
+        print(f"note: {window.note}", file=sys.stderr, flush=True)
+        if window.empty and set(args.streams or ["orders"]) <= {"orders"}:
+            return 0  # nothing WB still holds is in the range
     if configured_api_url():
         params = {"shop_id": shop_id, "since": args.since, "until": args.until, "streams": args.streams}
         result = asyncio.run(runner.backfill_deployed(engine, shop_id, params))
     else:
         result = asyncio.run(runner.backfill_here(engine, shop_id, args.since, args.until, args.streams))
     return report(result, as_json=args.json)
+
+
+def _wb_history_window(marketplace: str, args: argparse.Namespace) -> Any:
+    """For a WB shop's orders: the days WB still keeps of the range asked for, else None."""
+    from connectors.timeutil import MSK
+    from connectors.wildberries.retention import history_window
+
+    if marketplace != "wb" or (args.streams and "orders" not in args.streams):
+        return None
+    now = datetime.now(UTC)
+    return history_window(args.since, args.until or now.astimezone(MSK).date(), now)
 
 
 def _refresh(args: argparse.Namespace) -> int:
@@ -190,7 +207,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bf.add_argument("--shop", required=True, help="shop id or name")
     bf.add_argument("--since", required=True, type=_day)
     bf.add_argument("--until", type=_day, default=None, help="default: today")
-    bf.add_argument("--streams", nargs="*", default=None, help="default: orders")
+    bf.add_argument("--streams", nargs="*", default=None, help="default: every stream (WB: orders, reviews)")
     add_json_flag(bf)
     bf.set_defaults(func=_backfill)
 

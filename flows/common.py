@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from prefect import runtime
 from sqlalchemy.orm import Session
 
 from storage.db import get_engine
 from storage.models import Shop
-from tasks.context import StreamReport
+from storage.reaping import reap
+from tasks.context import StreamReport, SyncContext
 
 
 def shop_label(shop_id: int) -> tuple[str, str]:
@@ -39,4 +42,13 @@ def summary_markdown(title: str, reports: list[StreamReport]) -> str:
             f"{c.stale_refused} | {c.requests} | {r.seconds:.1f} |"
         )
     errors = [f"- **{r.stream}**: {r.error}" for r in reports if r.error]
-    return "\n".join(lines + ([""] + errors if errors else []))
+    notes = sorted({f"- note: {r.note}" for r in reports if r.note})
+    return "\n".join(lines + ([""] + errors if errors else []) + ([""] + notes if notes else []))
+
+
+def reap_shop(ctx: SyncContext) -> None:
+    """Runs of this shop left `running` by a process that died are marked failed (and counted).
+    Called once the shop's lock is taken (`ctx.lock`), before any run starts under it."""
+    failing_after = timedelta(seconds=ctx.settings.sync_failing_after_seconds)
+    for dead in reap(ctx.engine, failing_after=failing_after, shop_id=ctx.shop.id, taken=ctx.lock):
+        ctx.log.warning("run %s (%s) of shop %s had crashed: marked failed", dead.run_id, dead.stream, ctx.shop.name)

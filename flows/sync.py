@@ -15,7 +15,7 @@ owner must log in again (`needs_reauth`).
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import Task, flow, runtime
@@ -25,12 +25,14 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from connectors.errors import AccessTokenRejected, CredentialsRejected, ReauthRequired
-from flows.common import flow_run_id, shop_label, slug
+from flows.common import flow_run_id, reap_shop, shop_label, slug
 from flows.logs import run_logger
 from flows.summary import summary_key, sync_summary
+from sellerpulse.settings import get_settings
 from storage.db import get_engine
 from storage.migrate import require_head
 from storage.models import Shop, ShopStatus
+from storage.reaping import reap
 from storage.shops import set_status
 from storage.sync_state import LOCK_SYNC, LockBusy, advisory_lock
 from tasks import allegro_streams as allegro
@@ -124,9 +126,10 @@ async def sync_one(
     engine = get_engine()
     async with borrowed_or_new(clients) as clients:
         try:
-            with advisory_lock(engine, namespace=LOCK_SYNC, key=shop_id, wait_seconds=wait_seconds):
+            with advisory_lock(engine, namespace=LOCK_SYNC, key=shop_id, wait_seconds=wait_seconds) as lock:
                 ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=flow_run_id())
-                ctx.log = logger
+                ctx.log, ctx.lock = logger, lock
+                await ctx.db(reap_shop, ctx)
                 if ctx.shop.status != ShopStatus.active.value:
                     logger.info("shop %s is %s: not syncing", ctx.shop.name, ctx.shop.status)
                     return []
@@ -179,6 +182,9 @@ def sync_all_run_name() -> str:
 async def sync_all(concurrency: int = 4, shops: list[int] | None = None) -> dict[int, str]:
     """Every active shop (or the given ones), at most `concurrency` at a time."""
     logger = run_logger()
+    failing_after = timedelta(seconds=get_settings().sync_failing_after_seconds)
+    for dead in reap(get_engine(), failing_after=failing_after):
+        logger.warning("run %s (%s) of shop %s had crashed: marked failed", dead.run_id, dead.stream, dead.shop_id)
     ids = shops or active_shop_ids()
     gate = asyncio.Semaphore(max(1, concurrency))
 

@@ -14,6 +14,8 @@ probability in [0, 1] per request, except `gap` (seconds). Kinds:
 slow       response delayed by `slow_seconds` (real time) then served
 timeout    response delayed by `timeout_seconds` (real time), then 504
 reset      connection dropped after the status line (no body)
+down       the host is unreachable: in-process (`SandboxTransport`) a connect timeout after the
+           request's connect timeout; over a socket no answer for `timeout_seconds`, then dropped
 truncate   the JSON body is cut in half
 revoke     allegro-api: the presented token (and its refresh) is revoked
 reuse      allegro-auth: a successful refresh rotates, then the response is
@@ -43,7 +45,7 @@ HOSTS = (
     "wb-content",
     "wb-marketplace",
 )
-KINDS = ("429", "5xx", "slow", "timeout", "reset", "truncate", "revoke", "reuse", "dup", "gap")
+KINDS = ("429", "5xx", "slow", "timeout", "reset", "truncate", "revoke", "reuse", "dup", "gap", "down")
 _PER_HOST_KINDS = {"revoke": {"allegro-api"}, "dup": {"allegro-api"}, "gap": {"allegro-api"}, "reuse": {"allegro-auth"}}
 
 

@@ -24,6 +24,13 @@ class ConnectionDropped(ConnectionResetError):
     """Raised inside the app to drop the connection mid-response."""
 
 
+class HostUnreachable(ConnectionDropped):
+    """The `down` fault in-process: no connection could be made (SandboxTransport: ConnectTimeout)."""
+
+
+IN_PROCESS = "sandbox.in_process"  # scope key SandboxTransport sets: no socket in between
+
+
 def host_of(path: str) -> tuple[str | None, str]:
     parts = path.split("/", 2)
     if len(parts) >= 2 and parts[1] in HOSTS:
@@ -56,6 +63,12 @@ class MarketplaceMiddleware:
     async def _serve(self, host: str, scope: Scope, receive: Receive, send: Send, ctx: dict[str, Any]) -> None:
         faults, world = self.world.faults, self.world
         n = faults.next_request(host)
+        if faults.roll(host, "down", n):
+            ctx["fault"] = "down"
+            if scope.get(IN_PROCESS):
+                raise HostUnreachable(f"sandbox fault: {host} is down")
+            await asyncio.sleep(world.config.timeout_seconds)  # over a socket: nothing answers
+            await _drop(send, ctx)
         if faults.roll(host, "reset", n):
             ctx["fault"] = "reset"
             await _drop(send, ctx)

@@ -83,8 +83,8 @@ class Settings(BaseSettings):
     allegro_event_retention_hours: float = Field(default=60 * 24, gt=0)
     # Rows WB sends in a full statistics page (documented ~80,000); a shorter page is the last.
     wb_statistics_page_rows: int = Field(default=80_000, ge=1, le=1_000_000)
-    # Reviews answered after they were read are re-read this far back.
-    review_lookback_days: int = Field(default=14, ge=1, le=90)
+    # Answered and archived WB reviews are re-read this far back from the last read (tasks.wb_reviews).
+    review_lookback_days: int = Field(default=1, ge=1, le=90)
     # Product cards (names, photos) change rarely: re-read at most this often.
     cards_refresh_seconds: int = Field(default=3600, ge=0)
     # Before the first sync, how far back to back up orders (the marketplaces keep WB 90 d, Allegro 365 d).
@@ -93,6 +93,9 @@ class Settings(BaseSettings):
 
     # Seconds between a failed stream's retries (a Prefect task's retry delays), comma separated.
     task_retry_delays: str = "10,30,90"
+    # A stream that gets no good answer for this long (failed attempts, back-off and task retries
+    # together, e.g. a host that is down) fails, naming the URL; the other streams and shops go on.
+    stream_retry_budget_seconds: float = Field(default=180.0, ge=1.0, le=24 * 3600)
 
     # Zombie runs: a flow run sends a heartbeat this often (Prefect's PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     # set for the runs sellerpulse serves); one silent for `zombie_after_seconds` is marked crashed.

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -310,6 +311,8 @@ class Review(Base):
     author: Mapped[str | None] = mapped_column(String(128))
     is_answered: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     answer_text: Mapped[str | None] = mapped_column(Text)
+    # WB listed it in its archive (answered, unanswered for 30 days, or no text and no photos).
+    archived: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     created_at_source: Mapped[datetime | None] = mapped_column(TZ)
     raw: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     first_seen_at: Mapped[datetime] = _created()
@@ -332,6 +335,7 @@ class SyncRun(Base):
         CheckConstraint("status IN ('running', 'success', 'failed', 'skipped')", name="status"),
         CheckConstraint("kind IN ('sync', 'backfill')", name="kind"),
         Index("ix_sync_runs_shop_stream_started", "shop_id", "stream", "started_at"),
+        Index("ix_sync_runs_running", "shop_id", postgresql_where=text("status = 'running'")),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
@@ -348,6 +352,10 @@ class SyncRun(Base):
     requests: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    # The advisory lock the run ran under (namespace, shop id) and the PostgreSQL backend that
+    # held it: a `running` run whose backend no longer holds it died (storage.reaping).
+    lock_namespace: Mapped[int | None] = mapped_column(Integer)
+    lock_pid: Mapped[int | None] = mapped_column(Integer)
 
 
 class Notification(Base):

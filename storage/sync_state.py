@@ -6,7 +6,8 @@
   a record of the failure.
 - One sync of a shop at a time: a PostgreSQL advisory lock held by a dedicated connection
   for the whole sync, so it works across processes and machines and is released if the
-  process dies.
+  process dies. Each run record names the lock and its holder, so a run left `running` by a
+  process that died is recognised (storage.reaping).
 """
 
 from __future__ import annotations
@@ -56,9 +57,36 @@ class RunCounts:
         return dict(self.__dict__)
 
 
-def start_run(engine: Engine, *, shop_id: int, stream: str, kind: str = "sync", flow_run_id: str | None = None) -> int:
+@dataclass(frozen=True)
+class LockHolder:
+    """An advisory lock held: (namespace, key) by the PostgreSQL backend `pid`."""
+
+    namespace: int
+    key: int
+    pid: int
+
+
+def start_run(
+    engine: Engine,
+    *,
+    shop_id: int,
+    stream: str,
+    kind: str = "sync",
+    flow_run_id: str | None = None,
+    lock: LockHolder | None = None,
+) -> int:
+    """A `running` run record; `lock` is the shop lock the run runs under (storage.reaping
+    marks the run crashed once that lock's holder is gone)."""
     with Session(engine) as session, session.begin():
-        run = SyncRun(shop_id=shop_id, stream=stream, kind=kind, status="running", flow_run_id=flow_run_id)
+        run = SyncRun(
+            shop_id=shop_id,
+            stream=stream,
+            kind=kind,
+            status="running",
+            flow_run_id=flow_run_id,
+            lock_namespace=lock.namespace if lock else None,
+            lock_pid=lock.pid if lock else None,
+        )
         session.add(run)
         session.flush()
         return run.id
@@ -94,8 +122,9 @@ class LockBusy(RuntimeError):
 
 
 @contextmanager
-def advisory_lock(engine: Engine, *, namespace: int, key: int, wait_seconds: float = 0.0) -> Iterator[None]:
-    """Hold a session-level advisory lock on a dedicated connection; LockBusy after `wait_seconds`."""
+def advisory_lock(engine: Engine, *, namespace: int, key: int, wait_seconds: float = 0.0) -> Iterator[LockHolder]:
+    """Hold a session-level advisory lock on a dedicated connection; LockBusy after `wait_seconds`.
+    Yields who holds it (the connection's backend pid), for the run records made under it."""
     deadline = time.monotonic() + wait_seconds
     with engine.connect() as conn:
         while not conn.execute(text("SELECT pg_try_advisory_lock(:ns, :key)"), {"ns": namespace, "key": key}).scalar():
@@ -103,9 +132,10 @@ def advisory_lock(engine: Engine, *, namespace: int, key: int, wait_seconds: flo
             if time.monotonic() >= deadline:
                 raise LockBusy(f"lock {namespace}/{key} is held by another process")
             time.sleep(0.2)
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
         conn.commit()
         try:
-            yield
+            yield LockHolder(namespace, key, pid)
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:ns, :key)"), {"ns": namespace, "key": key})
             conn.commit()

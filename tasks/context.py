@@ -1,7 +1,8 @@
 """What a stream needs to run: the shop, its decrypted credentials, the clients, bookkeeping.
 
 `run_stream` wraps one stream of one shop: it records a sync run (counts, duration, error,
-flow-run id), and blocking database work is sent to a worker thread so one shop's writes
+flow-run id), bounds the time the stream may spend failing (its retry budget, kept across its
+task's retries), and blocking database work is sent to a worker thread so one shop's writes
 don't stall the others' HTTP in the same event loop.
 """
 
@@ -19,12 +20,13 @@ import anyio
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from connectors.http import RetryBudget, using_retry_budget
 from connectors.parsing import gc_paused
 from sellerpulse.settings import Settings
 from storage.history import history_complete
 from storage.models import Shop
 from storage.shops import credentials_of
-from storage.sync_state import RunCounts, finish_run, get_cursor, start_run
+from storage.sync_state import LockHolder, RunCounts, finish_run, get_cursor, start_run
 from tasks.clients import Clients
 from tasks.notifying import notify_if_failing
 
@@ -64,6 +66,7 @@ class StreamReport:
     counts: RunCounts = field(default_factory=RunCounts)
     seconds: float = 0.0
     error: str | None = None
+    note: str | None = None  # what the caller should know (e.g. a range clamped to the retention)
 
 
 @dataclass
@@ -76,6 +79,9 @@ class SyncContext:
     flow_run_id: str | None = None
     # Allegro: the shop's access token as the client takes it (tasks.tokens.ShopTokens), made on first use.
     allegro_tokens: Any = None
+    lock: LockHolder | None = None  # the shop lock this sync or backfill holds
+    # Per stream, across its task's retries (Prefect hands the same context to each attempt).
+    retry_budgets: dict[str, RetryBudget] = field(default_factory=dict)
     log: logging.Logger | logging.LoggerAdapter[Any] = field(
         default_factory=lambda: logging.getLogger("sellerpulse.sync")
     )
@@ -86,6 +92,12 @@ class SyncContext:
 
     def now(self) -> datetime:
         return self.clients.now()
+
+    def retry_budget(self, stream: str) -> RetryBudget:
+        budget = self.retry_budgets.get(stream)
+        if budget is None:
+            budget = self.retry_budgets[stream] = RetryBudget(self.settings.stream_retry_budget_seconds)
+        return budget
 
     @property
     def silent(self) -> bool:
@@ -126,16 +138,26 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
     """Run one stream with a sync-run record; failures are recorded, then re-raised for retries."""
     report = StreamReport(stream)
     run_id = await ctx.db(
-        start_run, ctx.engine, shop_id=ctx.shop.id, stream=stream, kind=ctx.kind, flow_run_id=ctx.flow_run_id
+        start_run,
+        ctx.engine,
+        shop_id=ctx.shop.id,
+        stream=stream,
+        kind=ctx.kind,
+        flow_run_id=ctx.flow_run_id,
+        lock=ctx.lock,
     )
     started = time.perf_counter()
+    budget = ctx.retry_budget(stream)
+    budget.resume()  # the delay before this retry of the stream counts against its budget
     try:
         # A stream holds a page's hundreds of thousands of small acyclic objects alive at once:
         # the cyclic GC would walk them again and again (measured: a third to half of the write
         # path's Python time) while reference counting frees them anyway. Re-enabled at the end.
-        with gc_paused():
+        with gc_paused(), using_retry_budget(budget):
+            budget.check()
             await body(report.counts)
     except BaseException as exc:
+        budget.pause()
         report.status, report.error = "failed", _describe(exc)
         report.seconds = time.perf_counter() - started
         await ctx.db(finish_run, ctx.engine, run_id=run_id, status="failed", counts=report.counts, error=report.error)

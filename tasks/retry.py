@@ -1,6 +1,7 @@
 """Which failures a Prefect task retries: transient ones only.
 
-Network trouble, 5xx, 429 and a lost database connection are worth another try; rejected
+Network trouble, 5xx, 429 and a lost database connection are worth another try (until the
+stream's retry budget is spent: connectors.http.RetryBudget); rejected
 credentials, a refresh token that is spent, or a request the marketplace calls wrong are
 not (retrying those only hammers the marketplace and delays the person being told).
 """
@@ -14,7 +15,7 @@ from prefect import Task, task
 from prefect.cache_policies import NONE
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from connectors.errors import TransientError
+from connectors.errors import RetryBudgetSpent, TransientError
 from sellerpulse.settings import get_settings
 
 # Read once, when the task decorators are evaluated.
@@ -22,6 +23,8 @@ RETRY_DELAYS = get_settings().retry_delays
 
 
 def is_transient(exc: BaseException | None) -> bool:
+    if isinstance(exc, RetryBudgetSpent):
+        return False  # transient, but the stream has already been retried for as long as it may
     if isinstance(exc, TransientError | OperationalError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated

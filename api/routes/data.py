@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
+from sqlalchemy.orm import Session
 
 from api.chart import analytics_png
 from api.deps import MemberShopDep, PersonDep, SessionDep
@@ -29,7 +30,9 @@ from api.schemas import (
     SyncRunOut,
     TopProductOut,
 )
+from sellerpulse.settings import get_settings
 from storage import queries, settings_repo
+from storage.reaping import reap_dead_runs
 
 router = APIRouter(prefix="/shops/{shop_id:int}", tags=["data"])
 
@@ -37,6 +40,12 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Days = Annotated[Period, Query(description="the period, in days")]
 OrderStatus = Literal["new", "paid", "processing", "sent", "delivered", "cancelled", "returned"]
+
+
+def reap_before_showing(session: Session, shop_id: int) -> None:
+    """A run left `running` by a process that died shows (and counts) as the failure it is."""
+    failing_after = timedelta(seconds=get_settings().sync_failing_after_seconds)
+    reap_dead_runs(session, failing_after=failing_after, shop_id=shop_id)
 
 
 def _reviews(summary: queries.ReviewsSummary) -> ReviewsSummaryOut:
@@ -64,8 +73,13 @@ def dashboard(session: SessionDep, person: PersonDep, found: MemberShopDep) -> D
                 negative_at_or_below=prefs.review_rating_threshold,
             )
         ),
-        last_syncs=[SyncRunOut.model_validate(r) for r in queries.last_syncs(session, shop_id=shop.id)],
+        last_syncs=[SyncRunOut.model_validate(r) for r in _last_syncs(session, shop.id)],
     )
+
+
+def _last_syncs(session: Session, shop_id: int) -> list[Any]:
+    reap_before_showing(session, shop_id)
+    return queries.last_syncs(session, shop_id=shop_id)
 
 
 @router.get("/orders", response_model=Page[OrderOut], responses=errors(*AUTHED))
@@ -173,5 +187,6 @@ def analytics_chart(
 def sync_history(
     session: SessionDep, found: MemberShopDep, stream: Stream | None = None, limit: Limit = 50, offset: Offset = 0
 ) -> Page[SyncRunOut]:
+    reap_before_showing(session, found.shop.id)
     rows, total = queries.sync_history(session, shop_id=found.shop.id, stream=stream, limit=limit, offset=offset)
     return Page[SyncRunOut](items=[SyncRunOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -9,7 +10,10 @@ from fastapi import APIRouter, Path
 from api.deps import MemberShopDep, SessionDep, SyncLauncherDep
 from api.errors import ApiError, not_found
 from api.routes import AUTHED, errors
+from api.routes.data import reap_before_showing
 from api.schemas import BackfillIn, SyncRunOut, SyncStartedOut, SyncStatusOut
+from connectors.timeutil import MSK
+from connectors.wildberries.retention import history_window
 from storage import queries
 from storage.models import ShopStatus
 from storage.people import MemberShop
@@ -36,13 +40,23 @@ async def start_backfill(body: BackfillIn, found: MemberShopDep, launcher: SyncL
         raise ApiError(422, "invalid_request", "`until` is before `since`")
     _require_active(found)
     run_id = await launcher.start_backfill(found.shop.id, body.streams, body.since, body.until)
-    return SyncStartedOut(run_id=run_id, kind="backfill")
+    return SyncStartedOut(run_id=run_id, kind="backfill", notes=_backfill_notes(found, body))
+
+
+def _backfill_notes(found: MemberShop, body: BackfillIn) -> list[str]:
+    """WB statistics go back 90 days: a backfill asking for more reads less, and says so."""
+    if found.shop.marketplace != "wb" or (body.streams and "orders" not in body.streams):
+        return []
+    now = datetime.now(UTC)
+    note = history_window(body.since, body.until or now.astimezone(MSK).date(), now).note
+    return [note] if note else []
 
 
 @router.get("/{run_id}", response_model=SyncStatusOut, responses=errors(*AUTHED, 503))
 async def run_status(
     run_id: RunId, session: SessionDep, found: MemberShopDep, launcher: SyncLauncherDep
 ) -> SyncStatusOut:
+    reap_before_showing(session, found.shop.id)
     streams = queries.sync_runs_of_flow(session, shop_id=found.shop.id, flow_run_id=run_id)
     state = await launcher.status(run_id)
     if state is not None and state.shop_id not in (None, found.shop.id):

@@ -18,13 +18,14 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from connectors.errors import BadRequest, PayloadError
+from connectors.errors import BadRequest, PagingStalled, PayloadError
 from connectors.http import DEFAULT_RETRY, DEFAULT_TIMEOUTS, Call, HostClient, RetryPolicy, Timeouts, gather_bounded
 from connectors.parsing import Page, RowError, RowParser, remap_errors, require
 from connectors.ratelimit import DEFAULT_LIMITS, DEFAULT_REGISTRY, BucketBackend, Clock, RateLimits, Sleep, fingerprint
 from connectors.timeutil import msk_day_param, parse_utc, to_unix
 from connectors.wildberries import models as m
 from connectors.wildberries.paging import (
+    ArchivePaginator,
     CardsCursor,
     FbsOrdersCursor,
     FeedbackPaginator,
@@ -41,6 +42,7 @@ ORDERS_PATH = "/api/v1/supplier/orders"
 SALES_PATH = "/api/v1/supplier/sales"
 STOCKS_PATH = "/api/analytics/v1/stocks-report/wb-warehouses"
 FEEDBACKS_PATH = "/api/v1/feedbacks"
+FEEDBACKS_ARCHIVE_PATH = "/api/v1/feedbacks/archive"
 CARDS_PATH = "/content/v2/get/cards/list"
 FBS_NEW_PATH = "/api/v3/orders/new"
 FBS_ORDERS_PATH = "/api/v3/orders"
@@ -150,7 +152,7 @@ class WildberriesClient:
     # -- statistics -----------------------------------------------------------
 
     def iter_orders(
-        self, token: Token, since: datetime, *, full_page_rows: int | None = None
+        self, token: Token, since: datetime, *, full_page_rows: int | None = None, raise_on_stall: bool = False
     ) -> AsyncIterator[Page[m.WbOrder, datetime | None]]:
         """Orders with lastChangeDate >= `since` (aware), page by page; cursor = max lastChangeDate (UTC).
 
@@ -158,20 +160,27 @@ class WildberriesClient:
         (an idle account costs one request). `full_page_rows=80_000` also stops on a
         shorter page, saving one 1/min request per read, but only if the host's page
         size really is that: a smaller cap would end the read early (the next read
-        continues from the cursor, so nothing is lost, just later).
+        continues from the cursor, so nothing is lost, just later). A full page at a single
+        lastChangeDate cannot be paged past: logged and the read ends there, or, with
+        `raise_on_stall`, :class:`PagingStalled` after its rows were delivered.
         """
         paginator = LastChangePaginator("srid", since, full_page_rows)
-        return self._statistics_pages(ORDERS_PATH, token, paginator, m.ORDER_PARSER)
+        return self._statistics_pages(ORDERS_PATH, token, paginator, m.ORDER_PARSER, raise_on_stall)
 
     def iter_sales(
-        self, token: Token, since: datetime, *, full_page_rows: int | None = None
+        self, token: Token, since: datetime, *, full_page_rows: int | None = None, raise_on_stall: bool = False
     ) -> AsyncIterator[Page[m.WbSale, datetime | None]]:
         """Sales and returns with lastChangeDate >= `since`; same paging as :meth:`iter_orders`."""
         paginator = LastChangePaginator("saleID", since, full_page_rows)
-        return self._statistics_pages(SALES_PATH, token, paginator, m.SALE_PARSER)
+        return self._statistics_pages(SALES_PATH, token, paginator, m.SALE_PARSER, raise_on_stall)
 
     async def _statistics_pages(
-        self, path: str, token: Token, paginator: LastChangePaginator, parser: RowParser[Any]
+        self,
+        path: str,
+        token: Token,
+        paginator: LastChangePaginator,
+        parser: RowParser[Any],
+        raise_on_stall: bool = False,
     ) -> AsyncIterator[Page[Any, datetime | None]]:
         params = paginator.init_request()
         while paginator.has_next_page:
@@ -189,6 +198,8 @@ class WildberriesClient:
                 # Drop our reference before parsing the next one (callers don't hold theirs).
                 page = None
             rows = None
+            if paginator.stalled and raise_on_stall:
+                raise PagingStalled("a full page at one lastChangeDate", at=paginator.date_from, path=path)
             paginator.update_request(params)
 
     async def orders_for_day(self, token: Token, day: date) -> Page[m.WbOrder, date]:
@@ -243,10 +254,12 @@ class WildberriesClient:
         date_from: datetime | None = None,
         date_to: datetime | None = None,
         take: int = 5000,
+        order: str = "dateAsc",
     ) -> AsyncIterator[Page[m.WbFeedback, datetime | None]]:
-        """Reviews oldest first; `answered=None` reads unanswered then answered (both matter).
+        """Reviews of `/api/v1/feedbacks` (`answered=None` reads unanswered then answered).
 
-        Cursor: the newest createdDate delivered so far in this pass.
+        Not every review is there: see :meth:`iter_feedback_archive`. `date_from`/`date_to`
+        filter by createdDate. Cursor: the newest createdDate delivered so far in this pass.
         """
         passes = [False, True] if answered is None else [answered]
         for is_answered in passes:
@@ -255,19 +268,29 @@ class WildberriesClient:
                 None if date_from is None else to_unix(date_from),
                 None if date_to is None else to_unix(date_to),
                 take=take,
+                order=order,
             )
-            async for page in self._feedback_pages(token, paginator):
+            async for page in self._feedback_pages(token, FEEDBACKS_PATH, paginator):
                 yield page
 
+    def iter_feedback_archive(
+        self, token: Token, *, take: int = 5000, order: str = "dateDesc", nm_id: int | None = None
+    ) -> AsyncIterator[Page[m.WbFeedback, datetime | None]]:
+        """Archived reviews: answered ones, ones left unanswered for 30 days, and ones with no
+        text and no photos (archived at once: a rating-only review is only ever here).
+        Newest first by default; cursor as in :meth:`iter_feedbacks`."""
+        paginator = ArchivePaginator(take=take, order=order, nm_id=nm_id)
+        return self._feedback_pages(token, FEEDBACKS_ARCHIVE_PATH, paginator)
+
     async def _feedback_pages(
-        self, token: Token, paginator: FeedbackPaginator
+        self, token: Token, path: str, paginator: FeedbackPaginator | ArchivePaginator
     ) -> AsyncIterator[Page[m.WbFeedback, datetime | None]]:
         params = paginator.init_request()
         newest: datetime | None = None
         while paginator.has_next_page:
-            body = await self._send("wb_feedbacks", token, "GET", FEEDBACKS_PATH, params=params)
+            body = await self._send("wb_feedbacks", token, "GET", path, params=params)
             if isinstance(body, dict) and body.get("error"):
-                raise PayloadError(f"feedbacks error: {body.get('errorText') or 'unknown'}", path=FEEDBACKS_PATH)
+                raise PayloadError(f"feedbacks error: {body.get('errorText') or 'unknown'}", path=path)
             rows = require(body, "data", "feedbacks") or []
             keep = paginator.update_state(rows, [_created_unix(r) for r in rows])
             items, errors = m.FEEDBACK_PARSER.parse([rows[i] for i in keep])

@@ -58,9 +58,11 @@ class LastChangePaginator:
             return []
         keep, page_max, max_raw = self._select(rows)
         if not keep or page_max is None or page_max <= self.date_from:
-            # Nothing new, or a page that did not advance: another request repeats it.
-            full = self.full_page_rows is None or len(rows) >= self.full_page_rows
-            self.stalled = bool(keep) and page_max is not None and page_max <= self.date_from and full
+            # Nothing new, or a page that did not advance: another request repeats it. With a
+            # known page size, a full page that did not advance is stuck (rows at that instant
+            # may lie beyond it), whether or not it brought new rows.
+            full = len(rows) >= self.full_page_rows if self.full_page_rows is not None else bool(keep)
+            self.stalled = page_max is not None and page_max <= self.date_from and full
             self.has_next_page = False
             return keep
         self._boundary = {
@@ -142,63 +144,105 @@ class OffsetPaginator:
 
 @dataclass
 class FeedbackPaginator:
-    """take/skip paging within WB's bounds (take <= 5000, skip <= 199990), oldest first.
+    """`/api/v1/feedbacks` take/skip paging within WB's bounds (take <= 5000, skip <= 199990).
 
-    When the next skip would pass the bound, restart at the last createdDate seen
-    (unix seconds) with skip 0; ids already delivered are dropped.
+    When the next skip would pass the bound, restart at the last createdDate seen (unix
+    seconds) with skip 0: `dateFrom` when reading oldest first, `dateTo` newest first. Ids
+    already delivered are dropped.
     """
 
     is_answered: bool
     date_from: int | None = None  # unix seconds
     date_to: int | None = None
     take: int = FEEDBACK_MAX_TAKE
+    order: str = "dateAsc"  # or "dateDesc"
     skip: int = 0
     has_next_page: bool = True
     _seen: set[str] = field(default_factory=set)
-    _last_created: int | None = None
+    _edge: int | None = None  # newest (asc) / oldest (desc) createdDate delivered
 
     def init_request(self) -> dict[str, str]:
-        params = {"isAnswered": "true" if self.is_answered else "false", "order": "dateAsc"}
-        if self.date_from is not None:
-            params["dateFrom"] = str(self.date_from)
-        if self.date_to is not None:
-            params["dateTo"] = str(self.date_to)
+        params = {"isAnswered": "true" if self.is_answered else "false", "order": self.order}
         self.take = min(self.take, FEEDBACK_MAX_TAKE)
         self.update_request(params)
         return params
 
     def update_request(self, params: dict[str, str]) -> None:
         params["take"], params["skip"] = str(self.take), str(self.skip)
-        if self.date_from is not None:
-            params["dateFrom"] = str(self.date_from)
+        for name, value in (("dateFrom", self.date_from), ("dateTo", self.date_to)):
+            if value is not None:
+                params[name] = str(value)
 
     def update_state(self, rows: list[Any], created: list[int | None]) -> list[int]:
         """`created` holds each row's createdDate in unix seconds (None if unreadable)."""
-        keep = []
-        for i, row in enumerate(rows):
-            fid = row.get("id") if isinstance(row, dict) else None
-            if fid is not None and fid in self._seen:
-                continue
-            if fid is not None:
-                self._seen.add(fid)
-            keep.append(i)
+        keep = _unseen(rows, self._seen)
         stamps = [c for c in created if c is not None]
         if stamps:
-            self._last_created = max(stamps)
+            self._edge = max(stamps) if self.order == "dateAsc" else min(stamps)
         if len(rows) < self.take:
             self.has_next_page = False
         elif self.skip + self.take <= FEEDBACK_MAX_SKIP:
             self.skip += self.take
         else:
-            self._restart_at_last_date(rows_were_new=bool(keep))
+            self._restart_at_edge(rows_were_new=bool(keep))
         return keep
 
-    def _restart_at_last_date(self, rows_were_new: bool) -> None:
-        if self._last_created is None or not rows_were_new or self._last_created == self.date_from:
+    def _restart_at_edge(self, rows_were_new: bool) -> None:
+        bound = self.date_from if self.order == "dateAsc" else self.date_to
+        if self._edge is None or not rows_were_new or self._edge == bound:
             # More than skip+take reviews in one second, or nothing moves: give up rather than loop.
             self.has_next_page = False
             return
-        self.date_from, self.skip = self._last_created, 0
+        if self.order == "dateAsc":
+            self.date_from = self._edge
+        else:
+            self.date_to = self._edge
+        self.skip = 0
+
+
+@dataclass
+class ArchivePaginator:
+    """`/api/v1/feedbacks/archive` take/skip paging (take <= 5000; no date filters, no skip
+    bound in its spec). Reviews keep arriving while we page, so a row can show up twice: ids
+    already delivered are dropped."""
+
+    take: int = FEEDBACK_MAX_TAKE
+    order: str = "dateDesc"
+    nm_id: int | None = None
+    skip: int = 0
+    has_next_page: bool = True
+    _seen: set[str] = field(default_factory=set)
+
+    def init_request(self) -> dict[str, str]:
+        self.take = min(self.take, FEEDBACK_MAX_TAKE)
+        params = {"order": self.order}
+        if self.nm_id is not None:
+            params["nmId"] = str(self.nm_id)
+        self.update_request(params)
+        return params
+
+    def update_request(self, params: dict[str, str]) -> None:
+        params["take"], params["skip"] = str(self.take), str(self.skip)
+
+    def update_state(self, rows: list[Any], created: list[int | None]) -> list[int]:
+        keep = _unseen(rows, self._seen)
+        self.skip += len(rows)
+        if len(rows) < self.take:
+            self.has_next_page = False
+        return keep
+
+
+def _unseen(rows: list[Any], seen: set[str]) -> list[int]:
+    """Positions of rows whose id was not delivered before (rows without an id are kept)."""
+    keep = []
+    for i, row in enumerate(rows):
+        fid = row.get("id") if isinstance(row, dict) else None
+        if fid is not None and fid in seen:
+            continue
+        if fid is not None:
+            seen.add(fid)
+        keep.append(i)
+    return keep
 
 
 @dataclass

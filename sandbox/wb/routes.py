@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from sandbox.responses import json_array_chunks, json_response, wb_bad_request
 from sandbox.timefmt import parse_wb_date_from, utc_z
 from sandbox.wb.guard import Guarded, charge_4xx, wb_guard
 from sandbox.wb.orders import CANCEL_DELAY, WbOrderModel, msk_day_start
+from sandbox.wb.reviews import ANSWERED, ARCHIVE, UNANSWERED
 from sandbox.world import WbShop, World
 
 
@@ -129,48 +131,63 @@ def _stock_items(world: World, shop: WbShop, body: dict[str, Any]) -> list[dict[
 
 
 # -- feedbacks ------------------------------------------------------------------------
+FEEDBACK_MAX_TAKE = 5000
+FEEDBACK_MAX_SKIP = 199_990  # /api/v1/feedbacks only: the archive's spec sets no bound on skip
+
+
 def feedbacks_router() -> APIRouter:
     router = APIRouter(prefix="/wb-feedbacks")
 
     @router.get("/api/v1/feedbacks")
     def feedbacks(request: Request) -> Response:
-        world = _world(request)
-        g = wb_guard(world, request, "feedbacks", "feedbacks")
-        if not isinstance(g, Guarded):
-            return g
-        params = _feedback_params(request)
-        if isinstance(params, str):
-            return _feedback_error(params)
-        return json_response(_feedback_page(world, g.shop, params), headers=g.headers())
+        return _feedbacks(request, archive=False)
+
+    @router.get("/api/v1/feedbacks/archive")
+    def archive(request: Request) -> Response:
+        return _feedbacks(request, archive=True)
 
     return router
+
+
+def _feedbacks(request: Request, *, archive: bool) -> Response:
+    world = _world(request)
+    # One category bucket for every feedbacks method (3/s, burst 6), the archive included.
+    g = wb_guard(world, request, "feedbacks", "feedbacks")
+    if not isinstance(g, Guarded):
+        return g
+    params = _feedback_params(request, archive=archive)
+    if isinstance(params, str):
+        return _feedback_error(params)
+    return json_response(_feedback_page(world, g.shop, params), headers=g.headers())
 
 
 def _feedback_error(text: str) -> Response:
     return json_response({"data": None, "error": True, "errorText": text, "additionalErrors": [text]}, 400)
 
 
-def _feedback_params(request: Request) -> dict[str, Any] | str:
+def _feedback_params(request: Request, *, archive: bool) -> dict[str, Any] | str:
     q = request.query_params
     answered = q.get("isAnswered")
-    if answered not in ("true", "false"):
+    if not archive and answered not in ("true", "false"):
         return "isAnswered is required: true or false"
     try:
         take, skip = int(q["take"]), int(q["skip"])
         nm_id = int(q["nmId"]) if q.get("nmId") else None
-        date_from = int(q["dateFrom"]) if q.get("dateFrom") else None
-        date_to = int(q["dateTo"]) if q.get("dateTo") else None
+        # The archive takes no date filters (its spec lists nmId, take, skip, order only).
+        date_from = int(q["dateFrom"]) if q.get("dateFrom") and not archive else None
+        date_to = int(q["dateTo"]) if q.get("dateTo") and not archive else None
     except (KeyError, ValueError):
         return "take and skip are required integers; nmId, dateFrom, dateTo are integers"
-    if not 1 <= take <= 5000:
-        return "take must be 1..5000"
-    if not 0 <= skip <= 199_990:
-        return "skip must be 0..199990"
+    if not 1 <= take <= FEEDBACK_MAX_TAKE:
+        return f"take must be 1..{FEEDBACK_MAX_TAKE}"
+    if skip < 0 or (not archive and skip > FEEDBACK_MAX_SKIP):
+        return "skip must be >= 0" if archive else f"skip must be 0..{FEEDBACK_MAX_SKIP}"
     order = q.get("order", "dateDesc")
     if order not in ("dateAsc", "dateDesc"):
         return "order must be dateAsc or dateDesc"
+    place = ARCHIVE if archive else ANSWERED if answered == "true" else UNANSWERED
     return {
-        "answered": answered == "true",
+        "place": place,
         "take": take,
         "skip": skip,
         "nm_id": nm_id,
@@ -182,29 +199,25 @@ def _feedback_params(request: Request) -> dict[str, Any] | str:
 
 def _feedback_page(world: World, shop: WbShop, p: dict[str, Any]) -> dict[str, Any]:
     model, now = shop.reviews, world.now()
-    visible = range(model.visible_count(now))
-    answered_count = sum(1 for j in visible if model.is_answered(j, now))
+    places = {j: model.place(j, now) for j in range(model.visible_count(now))}
     picked = [
         j
-        for j in visible
-        if model.is_answered(j, now) == p["answered"]
+        for j, place in places.items()
+        if place == p["place"]
         and (p["nm_id"] is None or model.product(j).nm_id == p["nm_id"])
         and (p["from"] is None or model.appear(j) >= p["from"])
         and (p["to"] is None or model.appear(j) <= p["to"])
     ]
     if p["order"] == "dateDesc":
         picked.reverse()
-    page = picked[p["skip"] : p["skip"] + p["take"]]
-    return {
-        "data": {
-            "countUnanswered": len(visible) - answered_count,
-            "countArchive": answered_count,
-            "feedbacks": [model.feedback(j, now) for j in page],
-        },
-        "error": False,
-        "errorText": "",
-        "additionalErrors": None,
-    }
+    page = [model.feedback(j, now) for j in picked[p["skip"] : p["skip"] + p["take"]]]
+    if p["place"] == ARCHIVE:
+        data: dict[str, Any] = {"feedbacks": page}
+    else:
+        counts = Counter(places.values())
+        # countArchive is documented as "processed" reviews: the answered list.
+        data = {"countUnanswered": counts[UNANSWERED], "countArchive": counts[ANSWERED], "feedbacks": page}
+    return {"data": data, "error": False, "errorText": "", "additionalErrors": None}
 
 
 # -- content: cards list ------------------------------------------------------------------

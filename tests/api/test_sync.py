@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from api.services import PrefectSyncLauncher
 from api.services.sync import prefect_api_url
+from connectors.timeutil import MSK
+from connectors.wildberries.retention import oldest_statistics_day
 from storage.models import SyncRun
 from tests.api.conftest import Bot, person, shop
 
@@ -44,6 +48,20 @@ def test_backfill_validates_dates(bot: Bot, shops: tuple[int, int]) -> None:
         == 422
     )
     assert bot.post(f"/shops/{a}/sync/backfill", params=q, json={"since": "yesterday"}).status_code == 422
+
+
+def test_a_wb_backfill_beyond_90_days_says_what_it_will_read(bot: Bot, shops: tuple[int, int]) -> None:
+    a, _ = shops
+    q = {"telegram_id": A}
+    today = datetime.now(UTC).astimezone(MSK).date()
+    long_ago = bot.post(f"/shops/{a}/sync/backfill", params=q, json={"since": str(today - timedelta(days=200))})
+    assert long_ago.status_code == 202
+    [note] = long_ago.json()["notes"]
+    assert "90 days" in note and str(oldest_statistics_day(datetime.now(UTC))) in note
+    recent = bot.post(f"/shops/{a}/sync/backfill", params=q, json={"since": str(today - timedelta(days=30))})
+    assert recent.json()["notes"] == []
+    reviews_only = {"since": str(today - timedelta(days=200)), "streams": ["reviews"]}
+    assert bot.post(f"/shops/{a}/sync/backfill", params=q, json=reviews_only).json()["notes"] == []
 
 
 def test_disabled_shop_cannot_sync(bot: Bot, shops: tuple[int, int]) -> None:

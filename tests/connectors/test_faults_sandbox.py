@@ -21,6 +21,7 @@ async def test_truncated_json_and_resets_are_retried_to_the_same_data() -> None:
     async with sb.wb() as wb:
         orders = {o.srid: o async for p in wb.iter_orders(sb.wb_token(), SINCE) for o in p.items}
         reviews = {r.id async for p in wb.iter_feedbacks(sb.wb_token(), take=7) for r in p.items}
+        reviews |= {r.id async for p in wb.iter_feedback_archive(sb.wb_token(), take=7) for r in p.items}
     assert set(orders) == set(sb.world.wb_orders("wb1"))
     assert reviews == set(sb.world.wb_reviews("wb1"))
     faults = {r.fault for r in sb.requests("wb-statistics")} | {r.fault for r in sb.requests("wb-feedbacks")}
@@ -46,8 +47,11 @@ async def test_retries_give_up_with_a_transient_error_not_a_credentials_one() ->
 
 async def test_no_secret_in_logs_or_exceptions(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    sb = make_sandbox(scenario="tiny", rate_limits=False,
-                      faults="wb-statistics:truncate=0.3,reset=0.3,5xx=0.2;allegro-auth:reset=0.3,5xx=0.3")
+    sb = make_sandbox(
+        scenario="tiny",
+        rate_limits=False,
+        faults="wb-statistics:truncate=0.3,reset=0.3,5xx=0.2;allegro-auth:reset=0.3,5xx=0.3",
+    )
     wb_token = sb.wb_token()
     wrong_category = sb.world.mint_wb_token("wb1", ["content"])
     pair = sb.allegro_pair()

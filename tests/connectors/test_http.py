@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from connectors import errors
-from connectors.http import Call, HostClient, RetryPolicy
+from connectors.http import Call, HostClient, RetryBudget, RetryPolicy, using_retry_budget
 from connectors.parsing import gc_paused
 from connectors.ratelimit import Rate, TokenBucket
 
@@ -183,3 +183,97 @@ async def test_a_response_is_freed_when_dropped_even_with_the_gc_paused() -> Non
             del response
             assert body == [{"srid": "a"}]
             assert freed() is None
+
+
+def _unreachable(
+    vt: VirtualTime, connect_timeout: float = 10.0
+) -> tuple[Callable[[httpx.Request], httpx.Response], list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        vt.now += connect_timeout  # nothing answers: the connect timeout runs out
+        raise httpx.ConnectTimeout("timed out", request=request)
+
+    return handler, seen
+
+
+async def test_a_host_that_is_down_spends_the_streams_budget_then_fails_with_the_url() -> None:
+    vt = VirtualTime()
+    handler, seen = _unreachable(vt)
+    budget = RetryBudget(180.0, clock=vt.clock)
+    client = HostClient(
+        "https://user:pw@statistics-api.wildberries.ru",
+        name="wb-statistics",
+        transport=httpx.MockTransport(handler),
+        sleep=vt.sleep,
+        clock=vt.clock,
+        rng=random.Random(1),
+        retry=RetryPolicy(attempts=100),  # the budget, not the attempt cap, ends it
+    )
+    call = Call(
+        "GET",
+        "/api/v1/supplier/orders",
+        params={"dateFrom": "2026-11-01", "key": "s3cret"},
+        headers={"Authorization": TOKEN},
+    )
+    with using_retry_budget(budget), pytest.raises(errors.RetryBudgetSpent) as caught:
+        await client.send(call)
+    # Bounded: the budget plus at most the one attempt that found it spent.
+    assert 180.0 <= vt.now <= 180.0 + 10.0 and len(seen) < 100
+    message = str(caught.value)
+    assert caught.value.url == "https://statistics-api.wildberries.ru/api/v1/supplier/orders"
+    assert caught.value.url in message and "NetworkError" in message
+    for secret in (TOKEN, "s3cret", "dateFrom", "user", "pw@"):
+        assert secret not in message
+    assert isinstance(caught.value, errors.TransientError)  # not the credentials' fault
+
+
+async def test_the_budget_spans_the_streams_requests_and_its_task_retries() -> None:
+    vt = VirtualTime()
+    handler, seen = _unreachable(vt)
+    budget = RetryBudget(60.0, clock=vt.clock)
+    client = host(handler, vt, retry=RetryPolicy(attempts=3))
+    with using_retry_budget(budget):
+        with pytest.raises(errors.NetworkError) as first:
+            await client.send(Call("GET", "/a"))
+        assert not isinstance(first.value, errors.RetryBudgetSpent)  # attempts ran out first
+        budget.pause()
+        vt.now += 30.0  # the task's retry delay
+        budget.resume()
+        with pytest.raises(errors.RetryBudgetSpent):
+            budget.check()
+            await client.send(Call("GET", "/b"))
+    assert vt.now <= 60.0 + 10.0 + 30.0
+
+
+async def test_a_good_answer_refills_the_budget() -> None:
+    vt = VirtualTime()
+    calls = {"n": 0}
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        vt.now += 5.0
+        if calls["n"] % 3:
+            return httpx.Response(503)
+        return httpx.Response(200, json={"ok": True})
+
+    budget = RetryBudget(30.0, clock=vt.clock)
+    client = host(flaky, vt)
+    with using_retry_budget(budget):
+        for _ in range(20):  # 40 failures, 200+ s of them in all: a stream making progress goes on
+            body, _ = await client.send(Call("GET", "/page"))
+            assert body == {"ok": True}
+    assert budget.spent == 0.0 and vt.now > 200.0
+
+
+async def test_waits_a_429_asked_for_are_not_failures() -> None:
+    vt = VirtualTime()
+    handler, _ = sequence(
+        *[lambda r: httpx.Response(429, headers={"X-Ratelimit-Retry": "50"})] * 4,
+        lambda r: httpx.Response(200, json=[]),
+    )
+    budget = RetryBudget(30.0, clock=vt.clock)
+    with using_retry_budget(budget):
+        body, _ = await host(handler, vt).send(Call("GET", "/api/v1/supplier/sales"))
+    assert body == [] and vt.now == 200.0

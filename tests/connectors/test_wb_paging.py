@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from connectors.wildberries.paging import (
+    ArchivePaginator,
     CardsCursor,
     FbsOrdersCursor,
     FeedbackPaginator,
@@ -71,6 +72,20 @@ def test_a_page_that_does_not_advance_stops_instead_of_looping() -> None:
     assert p.stalled  # a full page at one instant: reported, not looped on
 
 
+def test_a_full_page_of_boundary_rows_seen_before_is_stalled_too() -> None:
+    p = LastChangePaginator("srid", START, full_page_rows=2)
+    p.init_request()
+    later = [row("a", "2026-11-01T04:00:00"), row("b", "2026-11-01T04:00:00")]
+    assert p.update_state(later) == [0, 1] and p.has_next_page and not p.stalled
+    # The same two rows again (more share that instant, beyond the cap): nothing new, stuck.
+    assert p.update_state(later) == []
+    assert p.has_next_page is False and p.stalled
+    short = LastChangePaginator("srid", START, full_page_rows=3)
+    short.init_request()
+    short.update_state(later)
+    assert short.update_state(later) == [] and not short.stalled  # a short page: simply the end
+
+
 def test_empty_page_ends_and_malformed_rows_are_kept_for_the_parser() -> None:
     p = LastChangePaginator("srid", START)
     p.init_request()
@@ -91,6 +106,35 @@ def test_feedbacks_restart_by_date_when_skip_would_pass_its_bound() -> None:
     again = [{"id": "f4999"}, {"id": "new"}]
     assert p.update_state(again, [1_700_004_999, 1_700_005_000]) == [1]
     assert p.has_next_page is False
+
+
+def test_feedbacks_newest_first_restart_below_the_oldest_date_seen() -> None:
+    p = FeedbackPaginator(is_answered=True, take=5000, skip=195_000, order="dateDesc", date_from=1_600_000_000)
+    params = p.init_request()
+    assert params["order"] == "dateDesc" and params["dateFrom"] == "1600000000" and "dateTo" not in params
+    rows = [{"id": f"f{i}"} for i in range(5000)]
+    p.update_state(rows, [1_700_010_000 - i for i in range(5000)])
+    p.update_request(params)
+    assert params["skip"] == "0" and params["dateTo"] == str(1_700_010_000 - 4999)
+    assert params["dateFrom"] == "1600000000"  # the lower bound stays
+
+
+def test_archive_pages_by_skip_and_drops_rows_seen_twice() -> None:
+    p = ArchivePaginator(take=3)
+    params = p.init_request()
+    assert params == {"order": "dateDesc", "take": "3", "skip": "0"}
+    assert p.update_state([{"id": "a"}, {"id": "b"}, {"id": "c"}], [3, 2, 1]) == [0, 1, 2]
+    p.update_request(params)
+    assert params["skip"] == "3" and p.has_next_page
+    # A review archived meanwhile pushed "c" down one place: it comes again and is dropped.
+    assert p.update_state([{"id": "c"}, {"id": "d"}], [1, 0]) == [1]
+    assert p.has_next_page is False
+    assert ArchivePaginator(take=9000, nm_id=7).init_request() == {
+        "order": "dateDesc",
+        "nmId": "7",
+        "take": "5000",
+        "skip": "0",
+    }
 
 
 def test_cards_cursor_copies_the_response_cursor_and_stops_on_short_total() -> None:

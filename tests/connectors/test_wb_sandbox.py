@@ -70,10 +70,13 @@ async def test_stocks_feedbacks_cards(sb) -> None:  # type: ignore[no-untyped-de
     async with sb.wb() as wb:
         stock = [r async for p in wb.iter_stock_pages(token, limit=7) for r in p.items]
         reviews = [r async for p in wb.iter_feedbacks(token, take=5) for r in p.items]
+        archived = [r async for p in wb.iter_feedback_archive(token, take=3) for r in p.items]
         cards = [c async for p in wb.iter_cards(token, limit=2) for c in p.items]
     truth_stock = sb.world.wb_stock("wb1")
     assert {(r.nm_id, r.chrt_id, r.warehouse_id): r.quantity for r in stock} == truth_stock
-    assert {r.id for r in reviews} == set(sb.world.wb_reviews("wb1"))
+    # Both lists and the archive: every review, each in one place.
+    assert {r.id for r in reviews} | {r.id for r in archived} == set(sb.world.wb_reviews("wb1"))
+    assert not {r.id for r in reviews} & {r.id for r in archived}
     assert {r.is_answered for r in reviews} <= {True, False}
     assert len({c.nm_id for c in cards}) == len(cards) == len(sb.world.wb["wb1"].products)
 
@@ -83,8 +86,11 @@ async def test_fbs_new_list_and_statuses(sb) -> None:  # type: ignore[no-untyped
     now = sb.world.now_dt()
     async with sb.wb() as wb:
         new = await wb.fbs_new_orders(token)
-        listed = [o async for p in wb.iter_fbs_orders(token, date_from=now - timedelta(days=29), date_to=now, limit=10)
-                  for o in p.items]
+        listed = [
+            o
+            async for p in wb.iter_fbs_orders(token, date_from=now - timedelta(days=29), date_to=now, limit=10)
+            for o in p.items
+        ]
         statuses = await wb.fbs_order_statuses(token, [o.id for o in listed])
     assert new.errors == [] and listed
     assert len({o.id for o in listed}) == len(listed)

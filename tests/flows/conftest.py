@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from connectors.http import Timeouts
 from connectors.ratelimit import RateLimits
 from sandbox import SandboxConfig, create_app
 from sandbox.cli import URL_KEYS
@@ -37,7 +38,14 @@ async def _no_sleep(seconds: float) -> None:  # retries back off without waiting
     return None
 
 
-def clients_for(app: FastAPI, *, transport: Any = None, skew: float = 0.0, **settings_overrides: Any) -> Clients:
+def clients_for(
+    app: FastAPI,
+    *,
+    transport: Any = None,
+    skew: float = 0.0,
+    timeouts: Timeouts | None = None,
+    **settings_overrides: Any,
+) -> Clients:
     """Clients on the in-process sandbox (or on `transport`, a SandboxTransport of that app);
     `skew`: seconds our clock runs ahead of the marketplace's."""
     world: World = app.state.world
@@ -52,6 +60,7 @@ def clients_for(app: FastAPI, *, transport: Any = None, skew: float = 0.0, **set
         limits=RateLimits.unlimited(),
         now=(lambda: world.now_dt() + timedelta(seconds=skew)) if skew else world.now_dt,
         sleep=_no_sleep,
+        **({"timeouts": timeouts} if timeouts else {}),
     )
 
 

@@ -17,11 +17,14 @@ from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from connectors.http import Timeouts
 from flows.backfill import backfill
 from flows.sync import sync_all, sync_shop
 from flows.tokens import refresh_tokens
 from sandbox.world import World
 from storage.models import Shop, SyncRun
+from tasks.clients import set_client_factory
+from tests.flows.conftest import clients_for
 from tests.flows.truth import assert_allegro_matches, assert_wb_matches
 
 
@@ -118,3 +121,35 @@ async def test_the_api_launcher_starts_runs_of_the_served_deployments(shops: dic
     with pytest.raises(ApiError) as refused:
         await launcher.start_backfill(shops["wb1"], None, date(2026, 11, 1), None)
     assert refused.value.status == 503
+
+
+async def test_an_unreachable_host_fails_its_stream_within_the_budget_and_the_rest_go_on(
+    clean_engine: Engine, sandbox_app, world: World, shops: dict[str, int]
+) -> None:
+    world.set_faults("wb-feedbacks:down=1")
+    set_client_factory(
+        lambda: clients_for(sandbox_app, timeouts=Timeouts(connect=0.2), stream_retry_budget_seconds=1.0)
+    )
+    try:
+        result = await sync_all(concurrency=2)
+    finally:
+        set_client_factory(None)
+    assert result == {shops["wb1"]: "failed", shops["allegro1"]: "ok"}
+    with Session(clean_engine) as s:
+        runs = {r.stream: r for r in s.scalars(select(SyncRun).where(SyncRun.shop_id == shops["wb1"]))}
+    assert {k: r.status for k, r in runs.items()} == {
+        "wb_cards": "success",
+        "wb_orders": "success",
+        "wb_sales": "success",
+        "wb_stock": "success",
+        "wb_reviews": "failed",
+    }
+    error = runs["wb_reviews"].error
+    assert (
+        error.startswith("RetryBudgetSpent: gave up after") and "http://sandbox/wb-feedbacks/api/v1/feedbacks" in error
+    )
+    assert world.wb_token("wb1") not in error and "take=" not in error
+    # One request's retries at most: the budget ended it, and its task was not retried again.
+    attempts = world.log.entries(host="wb-feedbacks")
+    assert 1 <= len(attempts) <= 6 and {r.fault for r in attempts} == {"down"}
+    assert_allegro_matches(clean_engine, world, "allegro1", shops["allegro1"])

@@ -103,6 +103,9 @@ async def test_wb_analytics_feedbacks_content(specs, lively) -> None:
         ).json()
         assert fb["data"]["feedbacks"]
         validate(schema(specs, "wb-feedbacks", "/api/v1/feedbacks", "get"), fb)
+    archive = (await c.get("/wb-feedbacks/api/v1/feedbacks/archive", params={"take": 100, "skip": 0}, headers=h)).json()
+    assert archive["data"]["feedbacks"]
+    validate(schema(specs, "wb-feedbacks", "/api/v1/feedbacks/archive", "get"), archive)
     cards = (
         await c.post("/wb-content/content/v2/get/cards/list", json={"settings": {"cursor": {"limit": 100}}}, headers=h)
     ).json()

@@ -6,6 +6,7 @@ from tests.sandbox.conftest import client_for, wb_headers
 
 STOCKS = "/wb-analytics/api/analytics/v1/stocks-report/wb-warehouses"
 FEEDBACKS = "/wb-feedbacks/api/v1/feedbacks"
+ARCHIVE = "/wb-feedbacks/api/v1/feedbacks/archive"
 CARDS = "/wb-content/content/v2/get/cards/list"
 
 
@@ -73,7 +74,10 @@ async def test_feedbacks_envelope_bounds_and_answering(make_app) -> None:
         assert un["error"] is False and un["errorText"] == "" and un["additionalErrors"] is None
         ids_un = {f["id"] for f in un["data"]["feedbacks"]}
         ids_ans = {f["id"] for f in ans["data"]["feedbacks"]}
-        assert ids_un | ids_ans == set(world.wb_reviews("wb1")) and not ids_un & ids_ans
+        ids_arch = {f["id"] for f in (await _archive(c, h))["data"]["feedbacks"]}
+        # Every review is in exactly one place.
+        assert ids_un | ids_ans | ids_arch == set(world.wb_reviews("wb1"))
+        assert not ids_un & ids_ans and not ids_un & ids_arch and not ids_ans & ids_arch
         assert un["data"]["countUnanswered"] == len(ids_un) and un["data"]["countArchive"] == len(ids_ans)
         assert all(f["answer"] is None for f in un["data"]["feedbacks"])
         assert all(f["answer"]["text"] for f in ans["data"]["feedbacks"])
@@ -85,7 +89,7 @@ async def test_feedbacks_envelope_bounds_and_answering(make_app) -> None:
         # A new review arrives unanswered, and an answerable one gets its answer 6 h later.
         model = world.wb["wb1"].reviews
         j = model.visible_count(world.now())
-        while not model.answered(j):
+        while not model.answered(j) or model.rating_only(j):
             j += 1
         world.advance(model.appear(j) - world.now())
         assert model.review_id(j) in {f["id"] for f in (await page(False))["data"]["feedbacks"]}
@@ -100,6 +104,111 @@ async def test_feedbacks_envelope_bounds_and_answering(make_app) -> None:
         ):
             r = await c.get(FEEDBACKS, params=bad, headers=h)
             assert r.status_code == 400 and r.json()["error"] is True and r.json()["errorText"]
+
+
+async def _archive(c, h, **extra) -> dict:
+    r = await c.get(ARCHIVE, params={"take": 5000, "skip": 0, **extra}, headers=h)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_the_archive_holds_answered_expired_and_rating_only_reviews(make_app) -> None:
+    async def ids(c, h, place: str) -> set[str]:
+        if place == "archive":
+            return {f["id"] for f in (await _archive(c, h))["data"]["feedbacks"]}
+        params = {"isAnswered": str(place == "answered").lower(), "take": 5000, "skip": 0}
+        return {f["id"] for f in (await c.get(FEEDBACKS, params=params, headers=h)).json()["data"]["feedbacks"]}
+
+    def fresh(pick):
+        """A new live shop, its clock moved to the first coming review `pick` selects."""
+        app = make_app(scenario="tiny:live=1", rate_limits=False)
+        world = app.state.world
+        model = world.wb["wb1"].reviews
+        j0 = model.visible_count(world.now())
+        j = next(j for j in range(j0, j0 + 1000) if pick(model, j))
+        world.advance(model.appear(j) - world.now())
+        return app, world, model, j, model.review_id(j)
+
+    # (3) No text and no photos: archived at once, never listed in /api/v1/feedbacks.
+    app, world, model, j, rid = fresh(lambda m, j: m.rating_only(j))
+    async with client_for(app) as c:
+        h = wb_headers(world)
+        bare = model.feedback(j, world.now())
+        assert bare["text"] == "" and not bare["photoLinks"]
+        assert rid in await ids(c, h, "archive")
+        assert rid not in await ids(c, h, "unanswered") | await ids(c, h, "answered")
+    # Photos without text are listed like any other review.
+    app, world, model, j, rid = fresh(lambda m, j: m.photo_only(j))
+    async with client_for(app) as c:
+        h = wb_headers(world)
+        photo = model.feedback(j, world.now())
+        assert photo["text"] == "" and photo["photoLinks"]
+        assert rid in await ids(c, h, "unanswered")
+    # (1) Answered: listed as answered for a while, then archived, answer and all.
+    app, world, model, j, rid = fresh(lambda m, j: m.answered(j) and not m.rating_only(j))
+    async with client_for(app) as c:
+        h = wb_headers(world)
+        assert rid in await ids(c, h, "unanswered")
+        world.advance(6 * 3600)
+        assert rid in await ids(c, h, "answered")
+        world.advance(3 * 86400)
+        archived = {f["id"]: f for f in (await _archive(c, h))["data"]["feedbacks"]}
+        assert archived[rid]["answer"]["text"] and rid not in await ids(c, h, "answered")
+    # (2) No answer within 30 days: archived unanswered.
+    app, world, model, j, rid = fresh(lambda m, j: not m.answered(j) and not m.rating_only(j))
+    async with client_for(app) as c:
+        h = wb_headers(world)
+        world.advance(30 * 86400 - 1)
+        assert rid in await ids(c, h, "unanswered")
+        world.advance(1)
+        archived = {f["id"]: f for f in (await _archive(c, h))["data"]["feedbacks"]}
+        assert archived[rid]["answer"] is None and rid not in await ids(c, h, "unanswered")
+
+
+async def test_archive_pages_by_skip_within_its_limits(make_app) -> None:
+    app = make_app(scenario="day", rate_limits=False)
+    world = app.state.world
+    h = wb_headers(world)
+    async with client_for(app) as c:
+        everything = (await _archive(c, h))["data"]
+        assert set(everything) == {"feedbacks"}  # no counts in the archive's envelope
+        all_ids = [f["id"] for f in everything["feedbacks"]]
+        assert len(all_ids) > 100
+        dates = [f["createdDate"] for f in everything["feedbacks"]]
+        assert dates == sorted(dates, reverse=True)  # dateDesc by default
+        paged: list[str] = []
+        skip = 0
+        while True:
+            rows = (await _archive(c, h, take=37, skip=skip, order="dateAsc"))["data"]["feedbacks"]
+            paged += [f["id"] for f in rows]
+            if len(rows) < 37:
+                break
+            skip += 37
+        assert paged == list(reversed(all_ids))
+        nm = everything["feedbacks"][0]["productDetails"]["nmId"]
+        only = (await _archive(c, h, nmId=nm))["data"]["feedbacks"]
+        assert only and all(f["productDetails"]["nmId"] == nm for f in only)
+        assert (await _archive(c, h, skip=250_000))["data"]["feedbacks"] == []  # no skip bound in its spec
+        bad_params = (
+            {"take": 5001, "skip": 0},
+            {"take": 0, "skip": 0},
+            {"skip": 0},
+            {"take": 1},
+            {"take": 1, "skip": -1},
+        )
+        for bad in bad_params:
+            r = await c.get(ARCHIVE, params=bad, headers=h)
+            assert r.status_code == 400 and r.json()["error"] is True and r.json()["errorText"]
+
+
+async def test_the_archive_shares_the_feedbacks_rate_limit(world, client) -> None:
+    h = wb_headers(world)
+    listed = {"isAnswered": "false", "take": 1, "skip": 0}
+    codes = [(await client.get(FEEDBACKS, params=listed, headers=h)).status_code for _ in range(3)]
+    codes += [(await client.get(ARCHIVE, params={"take": 1, "skip": 0}, headers=h)).status_code for _ in range(4)]
+    assert codes == [200] * 6 + [429]
+    limited = await client.get(ARCHIVE, params={"take": 1, "skip": 0}, headers=h)
+    assert limited.status_code == 429 and "x-ratelimit-retry" in limited.headers
 
 
 async def test_feedbacks_rate_three_per_second_burst_six(world, client) -> None:
