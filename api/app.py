@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors
 from api.fastpath import LoopConnection, PollFastPath
-from api.routes import data, health, notifications, people, settings, shops, sync
+from api.routes import data, delivery, health, notifications, people, settings, sharing, shops, sync
 from api.services import (
     AllegroLoginStarter,
     ConnectorWbVerifier,
@@ -72,7 +72,7 @@ def api_engine() -> Engine:
 
 
 # The bot's poll first: routes are matched in order, and it is by far the most frequent request.
-ROUTERS = (notifications, health, people, settings, shops, data, sync)
+ROUTERS = (notifications, health, people, settings, shops, data, sync, delivery, sharing)
 
 
 def create_app(

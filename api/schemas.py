@@ -102,6 +102,7 @@ class PersonOut(Model):
     time_zone: str
     created_at: datetime
     updated_at: datetime
+    inactive_since: datetime | None = Field(default=None, description="set while the person has blocked the bot")
 
 
 # -- shops ----------------------------------------------------------------------------------
@@ -117,6 +118,7 @@ class ShopOut(BaseModel):
     currency: str | None
     language: str | None
     created_at: datetime
+    paused: bool = Field(default=False, description="notifications paused by an owner (the backup goes on)")
 
 
 TOKEN_PATTERN = r"^[\x21-\x7e]+$"

@@ -55,6 +55,7 @@ def shop_out(found: MemberShop) -> ShopOut:
         currency=s.currency,
         language=s.language,
         created_at=s.created_at,  # type: ignore[arg-type]
+        paused=s.paused_at is not None,
     )
 
 
