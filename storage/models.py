@@ -477,9 +477,7 @@ class DeliveryRecord(Base):
     __tablename__ = "delivery_records"
     __table_args__ = (CheckConstraint(_in("status", DeliveryStatus), name="status"),)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
-    notification_id: Mapped[int] = mapped_column(
-        ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
-    )
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True)
     item_id: Mapped[int] = mapped_column(BigInteger, nullable=False)  # the message it went out in
     status: Mapped[str] = mapped_column(String(8), nullable=False)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
