@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "sandbox.cli",
     "flows.cli",
     "api.cli",
+    "bot.cli",
+    "sandbox.telegram.cli",
 )
 
 
