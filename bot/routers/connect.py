@@ -8,7 +8,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -18,12 +18,13 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.api import ApiClient, ApiError, ApiUnavailable
 from bot.callbacks import MarketCb
+from bot.routers import Feature
 from bot.routers.common import wake
 from bot.texts import t
 from bot.views import esc, when
 
 log = logging.getLogger("sellerpulse.bot.connect")
-router = Router(name="connect")
+feature = Feature("connect")
 
 NAME_LIMIT = 128
 ENDED = {"connected", "denied", "expired", "failed"}
@@ -34,7 +35,7 @@ class Connect(StatesGroup):
     token = State()
 
 
-@router.message(Command("connect"))
+@feature.message(Command("connect"))
 async def connect(message: Message, state: FSMContext, lang: str) -> None:
     await state.clear()
     kb = InlineKeyboardBuilder()
@@ -43,7 +44,7 @@ async def connect(message: Message, state: FSMContext, lang: str) -> None:
     await message.answer(t(lang, "connect_choose"), reply_markup=kb.as_markup())
 
 
-@router.callback_query(MarketCb.filter())
+@feature.callback_query(MarketCb.filter())
 async def marketplace_chosen(query: CallbackQuery, callback_data: MarketCb, state: FSMContext, lang: str) -> None:
     await query.answer()
     await state.set_state(Connect.name)
@@ -51,7 +52,7 @@ async def marketplace_chosen(query: CallbackQuery, callback_data: MarketCb, stat
     await query.message.answer(t(lang, "ask_shop_name"))  # type: ignore[union-attr]
 
 
-@router.message(Connect.name, F.text)
+@feature.message(Connect.name, F.text)
 async def named(
     message: Message, state: FSMContext, api: ApiClient, lang: str, logins: LoginWatcher, person: dict[str, Any]
 ) -> None:
@@ -85,7 +86,7 @@ async def named(
     logins.watch(message.from_user.id, ticket, name, lang, sent.message_id)
 
 
-@router.message(Connect.token, F.text)
+@feature.message(Connect.token, F.text)
 async def token_sent(message: Message, state: FSMContext, api: ApiClient, lang: str, delivery: Any = None) -> None:
     assert message.from_user is not None and message.text is not None
     token = message.text.strip()

@@ -6,18 +6,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.api import ApiClient
 from bot.callbacks import PeriodCb, PickCb
+from bot.routers import Feature
 from bot.routers.common import shop_for
 from bot.texts import t
 from bot.views import esc, money, when, zone_of
 
-router = Router(name="data")
+feature = Feature("data")
 PERIODS = (7, 30, 90, 180)
 Show = Callable[[Message, ApiClient, int, dict[str, Any], str, dict[str, Any]], Awaitable[None]]
 
@@ -84,27 +84,27 @@ async def _command(message: Message, api: ApiClient, lang: str, person: Any, wha
         await SHOWS[what](message, api, message.from_user.id, shop, lang, person)
 
 
-@router.message(Command("dashboard"))
+@feature.message(Command("dashboard"))
 async def dashboard_cmd(message: Message, api: ApiClient, lang: str, person: Any) -> None:
     await _command(message, api, lang, person, "dashboard")
 
 
-@router.message(Command("stocks"))
+@feature.message(Command("stocks"))
 async def stocks_cmd(message: Message, api: ApiClient, lang: str, person: Any) -> None:
     await _command(message, api, lang, person, "stocks")
 
 
-@router.message(Command("reviews"))
+@feature.message(Command("reviews"))
 async def reviews_cmd(message: Message, api: ApiClient, lang: str, person: Any) -> None:
     await _command(message, api, lang, person, "reviews")
 
 
-@router.message(Command("analytics"))
+@feature.message(Command("analytics"))
 async def analytics_cmd(message: Message, api: ApiClient, lang: str, person: Any) -> None:
     await _command(message, api, lang, person, "analytics")
 
 
-@router.callback_query(PickCb.filter())
+@feature.callback_query(PickCb.filter())
 async def picked(query: CallbackQuery, callback_data: PickCb, api: ApiClient, lang: str, person: Any) -> None:
     await query.answer()
     shop = await api.shop(query.from_user.id, callback_data.shop_id)
@@ -114,7 +114,7 @@ async def picked(query: CallbackQuery, callback_data: PickCb, api: ApiClient, la
     await show(query.message, api, query.from_user.id, shop, lang, person)  # type: ignore[arg-type]
 
 
-@router.callback_query(PeriodCb.filter())
+@feature.callback_query(PeriodCb.filter())
 async def period(query: CallbackQuery, callback_data: PeriodCb, api: ApiClient, lang: str) -> None:
     await query.answer()
     uid, sid, days = query.from_user.id, callback_data.shop_id, callback_data.days

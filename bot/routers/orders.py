@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.api import ApiClient
 from bot.callbacks import OrderCb, OrdersCb, PickCb
+from bot.routers import Feature
 from bot.routers.common import shop_for
 from bot.texts import t
 from bot.views import esc, money, when, zone_of
 
-router = Router(name="orders")
+feature = Feature("orders")
 PAGE = 8
 STATUSES = ("new", "paid", "processing", "sent", "delivered", "cancelled", "returned")
 
@@ -64,7 +65,7 @@ async def show_orders(message: Message, api: ApiClient, uid: int, shop_id: int, 
     await message.answer(text, reply_markup=markup)
 
 
-@router.message(Command("orders"))
+@feature.message(Command("orders"))
 async def orders_cmd(message: Message, api: ApiClient, lang: str, person: Any) -> None:
     assert message.from_user is not None
     shop = await shop_for(message, api, message.from_user.id, "orders", lang)
@@ -72,13 +73,13 @@ async def orders_cmd(message: Message, api: ApiClient, lang: str, person: Any) -
         await show_orders(message, api, message.from_user.id, shop["id"], lang, person)
 
 
-@router.callback_query(PickCb.filter(F.what == "orders"))
+@feature.callback_query(PickCb.filter(F.what == "orders"))
 async def picked(query: CallbackQuery, callback_data: PickCb, api: ApiClient, lang: str, person: Any) -> None:
     await query.answer()
     await show_orders(query.message, api, query.from_user.id, callback_data.shop_id, lang, person)  # type: ignore[arg-type]
 
 
-@router.callback_query(OrdersCb.filter())
+@feature.callback_query(OrdersCb.filter())
 async def navigate(query: CallbackQuery, callback_data: OrdersCb, api: ApiClient, lang: str, person: Any) -> None:
     await query.answer()
     cb = callback_data
@@ -89,7 +90,7 @@ async def navigate(query: CallbackQuery, callback_data: OrdersCb, api: ApiClient
     await query.message.edit_text(text, reply_markup=markup)  # type: ignore[union-attr]
 
 
-@router.callback_query(OrderCb.filter())
+@feature.callback_query(OrderCb.filter())
 async def order(query: CallbackQuery, callback_data: OrderCb, api: ApiClient, lang: str, person: Any) -> None:
     await query.answer()
     cb = callback_data

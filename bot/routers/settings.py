@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -15,10 +15,11 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.api import ApiClient, ApiError
 from bot.callbacks import SettingCb
 from bot.middlewares import People
+from bot.routers import Feature
 from bot.texts import LANGUAGES, t
 from bot.views import zone_keyboard
 
-router = Router(name="settings")
+feature = Feature("settings")
 
 TOGGLES = (
     "notifications_enabled", "new_orders_enabled", "order_cancellations_enabled", "order_buyouts_enabled",
@@ -57,7 +58,7 @@ async def _menu(api: ApiClient, people: People, uid: int, lang: str) -> tuple[st
     return t(lang, "settings_title"), menu(lang, values, person)
 
 
-@router.message(Command("settings"))
+@feature.message(Command("settings"))
 async def settings_cmd(message: Message, api: ApiClient, people: People, lang: str, state: FSMContext) -> None:
     assert message.from_user is not None
     await state.clear()
@@ -65,7 +66,7 @@ async def settings_cmd(message: Message, api: ApiClient, people: People, lang: s
     await message.answer(text, reply_markup=markup)
 
 
-@router.callback_query(SettingCb.filter(F.action == "toggle"))
+@feature.callback_query(SettingCb.filter(F.action == "toggle"))
 async def toggle(query: CallbackQuery, callback_data: SettingCb, api: ApiClient, people: People, lang: str) -> None:
     uid, name = query.from_user.id, callback_data.field
     current = await api.settings(uid)
@@ -78,7 +79,7 @@ async def toggle(query: CallbackQuery, callback_data: SettingCb, api: ApiClient,
     await query.message.edit_text(text, reply_markup=markup)  # type: ignore[union-attr]
 
 
-@router.callback_query(SettingCb.filter(F.action == "pick"))
+@feature.callback_query(SettingCb.filter(F.action == "pick"))
 async def pick(query: CallbackQuery, callback_data: SettingCb, lang: str) -> None:
     await query.answer()
     name = callback_data.field
@@ -94,7 +95,7 @@ async def pick(query: CallbackQuery, callback_data: SettingCb, lang: str) -> Non
     await query.message.answer(t(lang, "pick_" + name), reply_markup=kb.as_markup())  # type: ignore[union-attr]
 
 
-@router.callback_query(SettingCb.filter(F.action == "set"))
+@feature.callback_query(SettingCb.filter(F.action == "set"))
 async def set_value(query: CallbackQuery, callback_data: SettingCb, api: ApiClient, people: People, lang: str) -> None:
     uid, name, raw = query.from_user.id, callback_data.field, callback_data.value
     if name == "language":
@@ -110,7 +111,7 @@ async def set_value(query: CallbackQuery, callback_data: SettingCb, api: ApiClie
     await query.message.edit_text(text, reply_markup=markup)  # type: ignore[union-attr]
 
 
-@router.callback_query(SettingCb.filter(F.action == "ask"))
+@feature.callback_query(SettingCb.filter(F.action == "ask"))
 async def ask(query: CallbackQuery, callback_data: SettingCb, state: FSMContext, lang: str) -> None:
     await query.answer()
     await state.set_state(Typing.number)
@@ -118,7 +119,7 @@ async def ask(query: CallbackQuery, callback_data: SettingCb, state: FSMContext,
     await query.message.answer(t(lang, "ask_" + callback_data.field))  # type: ignore[union-attr]
 
 
-@router.message(Typing.number, F.text)
+@feature.message(Typing.number, F.text)
 async def typed(message: Message, state: FSMContext, api: ApiClient, people: People, lang: str) -> None:
     assert message.from_user is not None and message.text is not None
     name = (await state.get_data())["field"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -14,19 +14,20 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.api import ApiClient, ApiError
 from bot.callbacks import ShopCb
+from bot.routers import Feature
 from bot.routers.common import join_shop
 from bot.routers.connect import NAME_LIMIT
 from bot.texts import t
 from bot.views import esc, shop_line, shop_status, when, zone_of
 
-router = Router(name="shops")
+feature = Feature("shops")
 
 
 class Rename(StatesGroup):
     name = State()
 
 
-@router.message(Command("shops"))
+@feature.message(Command("shops"))
 async def list_shops(message: Message, api: ApiClient, lang: str) -> None:
     assert message.from_user is not None
     shops = await api.shops(message.from_user.id)
@@ -58,7 +59,7 @@ def card(lang: str, shop: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup]:
     return text, kb.as_markup()
 
 
-@router.callback_query(ShopCb.filter(F.action == "card"))
+@feature.callback_query(ShopCb.filter(F.action == "card"))
 async def show_card(query: CallbackQuery, callback_data: ShopCb, api: ApiClient, lang: str) -> None:
     await query.answer()
     shop = await api.shop(query.from_user.id, callback_data.shop_id)
@@ -66,7 +67,7 @@ async def show_card(query: CallbackQuery, callback_data: ShopCb, api: ApiClient,
     await query.message.answer(text, reply_markup=markup)  # type: ignore[union-attr]
 
 
-@router.callback_query(ShopCb.filter(F.action.in_({"pause", "resume"})))
+@feature.callback_query(ShopCb.filter(F.action.in_({"pause", "resume"})))
 async def pause(query: CallbackQuery, callback_data: ShopCb, api: ApiClient, lang: str, delivery: Any = None) -> None:
     shop = await api.pause_shop(query.from_user.id, callback_data.shop_id, paused=callback_data.action == "pause")
     await query.answer(t(lang, "paused" if shop["paused"] else "resumed", name=shop["name"]))
@@ -76,7 +77,7 @@ async def pause(query: CallbackQuery, callback_data: ShopCb, api: ApiClient, lan
         delivery.wake()
 
 
-@router.callback_query(ShopCb.filter(F.action == "rename"))
+@feature.callback_query(ShopCb.filter(F.action == "rename"))
 async def ask_name(query: CallbackQuery, callback_data: ShopCb, state: FSMContext, lang: str) -> None:
     await query.answer()
     await state.set_state(Rename.name)
@@ -84,7 +85,7 @@ async def ask_name(query: CallbackQuery, callback_data: ShopCb, state: FSMContex
     await query.message.answer(t(lang, "ask_new_name"))  # type: ignore[union-attr]
 
 
-@router.message(Rename.name, F.text)
+@feature.message(Rename.name, F.text)
 async def renamed(message: Message, state: FSMContext, api: ApiClient, lang: str) -> None:
     assert message.from_user is not None and message.text is not None
     name = message.text.strip()
@@ -97,7 +98,7 @@ async def renamed(message: Message, state: FSMContext, api: ApiClient, lang: str
     await message.answer(t(lang, "renamed", name=esc(shop["name"])))
 
 
-@router.callback_query(ShopCb.filter(F.action == "invite"))
+@feature.callback_query(ShopCb.filter(F.action == "invite"))
 async def invite(query: CallbackQuery, callback_data: ShopCb, api: ApiClient, bot: Bot, lang: str, person: Any) -> None:
     await query.answer()
     made = await api.create_invite(query.from_user.id, callback_data.shop_id)
@@ -109,7 +110,7 @@ async def invite(query: CallbackQuery, callback_data: ShopCb, api: ApiClient, bo
     await query.message.answer(text)  # type: ignore[union-attr]
 
 
-@router.message(Command("join"))
+@feature.message(Command("join"))
 async def join(message: Message, command: CommandObject, api: ApiClient, lang: str, delivery: Any = None) -> None:
     assert message.from_user is not None
     if not command.args:
@@ -118,7 +119,7 @@ async def join(message: Message, command: CommandObject, api: ApiClient, lang: s
     await join_shop(message, api, message.from_user.id, command.args.strip(), lang, delivery)
 
 
-@router.callback_query(ShopCb.filter(F.action == "leave"))
+@feature.callback_query(ShopCb.filter(F.action == "leave"))
 async def leave(query: CallbackQuery, callback_data: ShopCb, api: ApiClient, lang: str) -> None:
     shop = await api.shop(query.from_user.id, callback_data.shop_id)
     await api.leave_shop(query.from_user.id, callback_data.shop_id)
@@ -126,7 +127,7 @@ async def leave(query: CallbackQuery, callback_data: ShopCb, api: ApiClient, lan
     await query.message.edit_text(t(lang, "left", name=esc(shop["name"])))  # type: ignore[union-attr]
 
 
-@router.callback_query(ShopCb.filter(F.action == "remove"))
+@feature.callback_query(ShopCb.filter(F.action == "remove"))
 async def confirm_remove(query: CallbackQuery, callback_data: ShopCb, api: ApiClient, lang: str) -> None:
     await query.answer()
     shop = await api.shop(query.from_user.id, callback_data.shop_id)
@@ -141,7 +142,7 @@ async def confirm_remove(query: CallbackQuery, callback_data: ShopCb, api: ApiCl
     await query.message.answer(t(lang, "confirm_remove", name=esc(shop["name"])), reply_markup=kb.as_markup())  # type: ignore[union-attr]
 
 
-@router.callback_query(ShopCb.filter(F.action.in_({"remove_keep", "remove_purge"})))
+@feature.callback_query(ShopCb.filter(F.action.in_({"remove_keep", "remove_purge"})))
 async def remove(query: CallbackQuery, callback_data: ShopCb, api: ApiClient, lang: str) -> None:
     purge = callback_data.action == "remove_purge"
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -14,18 +14,19 @@ from aiogram.types import CallbackQuery, Message
 from bot.api import ApiClient, ApiError
 from bot.callbacks import ZoneCb
 from bot.middlewares import People
+from bot.routers import Feature
 from bot.routers.common import join_shop, wake
 from bot.texts import LANGUAGES, language_of, t
 from bot.views import esc, zone_keyboard
 
-router = Router(name="start")
+feature = Feature("start")
 
 
 class Onboarding(StatesGroup):
     zone = State()  # typing a time zone
 
 
-@router.message(CommandStart())
+@feature.message(CommandStart())
 async def start(
     message: Message,
     command: CommandObject,
@@ -61,24 +62,24 @@ async def start(
         await message.answer(t(lang, "welcome_back", name=name))
 
 
-@router.message(Command("help"))
+@feature.message(Command("help"))
 async def help_(message: Message, lang: str) -> None:
     await message.answer(t(lang, "help"))
 
 
-@router.message(Command("cancel"))
+@feature.message(Command("cancel"))
 async def cancel(message: Message, state: FSMContext, lang: str) -> None:
     had = await state.get_state()
     await state.clear()
     await message.answer(t(lang, "cancelled" if had else "nothing_to_cancel"))
 
 
-@router.message(Command("timezone"))
+@feature.message(Command("timezone"))
 async def timezone(message: Message, lang: str, person: dict[str, Any]) -> None:
     await message.answer(t(lang, "zone_now", zone=person.get("time_zone", "UTC")), reply_markup=zone_keyboard(lang))
 
 
-@router.callback_query(ZoneCb.filter())
+@feature.callback_query(ZoneCb.filter())
 async def zone_picked(
     query: CallbackQuery, callback_data: ZoneCb, api: ApiClient, people: People, state: FSMContext, lang: str
 ) -> None:
@@ -90,7 +91,7 @@ async def zone_picked(
     await _set_zone(query.message, query.from_user.id, callback_data.zone, api, people, lang)  # type: ignore[arg-type]
 
 
-@router.message(Onboarding.zone, F.text)
+@feature.message(Onboarding.zone, F.text)
 async def zone_typed(message: Message, api: ApiClient, people: People, state: FSMContext, lang: str) -> None:
     assert message.from_user is not None and message.text is not None
     if await _set_zone(message, message.from_user.id, message.text.strip(), api, people, lang):

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.api import ApiClient, ApiError
 from bot.callbacks import PickCb, SyncCb
+from bot.routers import Feature
 from bot.routers.common import shop_for
 from bot.texts import t
 from bot.views import esc
 
-router = Router(name="sync")
+feature = Feature("sync")
 
 
 def refresh(shop_id: int, run_id: str, lang: str) -> InlineKeyboardMarkup:
@@ -39,7 +40,7 @@ async def start_sync(message: Message, api: ApiClient, uid: int, shop: dict[str,
     await message.answer(text, reply_markup=refresh(shop["id"], run["run_id"], lang))
 
 
-@router.message(Command("sync"))
+@feature.message(Command("sync"))
 async def sync_cmd(message: Message, api: ApiClient, lang: str) -> None:
     assert message.from_user is not None
     shop = await shop_for(message, api, message.from_user.id, "sync", lang)
@@ -47,14 +48,14 @@ async def sync_cmd(message: Message, api: ApiClient, lang: str) -> None:
         await start_sync(message, api, message.from_user.id, shop, lang)
 
 
-@router.callback_query(PickCb.filter(F.what == "sync"))
+@feature.callback_query(PickCb.filter(F.what == "sync"))
 async def picked(query: CallbackQuery, callback_data: PickCb, api: ApiClient, lang: str) -> None:
     await query.answer()
     shop = await api.shop(query.from_user.id, callback_data.shop_id)
     await start_sync(query.message, api, query.from_user.id, shop, lang)  # type: ignore[arg-type]
 
 
-@router.callback_query(SyncCb.filter())
+@feature.callback_query(SyncCb.filter())
 async def status(query: CallbackQuery, callback_data: SyncCb, api: ApiClient, lang: str) -> None:
     cb = callback_data
     try:

@@ -173,7 +173,7 @@ class TelegramWorld:
         with self._lock:
             target = self._find_button_message(user_id, message_id, data, button)
             if button is not None:
-                data = _button_data(target.reply_markup, button)
+                data = button_data(target.reply_markup, button)
             if data is None:
                 raise LookupError(f"no button {button!r} in this chat")
             callback_id = str(next(self._callback_ids))
@@ -194,7 +194,7 @@ class TelegramWorld:
                 continue
             if message_id is not None and entry.message_id != message_id:
                 continue
-            if button is not None and _button_data(entry.reply_markup, button) is not None:
+            if button is not None and button_data(entry.reply_markup, button) is not None:
                 return entry
             if button is None and (message_id is not None or _has_data(entry.reply_markup, data or "")):
                 return entry
@@ -342,7 +342,7 @@ def _buttons(markup: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [b for row in rows for b in row]
 
 
-def _button_data(markup: dict[str, Any] | None, text: str) -> str | None:
+def button_data(markup: dict[str, Any] | None, text: str) -> str | None:
     for b in _buttons(markup):
         if b.get("text") == text and b.get("callback_data"):
             return b["callback_data"]
