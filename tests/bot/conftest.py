@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -96,7 +96,7 @@ class Harness:
     api_app: Any
     key: str
     launcher: RecordingLauncher
-    apps: list[BotApp] = field(default_factory=list)
+    marketplace: Sandbox
 
     @property
     def world(self) -> TelegramWorld:
@@ -135,7 +135,7 @@ async def harness(telegram: StandIn, marketplace: Sandbox, clean_engine: Engine)
     with session_scope(clean_engine) as session:
         key = apikeys.create_key(session, name="bot").secret
     async with api_app.router.lifespan_context(api_app):
-        yield Harness(telegram, api_app, key, launcher)
+        yield Harness(telegram, api_app, key, launcher, marketplace)
 
 
 async def until(check: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:

@@ -3,7 +3,12 @@ once), /help, commands before /start, a typed time zone that is not one."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.bot.conftest import Harness, texts
+
+# The harness lives on the session's loop: the bot's and the API's tasks must share it.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_start_registers_asks_the_zone_once_and_help(harness: Harness) -> None:
