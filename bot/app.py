@@ -66,7 +66,7 @@ def build(settings: BotSettings, *, api_transport: httpx.AsyncBaseTransport | No
         settings.api_base,
         settings.sellerpulse_api_key.get_secret_value(),
         transport=api_transport,
-        max_connections=min(100, settings.bot_senders + 8),
+        max_connections=settings.bot_api_connections,
     )
     delivery = Deliverer(api=api, bot=bot, settings=settings, metrics=metrics)
     logins = LoginWatcher(bot, api, every=settings.bot_login_poll_seconds, delivery=delivery)

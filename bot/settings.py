@@ -46,6 +46,8 @@ class BotSettings(BaseSettings):
     bot_poll_batch: int = Field(default=200, ge=1, le=200)  # people per batch poll
     bot_page_limit: int = Field(default=20, ge=1, le=200)  # messages per person per poll
     bot_senders: int = Field(default=64, ge=1, le=1000)  # people delivered to at once
+    # Requests to the API at once: more only queue inside it (its workers' pools are 8 each).
+    bot_api_connections: int = Field(default=8, ge=1, le=100)
     bot_recipients_seconds: float = Field(default=15.0, gt=0, le=3600)  # re-read who to deliver to
     bot_metrics_seconds: float = Field(default=60.0, gt=0)  # a metrics line in the log this often
     bot_login_poll_seconds: float = Field(default=3.0, gt=0, le=60)  # Allegro device login status

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import ApiKey
@@ -23,6 +23,13 @@ PREFIX_LENGTH = 11  # "sp_" + 8 characters: enough to tell keys apart, far too l
 # last_used_at is a hint for operators, not an audit log: writing it on every poll would cost a row
 # update per request, so it is refreshed at most this often.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# The touch never waits: every request of a bot uses one key, and a request that touched it holds
+# the row until its transaction ends; the others skip (one touch a minute is all that is wanted),
+# where waiting queued every request behind the slowest (a batch poll) and emptied the pool.
+TOUCH = (
+    "UPDATE api_keys SET last_used_at = :now "
+    "WHERE id = (SELECT id FROM api_keys WHERE id = :id FOR UPDATE SKIP LOCKED)"
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,7 @@ def authenticate(session: Session, *, secret: str, now: datetime | None = None) 
         return None
     now = now or datetime.now(UTC)
     if _due(key.last_used_at, now):
-        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        session.execute(text(TOUCH), {"now": now, "id": key.id})
     return key
 
 
@@ -81,7 +88,7 @@ def verify(cur: psycopg.Cursor[Any], key: StoredKey | None, digest: str, now: da
         return False
     now = now or datetime.now(UTC)
     if _due(key.last_used_at, now):
-        cur.execute("UPDATE api_keys SET last_used_at = %s WHERE id = %s", (now, key.id))
+        cur.execute(TOUCH.replace(":now", "%(now)s").replace(":id", "%(id)s"), {"now": now, "id": key.id})
     return True
 
 

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import exists, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import exists, select, text, update
 from sqlalchemy.orm import Session
 
 from storage import outbox
@@ -27,7 +26,6 @@ from storage.models import (
     DeliveryRecord,
     DeliveryStatus,
     Membership,
-    Notification,
     Person,
     Role,
     Shop,
@@ -104,25 +102,28 @@ def record(
     attempts: int = 1,
 ) -> int:
     """A record per notification id of one item; ids already recorded keep their first record.
-    Ids that are not (or no longer) in the outbox are left out. Returns how many were new."""
-    wanted = sorted(set(ids) | {item_id})
-    known = list(session.scalars(select(Notification.id).where(Notification.id.in_(wanted))))
-    if not known:
-        return 0
-    rows = [
+    Ids that are not (or no longer) in the outbox are left out. Returns how many were new.
+
+    One statement: it runs once per message the bot sends."""
+    result = session.execute(
+        text(
+            "INSERT INTO delivery_records "
+            "(person_id, notification_id, item_id, status, telegram_message_id, detail, attempts) "
+            "SELECT :person, n.id, :item, :status, :message, :detail, :attempts "
+            "FROM notifications n WHERE n.id = ANY(:ids) "
+            "ON CONFLICT DO NOTHING RETURNING notification_id"
+        ),
         {
-            "person_id": person_id,
-            "notification_id": nid,
-            "item_id": item_id,
+            "person": person_id,
+            "item": item_id,
             "status": status.value,
-            "telegram_message_id": message_id,
+            "message": message_id,
             "detail": detail,
             "attempts": max(1, min(attempts, 32_000)),
-        }
-        for nid in known
-    ]
-    stmt = insert(DeliveryRecord).values(rows).on_conflict_do_nothing().returning(DeliveryRecord.notification_id)
-    return len(session.scalars(stmt).all())
+            "ids": sorted(set(ids) | {item_id}),
+        },
+    )
+    return len(result.all())
 
 
 def list_records(

@@ -85,6 +85,7 @@ class Entry:
     reply_markup: dict[str, Any] | None = None
     date: int = 0
     at: float = 0.0  # monotonic, when accepted
+    accepted_at: float = 0.0  # wall clock (epoch seconds), when accepted: lag measurements
     edits: list[str] = field(default_factory=list)
     deleted: bool = False
     data: str | None = None  # a button press's callback data
@@ -100,6 +101,7 @@ class Entry:
             "photo": self.photo,
             "reply_markup": self.reply_markup,
             "date": self.date,
+            "accepted_at": self.accepted_at,
             "edits": list(self.edits),
             "deleted": self.deleted,
             "data": self.data,
@@ -306,6 +308,7 @@ class TelegramWorld:
             kind=kind,
             date=int(time.time()),
             at=time.monotonic(),
+            accepted_at=time.time(),
             **fields,
         )
         self.chats.setdefault(chat_id, []).append(entry)
