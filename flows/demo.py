@@ -21,6 +21,7 @@ import httpx
 import uvicorn
 from sqlalchemy.orm import Session
 
+from flows import demo_bot
 from flows.connect import begin_login, complete_login
 from flows.prefect_server import free_port, prefect_server
 from flows.serve import serve_deployments
@@ -114,11 +115,15 @@ def run_demo(
         settings = _point_at_sandbox(sandbox_url, world)
         with prefect_server(settings.sellerpulse_data_dir, port=prefect_port) as api_url:
             connected = asyncio.run(_connect_shops(world))
+            bot = demo_bot.start(settings)  # seam (issue 14): the API, the Telegram stand-in and the bot
             _print_where_to_look(api_url, sandbox_url, target.describe(), connected, settings)
+            print(bot.where_to_look(), flush=True)  # seam (issue 14)
             try:
                 asyncio.run(serve_deployments(settings))
             except KeyboardInterrupt:
                 print("\nstopping: deployments, Prefect server, sandbox, database")
+            finally:
+                bot.stop()  # seam (issue 14)
     return 0
 
 

@@ -97,9 +97,10 @@ async def token_sent(message: Message, state: FSMContext, api: ApiClient, lang: 
     name = (await state.get_data()).get("name") or "WB"
     try:
         shop = await api.connect_wb(message.from_user.id, name, token)
-    except ApiUnavailable:
+    except ApiUnavailable as exc:
         await state.clear()
-        await message.answer(t(lang, "wb_unverified"))
+        # WB did not answer the check (the API says "unverified"), or the API itself is down.
+        await message.answer(t(lang, "wb_unverified" if exc.code == "unverified" else "api_down"))
         return
     except ApiError as exc:
         if exc.code == "invalid_token":  # WB answered 401: the only case we call it invalid
