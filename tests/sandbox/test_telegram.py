@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +21,7 @@ from sandbox.telegram import TelegramConfig, TelegramWorld, create_app
 from sandbox.telegram.state import DEFAULT_TOKEN
 from tests.bot.conftest import StandIn
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+ASYNC = pytest.mark.asyncio(loop_scope="session")
 ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -31,6 +31,7 @@ def api(world: TelegramWorld) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://tg/bot{DEFAULT_TOKEN}")
 
 
+@ASYNC
 async def test_answers_in_the_bot_api_shape() -> None:
     world = TelegramWorld(TelegramConfig())
     async with api(world) as tg:
@@ -48,6 +49,7 @@ async def test_answers_in_the_bot_api_shape() -> None:
         assert never.status_code == 403 and "can't initiate conversation" in never.json()["description"]
 
 
+@ASYNC
 async def test_get_updates_offset_confirms_and_long_polls() -> None:
     world = TelegramWorld(TelegramConfig())
     async with api(world) as tg:
@@ -65,6 +67,7 @@ async def test_get_updates_offset_confirms_and_long_polls() -> None:
         assert world.pending_updates() == 0  # confirmed by the offset
 
 
+@ASYNC
 async def test_flood_limits_block_and_html() -> None:
     world = TelegramWorld(TelegramConfig())
     world.user(9, started=True)
@@ -86,6 +89,7 @@ async def test_flood_limits_block_and_html() -> None:
         assert long.json()["description"] == "Bad Request: message is too long"
 
 
+@ASYNC
 async def test_global_limit_spans_chats() -> None:
     world = TelegramWorld(TelegramConfig())
     async with api(world) as tg:
@@ -97,11 +101,12 @@ async def test_global_limit_spans_chats() -> None:
 
 
 @pytest.fixture(scope="module")
-async def served() -> AsyncIterator[StandIn]:
+def served() -> Iterator[StandIn]:
     with StandIn(TelegramConfig()) as stand_in:
         yield stand_in
 
 
+@ASYNC
 async def test_aiogram_talks_to_it(served: StandIn) -> None:
     served.world.user(42, started=True)
     bot = Bot(DEFAULT_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(served.url)))
