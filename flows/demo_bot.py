@@ -16,6 +16,7 @@ Talk to the bot as the demo person: `sellerpulse telegram say "/dashboard"` (and
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 from flows.prefect_server import free_port
 from sandbox.telegram import TelegramConfig
 from sandbox.telegram import create_app as telegram_app
+from sandbox.telegram.cli import DEFAULT_PORT
 from sandbox.telegram.state import DEFAULT_TOKEN, TelegramWorld
 from sellerpulse.errors import UserError
 from sellerpulse.settings import Settings
@@ -51,11 +53,12 @@ class DemoBot:
     servers: list[tuple[uvicorn.Server, threading.Thread]] = field(default_factory=list)
 
     def where_to_look(self) -> str:
+        url = "" if self.telegram_url.endswith(f":{DEFAULT_PORT}") else f" --url {self.telegram_url}"
         return f"""  Telegram bot    the stand-in at {self.telegram_url}, the API at {self.api_url}, log {self.log}
                   talk to it as the demo owner of every shop (user {DEMO_USER}):
-                    uv run sellerpulse telegram say "/dashboard"
-                    uv run sellerpulse telegram say "/orders"      then: sellerpulse telegram press "▶"
-                    uv run sellerpulse telegram chat               (everything, notifications included)"""
+                    uv run sellerpulse telegram say "/dashboard"{url}
+                    uv run sellerpulse telegram say "/orders"{url}      then: ... press "▶"{url}
+                    uv run sellerpulse telegram chat{url}     (everything, notifications included)"""
 
     def stop(self) -> None:
         self.process.terminate()
@@ -80,6 +83,15 @@ def _serve(app: object, port: int, name: str) -> tuple[uvicorn.Server, threading
     return server, thread
 
 
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _demo_owner(world: TelegramWorld) -> None:
     """The demo person owns every shop (the demo connected them without an owner in Telegram)."""
     with Session(get_engine()) as session, session.begin():
@@ -95,7 +107,8 @@ def start(settings: Settings, *, api_port: int | None = None, telegram_port: int
     servers = [_serve(create_app(), api_port or free_port(), "API")]
     api_url = f"http://127.0.0.1:{servers[0][0].config.port}"
     world = TelegramWorld(TelegramConfig())
-    servers.append(_serve(telegram_app(world=world), telegram_port or free_port(), "Telegram stand-in"))
+    port = telegram_port or (DEFAULT_PORT if _free(DEFAULT_PORT) else free_port())  # the CLI's default if free
+    servers.append(_serve(telegram_app(world=world), port, "Telegram stand-in"))
     telegram_url = f"http://127.0.0.1:{servers[1][0].config.port}"
     with Session(get_engine()) as session, session.begin():
         key = apikeys.create_key(session, name="demo-bot").secret

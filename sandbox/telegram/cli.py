@@ -130,7 +130,9 @@ def _chat(args: argparse.Namespace) -> int:
     try:
         for message in op.chat(args.user):
             who = "bot " if message["from"] == "bot" else "you "
-            print(who + show(message).replace("\n", "\n     "))
+            line = show(message)
+            if line:
+                print(who + line.replace("\n", "\n     "))
         return 0
     except StandInError as exc:
         print(f"telegram: {exc}", file=sys.stderr)
