@@ -27,8 +27,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 # the row until its transaction ends; the others skip (one touch a minute is all that is wanted),
 # where waiting queued every request behind the slowest (a batch poll) and emptied the pool.
 TOUCH = (
-    "UPDATE api_keys SET last_used_at = :now "
-    "WHERE id = (SELECT id FROM api_keys WHERE id = :id FOR UPDATE SKIP LOCKED)"
+    "UPDATE api_keys SET last_used_at = :now WHERE id = (SELECT id FROM api_keys WHERE id = :id FOR UPDATE SKIP LOCKED)"
 )
 
 

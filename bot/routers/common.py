@@ -10,6 +10,14 @@ from bot.api import ApiClient, ApiError
 from bot.texts import t
 from bot.views import esc, pick_keyboard
 
+NAME_LIMIT = 128
+
+
+def valid_name(text: str) -> str | None:
+    """A shop name as the API takes it (1 to 128 characters), and not a command typed by mistake."""
+    name = text.strip()
+    return name if 1 <= len(name) <= NAME_LIMIT and not name.startswith("/") else None
+
 
 def wake(delivery: Any) -> None:
     """Tell the delivery loop someone new may be waiting for notifications."""

@@ -19,14 +19,13 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.api import ApiClient, ApiError, ApiUnavailable
 from bot.callbacks import MarketCb
 from bot.routers import Feature
-from bot.routers.common import wake
+from bot.routers.common import valid_name, wake
 from bot.texts import t
 from bot.views import esc, when
 
 log = logging.getLogger("sellerpulse.bot.connect")
 feature = Feature("connect")
 
-NAME_LIMIT = 128
 ENDED = {"connected", "denied", "expired", "failed"}
 
 
@@ -57,8 +56,8 @@ async def named(
     message: Message, state: FSMContext, api: ApiClient, lang: str, logins: LoginWatcher, person: dict[str, Any]
 ) -> None:
     assert message.from_user is not None and message.text is not None
-    name = message.text.strip()
-    if not 1 <= len(name) <= NAME_LIMIT or name.startswith("/"):
+    name = valid_name(message.text)
+    if name is None:
         await message.answer(t(lang, "name_invalid"))
         return
     marketplace = (await state.get_data()).get("marketplace")

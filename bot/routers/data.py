@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -77,31 +77,14 @@ async def analytics(message: Message, api: ApiClient, uid: int, shop: dict[str, 
 SHOWS: dict[str, Show] = {"dashboard": dashboard, "stocks": stocks, "reviews": reviews, "analytics": analytics}
 
 
-async def _command(message: Message, api: ApiClient, lang: str, person: Any, what: str) -> None:
+@feature.message(Command(*SHOWS))
+async def data_command(message: Message, command: CommandObject, api: ApiClient, lang: str, person: Any) -> None:
+    """/dashboard, /stocks, /reviews, /analytics: for the person's shop, or after they pick one."""
     assert message.from_user is not None
+    what = command.command.lower()
     shop = await shop_for(message, api, message.from_user.id, what, lang)
     if shop is not None:
         await SHOWS[what](message, api, message.from_user.id, shop, lang, person)
-
-
-@feature.message(Command("dashboard"))
-async def dashboard_cmd(message: Message, api: ApiClient, lang: str, person: Any) -> None:
-    await _command(message, api, lang, person, "dashboard")
-
-
-@feature.message(Command("stocks"))
-async def stocks_cmd(message: Message, api: ApiClient, lang: str, person: Any) -> None:
-    await _command(message, api, lang, person, "stocks")
-
-
-@feature.message(Command("reviews"))
-async def reviews_cmd(message: Message, api: ApiClient, lang: str, person: Any) -> None:
-    await _command(message, api, lang, person, "reviews")
-
-
-@feature.message(Command("analytics"))
-async def analytics_cmd(message: Message, api: ApiClient, lang: str, person: Any) -> None:
-    await _command(message, api, lang, person, "analytics")
 
 
 @feature.callback_query(PickCb.filter())

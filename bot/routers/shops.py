@@ -15,8 +15,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.api import ApiClient, ApiError
 from bot.callbacks import ShopCb
 from bot.routers import Feature
-from bot.routers.common import join_shop
-from bot.routers.connect import NAME_LIMIT
+from bot.routers.common import join_shop, valid_name
 from bot.texts import t
 from bot.views import esc, shop_line, shop_status, when, zone_of
 
@@ -88,8 +87,8 @@ async def ask_name(query: CallbackQuery, callback_data: ShopCb, state: FSMContex
 @feature.message(Rename.name, F.text)
 async def renamed(message: Message, state: FSMContext, api: ApiClient, lang: str) -> None:
     assert message.from_user is not None and message.text is not None
-    name = message.text.strip()
-    if not 1 <= len(name) <= NAME_LIMIT or name.startswith("/"):
+    name = valid_name(message.text)
+    if name is None:
         await message.answer(t(lang, "name_invalid"))
         return
     shop_id = (await state.get_data())["shop_id"]

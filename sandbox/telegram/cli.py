@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sandbox.telegram.state import DEFAULT_TOKEN
+
+if TYPE_CHECKING:
+    from sandbox.telegram.client import TelegramOperator
 
 DEFAULT_PORT = 8766
 DEFAULT_USER = 1001
@@ -72,19 +77,38 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client(args: argparse.Namespace):
-    from sandbox.telegram.client import TelegramOperator
+def _with_operator(args: argparse.Namespace, work: Callable[[TelegramOperator], int]) -> int:
+    """Run `work` with a client of the stand-in's operator API; one line and exit 2 if it is down."""
+    from sandbox.telegram.client import StandInError, TelegramOperator
 
-    return TelegramOperator(args.url)
+    op = TelegramOperator(args.url)
+    try:
+        return work(op)
+    except StandInError as exc:
+        print(f"telegram: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        op.close()
 
 
-def _print_replies(op, user: int, after: int, wait: float) -> int:
+def _say(args: argparse.Namespace) -> int:
+    profile = {k: v for k, v in {"first_name": args.name, "language_code": args.lang}.items() if v}
+    return _with_operator(args, lambda op: _act(op, args, lambda: op.say(args.user, args.text, **profile)))
+
+
+def _press(args: argparse.Namespace) -> int:
+    return _with_operator(args, lambda op: _act(op, args, lambda: op.press(args.user, args.text)))
+
+
+def _act(op: TelegramOperator, args: argparse.Namespace, action: Callable[[], object]) -> int:
+    """Act as the user, then print the bot's replies (exit 1 when none came)."""
     from sandbox.telegram.client import show
 
-    replies = op.replies(user, after, timeout=wait)
+    after = max((m["seq"] for m in op.chat(args.user)), default=0)
+    action()
+    replies = op.replies(args.user, after, timeout=args.wait)
     for message in replies:
-        line = show(message)
-        if line:
+        if line := show(message):
             print(line)
     if not replies:
         print("(no reply: is the bot running against this stand-in?)", file=sys.stderr)
@@ -92,65 +116,23 @@ def _print_replies(op, user: int, after: int, wait: float) -> int:
     return 0
 
 
-def _last_seq(op, user: int) -> int:
-    return max((m["seq"] for m in op.chat(user)), default=0)
-
-
-def _say(args: argparse.Namespace) -> int:
-    return _act(args, lambda op: op.say(args.user, args.text, **_profile(args)))
-
-
-def _press(args: argparse.Namespace) -> int:
-    return _act(args, lambda op: op.press(args.user, args.text))
-
-
-def _profile(args: argparse.Namespace) -> dict[str, str]:
-    return {k: v for k, v in {"first_name": args.name, "language_code": args.lang}.items() if v}
-
-
-def _act(args: argparse.Namespace, action) -> int:
-    from sandbox.telegram.client import StandInError
-
-    op = _client(args)
-    try:
-        after = _last_seq(op, args.user)
-        action(op)
-        return _print_replies(op, args.user, after, args.wait)
-    except StandInError as exc:
-        print(f"telegram: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        op.close()
-
-
 def _chat(args: argparse.Namespace) -> int:
-    from sandbox.telegram.client import StandInError, show
+    from sandbox.telegram.client import show
 
-    op = _client(args)
-    try:
+    def work(op: TelegramOperator) -> int:
         for message in op.chat(args.user):
             who = "bot " if message["from"] == "bot" else "you "
-            line = show(message)
-            if line:
+            if line := show(message):
                 print(who + line.replace("\n", "\n     "))
         return 0
-    except StandInError as exc:
-        print(f"telegram: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        op.close()
+
+    return _with_operator(args, work)
 
 
 def _block(args: argparse.Namespace) -> int:
-    from sandbox.telegram.client import StandInError
-
-    op = _client(args)
-    try:
+    def work(op: TelegramOperator) -> int:
         op.state(args.user, "blocked" if args.telegram_command == "block" else "active")
         print(f"user {args.user} {args.telegram_command}ed the bot")
         return 0
-    except StandInError as exc:
-        print(f"telegram: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        op.close()
+
+    return _with_operator(args, work)

@@ -15,12 +15,12 @@ make users block the bot, start 429 storms, read counters. JSON in, JSON out.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from sandbox.operator import _body, _err  # the marketplace sandbox's: one JSON in/out shape
 from sandbox.telegram.state import TelegramWorld
 
 PROFILE = ("first_name", "username", "last_name", "language_code")
@@ -28,19 +28,6 @@ PROFILE = ("first_name", "username", "last_name", "language_code")
 
 def _world(request: Request) -> TelegramWorld:
     return request.app.state.world
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        data = json.loads(raw) if raw else {}
-    except ValueError:
-        data = None
-    return data if isinstance(data, dict) else {}
-
-
-def _err(status: int, message: str) -> Response:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 def _profile(body: dict[str, Any]) -> dict[str, Any]:

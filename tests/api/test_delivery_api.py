@@ -114,3 +114,27 @@ def test_invite_codes_are_one_time_and_owner_only(bot: Bot, db: Session) -> None
         assert r.status_code == 404 and r.json()["error"]["code"] == "invite_not_found"
     assert bot.get(f"/shops/{s}", params={"telegram_id": C}).status_code == 404
     assert bot.post("/invites/accept", json={"telegram_id": C, "code": "x y"}).status_code == 422
+
+
+def test_a_key_touch_never_waits_for_another_request(clean_engine) -> None:
+    """Every request of a bot uses one key: one that touched last_used_at holds the row until it
+    commits, and the others must go on (they queued behind it and emptied the API's pool)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    from storage import apikeys
+    from storage.db import driver_cursor, session_scope
+
+    with session_scope(clean_engine) as s:
+        secret = apikeys.create_key(s, name="bot").secret
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    with Session(clean_engine) as first, first.begin():
+        assert apikeys.authenticate(first, secret=secret, now=later) is not None  # touched: the row is held
+        with Session(clean_engine) as second, second.begin():
+            second.execute(text("SET LOCAL lock_timeout = '1s'"))
+            assert apikeys.authenticate(second, secret=secret, now=later + timedelta(minutes=5)) is not None
+            with driver_cursor(second) as cur:
+                found = apikeys.StoredKey(*cur.execute(
+                    "SELECT id, key_hash, revoked_at, NULL FROM api_keys").fetchone())  # fmt: skip
+                assert apikeys.verify(cur, found, apikeys.digest_of(secret) or "")
