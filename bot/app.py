@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from aiogram import Bot, Dispatcher
@@ -81,27 +82,28 @@ def build(settings: BotSettings, *, api_transport: httpx.AsyncBaseTransport | No
 
 async def serve(app: BotApp, stop: asyncio.Event, *, on_ready: Callable[[], None] | None = None) -> None:
     """Long polling and the delivery loop until `stop` is set (or either of them fails)."""
-    me = await app.bot.get_me()
-    log.info("bot @%s (id %s) polling; delivering notifications", me.username, me.id)
-    await set_commands(app.bot)
-    polling = asyncio.create_task(
-        app.dispatcher.start_polling(
-            app.bot, polling_timeout=POLLING_TIMEOUT, handle_signals=False, close_bot_session=False
-        )  # fmt: skip
-    )
-    delivering = asyncio.create_task(app.delivery.run(stop))
-    if on_ready is not None:
-        on_ready()
-    stopping = asyncio.create_task(stop.wait())
+    tasks: list[asyncio.Task[Any]] = []
     try:
-        done, _ = await asyncio.wait({polling, delivering, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        for task in done - {stopping}:
+        me = await app.bot.get_me()
+        log.info("bot @%s (id %s) polling; delivering notifications", me.username, me.id)
+        await set_commands(app.bot)
+        polling = asyncio.create_task(
+            app.dispatcher.start_polling(
+                app.bot, polling_timeout=POLLING_TIMEOUT, handle_signals=False, close_bot_session=False
+            )  # fmt: skip
+        )
+        tasks = [polling, asyncio.create_task(app.delivery.run(stop)), asyncio.create_task(stop.wait())]
+        if on_ready is not None:
+            on_ready()
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {tasks[2]}:
             task.result()  # a loop that ended by itself: its error, if any, goes up
     finally:
         stop.set()
-        with suppress(RuntimeError):
-            await app.dispatcher.stop_polling()
-        for task in (polling, delivering, stopping):
+        if tasks:
+            with suppress(RuntimeError):
+                await app.dispatcher.stop_polling()
+        for task in tasks:
             with suppress(asyncio.CancelledError):
                 await task
         await app.aclose()

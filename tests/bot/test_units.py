@@ -86,3 +86,16 @@ def test_the_bot_command_refuses_missing_settings_in_one_line() -> None:
                          text=True, timeout=60)  # fmt: skip
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "SELLERPULSE_API_KEY" in run.stderr and "TELEGRAM_BOT_TOKEN" in run.stderr
+
+
+def test_a_token_telegram_refuses_is_one_line_and_exit_2() -> None:
+    from sandbox.telegram import TelegramConfig
+    from tests.bot.conftest import StandIn
+
+    with StandIn(TelegramConfig()) as telegram:
+        env = {**os.environ, "SELLERPULSE_API_KEY": "sp_x", "TELEGRAM_BOT_TOKEN": "999:not-this-bot",
+               "TELEGRAM_API_URL": telegram.url}  # fmt: skip
+        run = subprocess.run([sys.executable, "-m", "sellerpulse.cli", "bot"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 2 and "refused TELEGRAM_BOT_TOKEN (401" in run.stderr
+    assert "Traceback" not in run.stderr and "Unclosed" not in run.stderr and "not-this-bot" not in run.stderr
