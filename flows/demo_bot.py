@@ -39,9 +39,11 @@ from storage import apikeys
 from storage.db import get_engine
 from storage.models import Role
 from storage.people import register_person
+from storage.settings_repo import update_settings
 from storage.shops import add_member, list_shops
 
 DEMO_USER = 1001
+DEMO_GROUP_SECONDS = 30
 
 
 @dataclass
@@ -93,11 +95,13 @@ def _free(port: int) -> bool:
 
 
 def _demo_owner(world: TelegramWorld) -> None:
-    """The demo person owns every shop (the demo connected them without an owner in Telegram)."""
+    """The demo person owns every shop (the demo connected them without an owner in Telegram).
+    Their grouping window is short, so the first notifications show within a minute, not five."""
     with Session(get_engine()) as session, session.begin():
         person, _ = register_person(session, telegram_id=DEMO_USER, profile={"first_name": "Demo", "language": "en"})
         for shop in list_shops(session):
             add_member(session, shop_id=shop.id, person_id=person.id, role=Role.owner)
+        update_settings(session, person_id=person.id, values={"group_timeout": DEMO_GROUP_SECONDS})
     world.user(DEMO_USER, first_name="Demo", language_code="en", started=True)
 
 
