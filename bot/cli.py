@@ -9,6 +9,7 @@ import logging
 def _run(args: argparse.Namespace) -> int:
     from aiogram.exceptions import TelegramUnauthorizedError
 
+    from bot.api import ApiError
     from bot.app import run
     from bot.settings import get_bot_settings
     from sellerpulse.errors import UserError
@@ -20,6 +21,11 @@ def _run(args: argparse.Namespace) -> int:
         return run(settings)
     except TelegramUnauthorizedError:
         raise UserError("Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized): check it with @BotFather") from None
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+        message = "the API refused SELLERPULSE_API_KEY (401): make one with `sellerpulse api-keys create`"
+        raise UserError(message) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -115,6 +115,10 @@ class Deliverer:
                     await self.round(now)
                 except ApiUnavailable as exc:
                     log.warning("delivery poll: %s", exc.message)
+                except ApiError as exc:
+                    if exc.status == 401:  # the key was revoked: nothing will work until it is replaced
+                        raise
+                    log.warning("delivery poll refused: %s %s", exc.status, exc.code)
                 if now - metrics_at >= self.settings.bot_metrics_seconds:
                     self.metrics.log()
                     metrics_at = now

@@ -186,3 +186,12 @@ async def test_a_day_exactly_once_with_a_storm_and_a_killed_bot(
     recognised = int(last.split("recognised=")[1].split()[0])
     assert recognised > 0  # the killed bot's unacked pages came again and were not sent twice
     assert second.returncode == 0
+
+
+def test_a_key_the_api_refuses_stops_the_bot_in_one_line(served: ServedApi, telegram: StandIn) -> None:
+    env = {**os.environ, "SELLERPULSE_API_URL": served.url, "SELLERPULSE_API_KEY": "sp_not-a-key-of-ours",
+           "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_API_URL": telegram.url}  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "sellerpulse.cli", "bot"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=90)  # fmt: skip
+    assert run.returncode == 2 and "refused SELLERPULSE_API_KEY (401)" in run.stderr
+    assert "Traceback" not in run.stderr and "sp_not-a-key-of-ours" not in run.stderr
