@@ -21,7 +21,7 @@ from api.admission import DbSlots, threads_for
 from api.docs import install_offline_docs
 from api.fastpath import LoopConnection, PollFastPath
 from api.limits import BodyLimit
-from api.routes import data, health, notifications, people, settings, shops, sync
+from api.routes import data, delivery, health, notifications, people, settings, sharing, shops, sync
 from api.services import (
     AllegroLoginStarter,
     ConnectorWbVerifier,
@@ -77,7 +77,7 @@ def api_engine() -> Engine:
 
 
 # The bot's poll first: routes are matched in order, and it is by far the most frequent request.
-ROUTERS = (notifications, health, people, settings, shops, data, sync)
+ROUTERS = (notifications, health, people, settings, shops, data, sync, delivery, sharing)
 
 
 def create_app(

@@ -136,6 +136,7 @@ class PersonOut(Model):
     time_zone: str
     created_at: datetime
     updated_at: datetime
+    inactive_since: datetime | None = Field(default=None, description="set while the person has blocked the bot")
 
 
 # -- shops ----------------------------------------------------------------------------------
@@ -155,6 +156,7 @@ class ShopOut(BaseModel):
         description="the order history is backed up: the first sync finished and no history read "
         "(first sync's history, backfill) is still pending; false means 'history incomplete'"
     )
+    paused: bool = Field(default=False, description="notifications paused by an owner (the backup goes on)")
 
 
 TOKEN_PATTERN = r"^[\x21-\x7e]+$"

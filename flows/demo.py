@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -20,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import uvicorn
 from sqlalchemy.orm import Session
 
+from flows import demo_bot
 from flows.connect import begin_login, complete_login
+from flows.local_server import uvicorn_thread
 from flows.prefect_server import free_port, prefect_server
 from flows.serve import serve_deployments
 from sandbox.app import create_app
@@ -31,16 +30,21 @@ from sandbox.cli import settings_lines
 from sandbox.config import SandboxConfig
 from sandbox.operator import credentials_env
 from sandbox.world import World
-from sellerpulse.errors import UserError
 from sellerpulse.settings import Settings, get_settings
 from storage import apikeys, migrate
 from storage.db import get_engine, get_target, session_scope
 from storage.people import register_person
 from storage.shops import create_shop, find_shop
 
-# The demo's seller: owner of every demo shop (and, once the bot runs in the demo, the chat it
-# writes to in the sandbox's Telegram stand-in).
-DEMO_OWNER = {"telegram_id": 100_000_001, "username": "demo_seller", "first_name": "Demo", "time_zone": "Europe/Warsaw"}
+# The demo's seller: owner of every demo shop, and the chat the bot writes to in the Telegram
+# stand-in (the stand-in CLI's default user, so `sellerpulse telegram say` speaks as them).
+DEMO_OWNER = {
+    "telegram_id": demo_bot.DEMO_USER,
+    "username": "demo_seller",
+    "first_name": "Demo",
+    "time_zone": "Europe/Warsaw",
+    "language": "en",
+}
 
 
 @dataclass(frozen=True)
@@ -53,33 +57,14 @@ class Running:
     api: str
     api_key: str
     database: str
-    bot: str | None
+    bot: str
     shops: list[str]
-
-
-@contextmanager
-def uvicorn_thread(app: object, port: int, name: str) -> Iterator[str]:
-    """Serve an ASGI app on 127.0.0.1:port from a thread until the block ends."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, name=name, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise UserError(f"the {name} did not start on port {port} (in use?): pick another with --{name}-port")
-        time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @contextmanager
 def sandbox_server(config: SandboxConfig, port: int) -> Iterator[tuple[str, World]]:
     app = create_app(config)
-    with uvicorn_thread(app, port, "sandbox") as url:
+    with uvicorn_thread(app, port, "sandbox", hint=": pick another with --sandbox-port") as url:
         httpx.get(url + "/", timeout=5.0).raise_for_status()
         yield url, app.state.world
 
@@ -88,16 +73,8 @@ def sandbox_server(config: SandboxConfig, port: int) -> Iterator[tuple[str, Worl
 def api_server(port: int) -> Iterator[str]:
     from api.app import create_app as create_api
 
-    with uvicorn_thread(create_api(), port, "api") as url:
+    with uvicorn_thread(create_api(), port, "api", hint=": pick another with --api-port") as url:
         yield url
-
-
-@contextmanager
-def bot_process(api_url: str, api_key: str, sandbox_url: str) -> Iterator[str | None]:
-    """The seam for the Telegram bot (bot/): start it here against the API and the sandbox's
-    Telegram stand-in, and yield a line saying where to watch it. Until bot/ has an entry point,
-    the demo runs without it and says so."""
-    yield None
 
 
 def _point_at_sandbox(url: str, world: World) -> Settings:
@@ -184,7 +161,11 @@ def run_demo(
             owner_id = _demo_owner()
             connected = asyncio.run(_connect_shops(world, owner_id))
             key = _bot_key()
-            with api_server(api_port or free_port()) as bot_api, bot_process(bot_api, key, sandbox_url) as bot:
+            log = settings.sellerpulse_data_dir / "demo-bot.log"
+            with (
+                api_server(api_port or free_port()) as bot_api,
+                demo_bot.running(api_url=bot_api, api_key=key, owner=DEMO_OWNER["telegram_id"], log=log) as bot,
+            ):
                 _print_where_to_look(
                     Running(
                         data_dir=data_dir,
@@ -193,7 +174,7 @@ def run_demo(
                         api=bot_api,
                         api_key=key,
                         database=psql_url(target.url),
-                        bot=bot,
+                        bot=bot.where_to_look(),
                         shops=connected,
                     ),
                     settings,
@@ -201,7 +182,7 @@ def run_demo(
                 try:
                     asyncio.run(serve_deployments(settings))
                 except KeyboardInterrupt:
-                    print("\nstopping: deployments, API, Prefect server, sandbox, database", flush=True)
+                    print("\nstopping: deployments, bot, API, Prefect server, sandbox, database", flush=True)
     return 0
 
 
@@ -214,7 +195,7 @@ sellerpulse demo is running.
   Prefect UI      {run.prefect_ui}   (flow runs, retries, artifacts; start a backfill from deployments/backfill)
   Sandbox         {run.sandbox}   (ground truth: {run.sandbox}/_sandbox/docs)
   Bot API         {run.api}/docs   (X-API-Key: {run.api_key}; the demo owner's telegram_id is {owner})
-  Bot             {run.bot or "not started (the bot is not part of this build yet)"}
+{run.bot}
   Database        psql "{run.database}"
                   or: DATABASE_URL= SELLERPULSE_DATA_DIR={run.data_dir} \\
                       uv run sellerpulse db query "select s.name, count(*) from orders o

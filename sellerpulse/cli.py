@@ -33,6 +33,8 @@ COMMAND_MODULES = (
     "sandbox.cli",
     "flows.cli",
     "api.cli",
+    "bot.cli",
+    "sandbox.telegram.cli",
 )
 
 

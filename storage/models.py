@@ -90,6 +90,10 @@ class Person(Base):
     time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC", nullable=False)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now(), onupdate=func.now(), nullable=False)
+    # Set when Telegram refused a message because the person blocked the bot: nothing is sent
+    # to them until they come back (/start clears it).
+    inactive_since: Mapped[datetime | None] = mapped_column(TZ)
+    inactive_reason: Mapped[str | None] = mapped_column(String(64))
 
 
 class Shop(Base):
@@ -118,6 +122,8 @@ class Shop(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = _created()
+    # Notifications paused by an owner (the backup goes on): what is created meanwhile is not sent.
+    paused_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 class Membership(Base):
@@ -518,3 +524,39 @@ class ApiAuthFailure(Base):
     client: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(TZ, nullable=False)
     failures: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class DeliveryStatus(enum.StrEnum):
+    sent = "sent"  # Telegram accepted it
+    failed = "failed"  # Telegram refused it for good (a 4xx other than 429): logged, not retried
+    skipped = "skipped"  # deliberately not sent (the shop's notifications are paused)
+
+
+class DeliveryRecord(Base):
+    """What the bot did with each notification for each person, written right after Telegram
+    answered: a redelivered item (a crash before the ack) is recognised and not sent again."""
+
+    __tablename__ = "delivery_records"
+    __table_args__ = (CheckConstraint(_in("status", DeliveryStatus), name="status"),)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, nullable=False)  # the message it went out in
+    status: Mapped[str] = mapped_column(String(8), nullable=False)
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[str | None] = mapped_column(Text)  # why it failed or was skipped
+    attempts: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="1")
+    recorded_at: Mapped[datetime] = _created()
+
+
+class ShopInvite(Base):
+    """A one-time code an owner hands out to share a shop; stored as sha256, shown once."""
+
+    __tablename__ = "shop_invites"
+    __table_args__ = (Index("ix_shop_invites_shop", "shop_id"),)
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    created_by: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=False)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    used_at: Mapped[datetime | None] = mapped_column(TZ)

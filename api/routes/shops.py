@@ -58,6 +58,7 @@ def shop_out(found: MemberShop) -> ShopOut:
         language=s.language,
         created_at=s.created_at,  # type: ignore[arg-type]
         history_complete=found.history_complete,
+        paused=s.paused_at is not None,
     )
 
 

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from flows import demo_bot
 from flows.prefect_server import free_port
 from storage.models import Shop
 from tests.cli.conftest import SELLERPULSE
@@ -78,10 +79,14 @@ def test_the_demo_keeps_to_its_own_data_dir(tmp_path: Path, clean_engine: Engine
         api = f"http://127.0.0.1:{api_port}"
         assert f"Bot API         {api}/docs" in printed
         key = re.search(r"X-API-Key: (\S+);", printed).group(1)
-        shops = httpx.get(f"{api}/api/v1/shops", params={"telegram_id": 100_000_001}, headers={"X-API-Key": key})
+        shops = httpx.get(f"{api}/api/v1/shops", params={"telegram_id": demo_bot.DEMO_USER}, headers={"X-API-Key": key})
         assert shops.status_code == 200, shops.text
         assert sorted(s["name"] for s in shops.json()["items"]) == ["allegro1", "wb1"]  # the demo owner's
         assert httpx.get(f"{api}/docs-assets/swagger-ui-bundle.js").status_code == 200
+
+        # The bot runs against the Telegram stand-in, for the demo owner.
+        assert "Telegram bot    the stand-in at http://127.0.0.1:" in printed
+        assert "delivery started" in (demo_dir / "demo-bot.log").read_text()
 
         # The database URL as psql takes it (psycopg parses it with the same libpq).
         url = re.search(r'psql "([^"]+)"', printed).group(1)

@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.bot.run import main
+
+sys.exit(main())
