@@ -42,6 +42,9 @@ def _shop_links(shop_id: str, telegram_id: str) -> dict[str, tuple[str, str, dic
         "StartBackfill": ("post", f"{shop}/sync/backfill"),
         "Invite": ("post", f"{shop}/members"),
         "Leave": ("delete", f"{shop}/members/me"),
+        "PauseNotifications": ("post", f"{shop}/pause"),
+        "ResumeNotifications": ("post", f"{shop}/resume"),
+        "CreateInvite": ("post", f"{shop}/invites"),
     }
     return {name: (method, path, ids) for name, (method, path) in operations.items()}
 

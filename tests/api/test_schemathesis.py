@@ -108,7 +108,9 @@ def _links(spec: dict[str, Any]) -> set[str]:
 
 
 def test_stateful_links_are_followed(api_key: str) -> None:
-    base = schema.as_state_machine()
+    # The bot's delivery bookkeeping (/delivery/...) has no links and its own tests
+    # (tests/api/test_delivery_api.py): leaving it out keeps the budget on a person's way through.
+    base = schema.exclude(path_regex="^/api/v1/delivery/").as_state_machine()
 
     class Scenarios(base):  # type: ignore[misc, valid-type]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
@@ -124,7 +126,7 @@ def test_stateful_links_are_followed(api_key: str) -> None:
 
     Scenarios.run(
         settings=settings(
-            max_examples=40,
+            max_examples=200,
             stateful_step_count=6,
             deadline=None,
             derandomize=True,
@@ -135,5 +137,6 @@ def test_stateful_links_are_followed(api_key: str) -> None:
     assert len(names) >= 40
     followed = FOLLOWED & names
     print(f"stateful: followed {len(followed)} of {len(names)} links")  # for the record (pytest -s)
-    # On this budget: 5-6 of 46 (the people -> shops -> shop chains); before the links, 1 of 200 inferred.
+    # On this budget (~40 s): 5 of 52 (the people -> shops -> shop chains; 300 examples: 9, in ~55 s);
+    # before the links, 1 of 200 inferred.
     assert len(followed) >= 5, sorted(names - followed)
