@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from connectors.allegro.auth import TokenPair
 from connectors.errors import ReauthRequired
 from storage.models import Shop, ShopStatus
-from storage.shops import credentials_of, replace_credentials, set_status
+from storage.shops import credentials_of, is_paused, replace_credentials, set_status
 from tasks.clients import Clients
 from tasks.notifying import notify_shop_status
 
@@ -63,7 +63,7 @@ def _refresh_locked(
         shop = session.scalars(select(Shop).where(Shop.id == shop_id).with_for_update()).one()
         creds = credentials_of(shop)
         due = _needs_refresh(shop, creds, seen=seen, window=window, now=clients.now())
-        if shop.status != ShopStatus.active.value or not due:
+        if not (shop.status == ShopStatus.active.value or is_paused(shop)) or not due:
             return creds, False
         try:
             pair = anyio.from_thread.run(clients.allegro_auth.refresh, creds["refresh_token"])
@@ -109,12 +109,15 @@ async def refresh_shop_token(
 
 
 def shops_due(engine: Engine, *, window: timedelta, now: datetime) -> list[int]:
-    """Active Allegro shops whose access token expires within `window` of `now` (the clients' clock)."""
+    """Allegro shops whose access token expires within `window` of `now` (the clients' clock):
+    active ones, and paused ones (their login is kept alive, so resuming needs no new login:
+    a refresh token unused for 3 months is gone)."""
     horizon = now + window
+    paused = (Shop.status == ShopStatus.disabled.value) & Shop.credentials.is_not(None)
     with Session(engine) as session:
         query = select(Shop.id).where(
             Shop.marketplace == "allegro",
-            Shop.status == ShopStatus.active.value,
+            (Shop.status == ShopStatus.active.value) | paused,
             (Shop.token_expires_at.is_(None)) | (Shop.token_expires_at <= horizon),
         )
         return list(session.scalars(query.order_by(Shop.id)))

@@ -13,7 +13,7 @@ from connectors.errors import ReauthRequired, TransientError
 from flows.sync import sync_one
 from sandbox.world import World
 from storage.models import Shop
-from storage.shops import credentials_of
+from storage.shops import credentials_of, pause_shop
 from tasks.clients import Clients
 from tasks.tokens import refresh_shop_token, shops_due
 
@@ -108,3 +108,22 @@ async def test_a_revoked_access_token_mid_sync_is_refreshed_once(
     reports = await sync_one(shop_id, clients=clients)
     assert all(r.status == "success" for r in reports), [(r.stream, r.error) for r in reports]
     assert _refresh_calls(world) == 1
+
+
+async def test_a_paused_shop_keeps_its_login_alive(
+    clean_engine: Engine, world: World, clients: Clients, shops: dict[str, int]
+) -> None:
+    # A refresh token unused for 3 months dies: a paused Allegro shop is refreshed like an active
+    # one, so resuming it needs no new login. A removed one (its token dropped) is not.
+    shop_id = shops["allegro1"]
+    with Session(clean_engine) as s, s.begin():
+        pause_shop(s, shop=s.get(Shop, shop_id), reason="paused by the operator")
+    before = credentials_of(_shop(clean_engine, shop_id))
+    assert shops_due(clean_engine, window=ALWAYS, now=world.now_dt()) == [shop_id]
+    await refresh_shop_token(clean_engine, clients, shop_id=shop_id, window=ALWAYS)
+    assert _refresh_calls(world) == 1
+    paused = _shop(clean_engine, shop_id)
+    assert paused.status == "disabled" and credentials_of(paused)["access_token"] != before["access_token"]
+    with Session(clean_engine) as s, s.begin():
+        s.get(Shop, shop_id).credentials = None  # removed: `shops remove` drops the token
+    assert shops_due(clean_engine, window=ALWAYS, now=world.now_dt()) == []
