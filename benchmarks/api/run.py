@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from api.app import API_APPLICATION_NAME
+from api.serving import served_api
 from benchmarks.api.cpu import CpuMeter, CpuUse, children
 from benchmarks.api.fill import fill
 from storage import apikeys, migrate, scratch
@@ -62,51 +62,6 @@ def database() -> Iterator[str]:
         server = scratch.server_url(Path(tmp), "BENCH_DATABASE_URL", "DATABASE_URL")
         with scratch.fresh_database(server, "sp_bench") as url:
             yield url
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(url: str, *, workers: int, port: int, data_dir: str) -> Iterator[tuple[str, int]]:
-    """The API under uvicorn: yields its base URL and the pid of uvicorn's main process."""
-    env = {**os.environ, "DATABASE_URL": url, "SELLERPULSE_DATA_DIR": data_dir, "SELLERPULSE_LOG_LEVEL": "WARNING"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "api.app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/api/v1/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the API did not start")
-            time.sleep(0.2)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def run_wrk(
@@ -196,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             "poll": ("poll.lua", args.concurrency, {"SP_PEOPLE": str(args.people)}),
             "mixed": ("mixed.lua", args.bots, {"SP_PEOPLE": str(args.people), "SP_SHOPS": str(args.shops)}),
         }
-        with serve(url, workers=args.workers, port=free_port(), data_dir=data_dir) as (base, pid):
+        with served_api(url, Path(data_dir), workers=args.workers) as served:
+            base, pid = served.url, served.pid
             per_poll = sample(base, key, args.people)
             idle_load = os.getloadavg()[0]  # what else this machine is running, before our load
             backends = partial(api_backends, url) if on_this_machine(url) else None
