@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,6 +27,7 @@ from api import fastroutes, throttle
 from api.errors import ApiError, database_unavailable, is_database_down, log
 from api.limits import replay
 from api.schemas import MAX_ID
+from storage.db import driver_cursor
 
 POLL_PATH = "/api/v1/notifications"
 KEY_HEADER = b"x-api-key"
@@ -82,11 +83,14 @@ class PollFastPath:
             return await self.app(scope, receive, send)
         secret = _header(scope, KEY_HEADER)
 
-        async def work(cur: psycopg.Cursor[Any]) -> bytes:
+        def work(cur: psycopg.Cursor[Any]) -> bytes:
             return route.answer(cur, secret, **args)
 
         try:
-            answer = await _on_loop(scope, loop_connection, work)
+            if route.in_thread:
+                answer = await _in_thread(scope, work)
+            else:
+                answer = await _on_loop(scope, loop_connection, work)
         except fastroutes.FallThrough:
             return await self.app(scope, receive, send)
         await answer(scope, receive, send)
@@ -103,7 +107,7 @@ class PollFastPath:
         loop_connection: LoopConnection | None = getattr(state, "poll_connection", None)
         if loop_connection is not None:
 
-            async def work(cur: psycopg.Cursor[Any]) -> bytes:
+            def work(cur: psycopg.Cursor[Any]) -> bytes:
                 return _poll(*args, cur=cur)
 
             return await (await _on_loop(scope, loop_connection, work))(scope, receive, send)
@@ -122,29 +126,56 @@ class PollFastPath:
         await Response(body, media_type="application/json")(scope, receive, send)
 
 
-async def _on_loop(
-    scope: Scope, loop_connection: LoopConnection, work: Callable[[psycopg.Cursor[Any]], Awaitable[bytes]]
-) -> Response:
+Work = Callable[[psycopg.Cursor[Any]], bytes]
+
+
+async def _on_loop(scope: Scope, loop_connection: LoopConnection, work: Work) -> Response:
     """`work` on the event loop itself: one short statement (bounded by the API engine's
     statement timeout) costs less than handing it to a thread and back, which on a 2-core
-    machine measured ~40% more polls per second. The answer, or the error's: a failed
-    authentication counted (api.throttle), the database down a 503."""
+    machine measured ~40% more polls per second."""
     try:
         cur = await loop_connection.cursor()
         with loop_connection.using(cur):
-            try:
-                return Response(await work(cur), media_type="application/json")
-            except ApiError as exc:
-                if not throttle.is_auth_failure(exc):
-                    raise
-                limit = scope["app"].state.settings.api_auth_failures_per_minute
-                raise throttle.on_cursor(cur, scope, exc, limit) from None
+            return _response(scope, cur, work)
     except ApiError as exc:
         return exc.response()
     except fastroutes.FallThrough:
         raise
     except Exception as exc:
         return _database_down(exc)
+
+
+async def _in_thread(scope: Scope, work: Work) -> Response:
+    """`work` in a thread, in a database slot, on a pooled connection in autocommit (the read
+    sessions'): for statements that wait on PostgreSQL for long (a batch poll's pages, an ack's
+    commit), during which the event loop goes on serving the worker's other requests."""
+    state = scope["app"].state
+
+    def run() -> Response:
+        with state.read_sessionmaker() as session, session.begin(), driver_cursor(session) as cur:
+            return _response(scope, cur, work)
+
+    try:
+        async with state.db_slots():
+            return await run_in_threadpool(run)
+    except ApiError as exc:
+        return exc.response()
+    except fastroutes.FallThrough:
+        raise
+    except Exception as exc:
+        return _database_down(exc)
+
+
+def _response(scope: Scope, cur: psycopg.Cursor[Any], work: Work) -> Response:
+    """The answer of `work`, or the error's: a failed authentication counted on the same
+    cursor (api.throttle), before the 401 (or 429) goes out."""
+    try:
+        return Response(work(cur), media_type="application/json")
+    except ApiError as exc:
+        if not throttle.is_auth_failure(exc):
+            raise
+        limit = scope["app"].state.settings.api_auth_failures_per_minute
+        raise throttle.on_cursor(cur, scope, exc, limit) from None
 
 
 def _database_down(exc: Exception) -> Response:

@@ -115,6 +115,9 @@ class FastRoute:
     # The answer's body; raises ApiError (401, 404) or FallThrough.
     answer: Callable[..., bytes]
     has_body: bool = False
+    # In a thread rather than on the event loop: the statement waits on PostgreSQL for long
+    # (api.fastpath: a batch poll's pages, an ack's commit); the loop serves others meanwhile.
+    in_thread: bool = False
 
 
 def _digest(secret: str | None) -> str:
@@ -277,8 +280,8 @@ def _dashboard(cur: psycopg.Cursor[Any], secret: str | None, *, telegram_id: int
 
 
 ROUTES = (
-    FastRoute("POST", re.compile(rf"{API}/notifications/ack"), _parse_ack, _ack, has_body=True),
-    FastRoute("POST", re.compile(rf"{API}/notifications/poll"), _parse_batch, _batch, has_body=True),
+    FastRoute("POST", re.compile(rf"{API}/notifications/ack"), _parse_ack, _ack, has_body=True, in_thread=True),
+    FastRoute("POST", re.compile(rf"{API}/notifications/poll"), _parse_batch, _batch, has_body=True, in_thread=True),
     FastRoute("GET", re.compile(rf"{API}/shops/([0-9]{{1,19}})/dashboard"), _parse_dashboard, _dashboard),
     FastRoute("GET", re.compile(rf"{API}/shops/([0-9]{{1,19}})/orders"), _parse_orders, _orders),
 )

@@ -262,8 +262,16 @@ def test_a_dashboard_the_route_must_write_for_is_the_routes(
 
 
 def test_a_lost_connection_is_one_503_then_replaced(served: Bot, shops: dict[str, int], clean_engine: Engine) -> None:
-    path, q = f"/shops/{shops['a']}/orders", {"telegram_id": A}
-    assert served.get(path, params=q).status_code == 200
+    """On the loop's own connection (orders) and on a pooled one, in a thread (the ack)."""
+    q = {"telegram_id": A}
+
+    def ask() -> list[httpx.Response]:
+        return [
+            served.get(f"/shops/{shops['a']}/orders", params=q),
+            served.post("/notifications/ack", params=q, json={"cursor": 1}),
+        ]
+
+    assert [r.status_code for r in ask()] == [200, 200]
     with clean_engine.connect() as conn:
         ended = conn.execute(
             text(
@@ -271,7 +279,7 @@ def test_a_lost_connection_is_one_503_then_replaced(served: Bot, shops: dict[str
                 "AND application_name = 'sellerpulse-api' AND pid <> pg_backend_pid()"
             )
         ).all()
-    assert ended and all(ok for (ok,) in ended)
-    lost = served.post("/notifications/ack", params=q, json={"cursor": 1})
-    assert lost.status_code == 503 and lost.json()["error"]["code"] == "unavailable"
-    assert served.get(path, params=q).status_code == 200
+    assert len(ended) == 2 and all(ok for (ok,) in ended)
+    lost = ask()
+    assert [(r.status_code, r.json()["error"]["code"]) for r in lost] == [(503, "unavailable")] * 2
+    assert [r.status_code for r in ask()] == [200, 200]
