@@ -43,16 +43,15 @@ from sqlalchemy.engine import make_url
 
 from api.app import API_APPLICATION_NAME
 from api.serving import served_api
-from benchmarks.api.cpu import CpuMeter, CpuUse, children
+from benchmarks.api.cpu import CpuMeter, children
 from benchmarks.api.fill import fill
+from benchmarks.api.report import KINDS, Load, Run, report
 from storage import apikeys, migrate, scratch
 from storage.db import session_scope
 
 HERE = Path(__file__).parent
 TELEGRAM_BASE = 10_000_000
 WARM_UP_SECONDS = 3
-# A generator costing more than this share of the API's CPU per request is the bottleneck.
-GENERATOR_SHARE_LIMIT = 0.25
 
 
 @contextlib.contextmanager
@@ -123,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bots", type=int, default=40, help="connections of the mixed load")
     parser.add_argument("--duration", type=int, default=20, help="seconds of load")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each load, on the same fill")
+    parser.add_argument(
+        "--kinds", action="store_true", help="also each kind of the mixed load alone (a run each): where it goes"
+    )
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         print("benchmarks.api needs wrk as its load generator: apt-get install wrk", file=sys.stderr)
@@ -148,67 +150,44 @@ def main(argv: list[str] | None = None) -> int:
             key = apikeys.create_key(session, name="bench").secret
         engine.dispose()
         loads = {
-            "poll": ("poll.lua", args.concurrency, {"SP_PEOPLE": str(args.people)}),
-            "mixed": ("mixed.lua", args.bots, {"SP_PEOPLE": str(args.people), "SP_SHOPS": str(args.shops)}),
+            "poll": Load("poll.lua", args.concurrency, {"SP_PEOPLE": str(args.people)}),
+            "mixed": Load("mixed.lua", args.bots, {"SP_PEOPLE": str(args.people), "SP_SHOPS": str(args.shops)}),
         }
+        if args.kinds:
+            for kind in KINDS:
+                loads[f"{kind} alone"] = Load("mixed.lua", args.bots, {**loads["mixed"].env, "SP_ONLY": kind})
         with served_api(url, Path(data_dir), workers=args.workers) as served:
-            base, pid = served.url, served.pid
-            per_poll = sample(base, key, args.people)
+            per_poll = sample(served.url, key, args.people)
             idle_load = os.getloadavg()[0]  # what else this machine is running, before our load
             backends = partial(api_backends, url) if on_this_machine(url) else None
-            runs: dict[str, list[tuple[dict[str, float], CpuUse | None]]] = {}
+            runs: dict[str, list[Run]] = {name: [] for name in loads}
             written = 0
-            for name, (script, connections, env) in loads.items():
 
-                def load(seconds: int, script: str = script, connections: int = connections, env: dict = env) -> dict:
-                    return run_wrk(
-                        base, key, script=script, env=env, concurrency=connections, duration=seconds, threads=2
-                    )
+            def measure(name: str, seconds: int) -> Run:
+                nonlocal written
+                load = loads[name]
+                with contextlib.ExitStack() as stack:
+                    writer = stack.enter_context(sync_writer(url, args.shops)) if name != "poll" else None
+                    with CpuMeter([served.pid, *children(served.pid)], backends) as meter:
+                        result = run_wrk(
+                            served.url, key, script=load.script, env=load.env, concurrency=load.connections,
+                            duration=seconds, threads=2,
+                        )  # fmt: skip
+                if writer is not None:
+                    written += writer.written  # type: ignore[attr-defined]
+                return result, meter.use
 
-                # Every worker warm (its connection, prepared statements, caches) before measuring.
-                load(WARM_UP_SECONDS)
-                runs[name] = []
-                for _ in range(args.repeat):
-                    with contextlib.ExitStack() as stack:
-                        writer = stack.enter_context(sync_writer(url, args.shops)) if name == "mixed" else None
-                        with CpuMeter([pid, *children(pid)], backends) as meter:
-                            result = load(args.duration)
-                    if writer is not None:
-                        written += writer.written  # type: ignore[attr-defined]
-                    runs[name].append((result, meter.use))
+            # Every worker warm (its connection, prepared statements, caches) before measuring.
+            for name in ("poll", "mixed"):
+                measure(name, WARM_UP_SECONDS)
+            # Side by side: each poll-only run next to a mixed one, so both see the same machine.
+            for _ in range(args.repeat):
+                for name in loads:
+                    runs[name].append(measure(name, args.duration))
     print(f"machine: {os.cpu_count()} CPUs, load average {idle_load:.1f} just before the runs (other processes)")
     print(f"{args.workers} uvicorn workers, wrk, {args.duration} s a run, {per_poll:.1f} items per poll on average")
-    refused = 0
-    for name, (_, connections, _) in loads.items():
-        what = "poll only" if name == "poll" else f"mixed (sync wrote {written:,} notifications meanwhile)"
-        print(f"{name}: {connections} connections, {what}")
-        for i, (result, use) in enumerate(runs[name], 1):
-            share = generator_share(use, result["requests"])
-            if share is not None and share > GENERATOR_SHARE_LIMIT:
-                refused += 1
-                print(f"  run {i}: REFUSED: the generator used {share:.0%} of the API's CPU per request")
-            else:
-                print(
-                    f"  run {i}: requests/s {result['rps']:,.0f}   p50 {result['p50_ms']:.1f} ms   "
-                    f"p90 {result['p90_ms']:.1f} ms   p99 {result['p99_ms']:.1f} ms   >=500: {result['s5xx']}   "
-                    f"errors {result['errors']}   ({result['requests']:,} requests)"
-                )
-            if use is not None:
-                print(f"         {cpu_line(use, result['requests'], 'wrk')}")
-        if name == "poll":
-            met = sum(r["rps"] >= 1500 and r["p99_ms"] <= 50 for r, _ in runs[name])
-            print(f"  target (>= 1,500 req/s, p99 <= 50 ms): met in {met} of {len(runs[name])} runs")
-        else:
-            clean = sum(r["s5xx"] == 0 and r["p99_ms"] <= 50 for r, _ in runs[name])
-            print(f"  target (0 responses >= 500, p99 <= 50 ms): met in {clean} of {len(runs[name])} runs")
+    refused = report(loads, runs, written)
     return 3 if refused else 0
-
-
-def generator_share(use: CpuUse | None, requests: int) -> float | None:
-    """The generator's CPU per request as a share of the API's (None without /proc)."""
-    if use is None or use.api <= 0 or requests <= 0:
-        return None
-    return use.generator / use.api
 
 
 def api_backends(url: str) -> list[int]:
@@ -225,17 +204,3 @@ def on_this_machine(url: str) -> bool:
     """Whether the database server's processes are this machine's (their CPU is then ours to count)."""
     host = make_url(url).host
     return host in (None, "", "localhost", "127.0.0.1", "::1") or host.startswith("/")
-
-
-def cpu_line(use: CpuUse, requests: int, generator: str) -> str:
-    def ms(seconds: float) -> str:
-        return f"{1000 * seconds / max(1, requests):.2f} ms"
-
-    pg = f"PostgreSQL {ms(use.postgres)}" if use.postgres is not None else "PostgreSQL elsewhere"
-    share = generator_share(use, requests)
-    of_api = f" ({share:.0%} of the API's)" if share is not None else ""
-    return (
-        f"CPU per request: API {ms(use.api)}, {pg}, {generator} {ms(use.generator)}{of_api}; "
-        f"{generator} took {use.generator / use.seconds:.2f} of {os.cpu_count()} CPUs, "
-        f"other processes {use.others / use.seconds:.2f}"
-    )
