@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
@@ -133,16 +133,13 @@ async def _on_loop(scope: Scope, loop_connection: LoopConnection, work: Work) ->
     """`work` on the event loop itself: one short statement (bounded by the API engine's
     statement timeout) costs less than handing it to a thread and back, which on a 2-core
     machine measured ~40% more polls per second."""
-    try:
+
+    async def run() -> Response:
         cur = await loop_connection.cursor()
         with loop_connection.using(cur):
             return _response(scope, cur, work)
-    except ApiError as exc:
-        return exc.response()
-    except fastroutes.FallThrough:
-        raise
-    except Exception as exc:
-        return _database_down(exc)
+
+    return await _answered(run())
 
 
 async def _in_thread(scope: Scope, work: Work) -> Response:
@@ -155,9 +152,18 @@ async def _in_thread(scope: Scope, work: Work) -> Response:
         with state.read_sessionmaker() as session, session.begin(), driver_cursor(session) as cur:
             return _response(scope, cur, work)
 
-    try:
+    async def in_slot() -> Response:
         async with state.db_slots():
             return await run_in_threadpool(run)
+
+    return await _answered(in_slot())
+
+
+async def _answered(answer: Awaitable[Response]) -> Response:
+    """The answer, an ApiError's response, or a 503 for a database that is down; FallThrough
+    goes on (the route answers)."""
+    try:
+        return await answer
     except ApiError as exc:
         return exc.response()
     except fastroutes.FallThrough:

@@ -2,7 +2,7 @@
 
     uv run python -m benchmarks.api [--people 10000] [--shops 500] [--notifications 1000000]
                                     [--workers 2] [--concurrency 64] [--bots 40] [--duration 20]
-                                    [--repeat 3]
+                                    [--repeat 3] [--kinds]
 
 A fresh database (on BENCH_DATABASE_URL's or DATABASE_URL's server, or an embedded one in a
 temporary directory) is migrated and filled by COPY; `sellerpulse`'s app is served by uvicorn
@@ -16,10 +16,13 @@ measure itself).
 - mixed: `--bots` connections polling and acking, batch polls, dashboards and order pages
   (mixed.lua), while a sync writes notifications (writer.py) at the same time.
 
+Each poll-only run is followed by a mixed one (then, with --kinds, by each kind of the mixed
+load alone), `--repeat` times: side by side, so a noisy machine weighs on both alike.
 Prints requests/s, p50, p90, p99 and the responses >= 500 of each run, and where the CPU went
 (per request: the API's workers, PostgreSQL's backends serving them, the load generator; how
 much other processes took meanwhile). A run whose generator used more than a quarter of the
-API's CPU per request is refused (its figures would be the generator's). Figures: README.md.
+API's CPU per request is refused (its figures would be the generator's). Ends with the two
+side by side: each mixed run against the poll-only run next to it, as ratios. Figures: README.md.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from storage.people import invite, register_person
 from storage.settings_repo import update_settings
 from storage.shops import create_shop
 from tests.api.conftest import Bot, RecordingLauncher
+from tests.api.served import end_api_connections
 from tests.connectors.sandbox_harness import Sandbox
 
 A, B, W = 41, 42, 43  # A owns a shop and is in W's; B owns another; W lives in Warsaw
@@ -272,14 +273,8 @@ def test_a_lost_connection_is_one_503_then_replaced(served: Bot, shops: dict[str
         ]
 
     assert [r.status_code for r in ask()] == [200, 200]
-    with clean_engine.connect() as conn:
-        ended = conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND application_name = 'sellerpulse-api' AND pid <> pg_backend_pid()"
-            )
-        ).all()
-    assert len(ended) == 2 and all(ok for (ok,) in ended)
+    ended = end_api_connections(clean_engine)
+    assert ended == [True, True]
     lost = ask()
     assert [(r.status_code, r.json()["error"]["code"]) for r in lost] == [(503, "unavailable")] * 2
     assert [r.status_code for r in ask()] == [200, 200]
