@@ -153,12 +153,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _prefect_setup(args: argparse.Namespace) -> int:
+    from flows.pool import ensure_work_pool
     from flows.zombies import ensure_zombie_automation
 
     url = configured_api_url()
     if not url:
         raise UserError("set PREFECT_API_URL to the Prefect server to set up (`sellerpulse serve` does it itself)")
     settings = get_settings()
+    queues = asyncio.run(ensure_work_pool(settings))
+    limits = ", ".join(f"{q.name} {q.limit}" for q in queues)
+    print(f"work pool {settings.prefect_work_pool!r} on {url}: sync-batch runs at once per queue: {limits}")
     automation = asyncio.run(ensure_zombie_automation(settings))
     print(f"automation {automation!r} on {url}: a run silent for {settings.zombie_after_seconds} s is marked Crashed")
     return 0
@@ -220,7 +224,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.set_defaults(func=_serve)
 
     setup = sub.add_parser(
-        "prefect-setup", help="set up the Prefect server of a worker install (zombie-run automation)"
+        "prefect-setup",
+        help="set up the Prefect server of a worker install (work pool, queues per marketplace, zombie-run automation)",
     )
     setup.set_defaults(func=_prefect_setup)
 

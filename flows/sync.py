@@ -238,12 +238,15 @@ def _reap_all() -> None:
 
 
 @flow(name="sync-all", flow_run_name=sync_all_run_name, retries=0)
-async def sync_all(concurrency: int = 4, shops: list[int] | None = None, fan_out: bool = False) -> dict[Any, Any]:
+async def sync_all(
+    concurrency: int | None = None, shops: list[int] | None = None, fan_out: bool = False
+) -> dict[Any, Any]:
     """Every due shop (active, not backed off), or the given ones. `fan_out`: as runs of
     sync-batch on the work pool, one queue per marketplace (flows.fanout), not waited for:
     {"batches": [flow run ids]}; otherwise here, at most `concurrency` shops at a time per
-    marketplace: {shop id: "ok" | "failed" | "skipped"}."""
+    marketplace: {shop id: "ok" | "failed" | "skipped"}. `concurrency`: default SYNC_CONCURRENCY."""
     logger = run_logger()
+    concurrency = concurrency or get_settings().sync_concurrency
     _reap_all()
     due = fanout.due_shops(get_engine(), only=shops)
     if not fan_out:
