@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -168,6 +169,30 @@ def _prefect_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster(args: argparse.Namespace) -> int:
+    from flows.cluster import Ports, free_ports, run_cluster
+
+    free = free_ports()
+    ports = Ports(args.prefect_port or free.prefect, args.api_port or free.api, args.telegram_port or free.telegram)
+    return run_cluster(
+        get_settings(),
+        workers=args.workers,
+        ports=ports,
+        prefect_database=args.prefect_database,
+        state_file=args.state_file,
+    )
+
+
+def _workers(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 1 <= n <= 32:
+        raise argparse.ArgumentTypeError(f"between 1 and 32: {n}")
+    return n
+
+
 def _demo(args: argparse.Namespace) -> int:
     from flows.demo_setup import prepare_demo_environment
 
@@ -228,6 +253,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="set up the Prefect server of a worker install (work pool, queues per marketplace, zombie-run automation)",
     )
     setup.set_defaults(func=_prefect_setup)
+
+    cluster = sub.add_parser(
+        "cluster",
+        help="the production topology from processes on this machine: Prefect server on PostgreSQL, "
+        "work pool, N workers, the API (2 processes), the bot and the Telegram stand-in",
+    )
+    cluster.add_argument("--workers", type=_workers, default=2, help="Prefect process workers (default 2)")
+    cluster.add_argument("--prefect-port", type=_port, default=None, help="default: a free port")
+    cluster.add_argument("--api-port", type=_port, default=None, help="default: a free port")
+    cluster.add_argument("--telegram-port", type=_port, default=None, help="default: a free port")
+    cluster.add_argument(
+        "--prefect-database", default=None, help="Prefect's database on the same server (default: <database>_prefect)"
+    )
+    cluster.add_argument(
+        "--state-file", type=Path, default=None, help="where the parts' pids and URLs are written (JSON)"
+    )
+    cluster.set_defaults(func=_cluster)
 
     demo = sub.add_parser("demo", help="everything, locally: sandbox shops, Prefect UI, scheduled syncs, the API")
     demo.add_argument("--scenario", default="demo")
