@@ -6,7 +6,7 @@ machine, the same parts as deployments/docker-compose.yml.
   missing, `<database>_prefect` unless --prefect-database names another).
 - A Prefect server on that database; the work pool with one queue per marketplace and the
   zombie-run automation (`sellerpulse prefect-setup`); the deployments of prefect.yaml
-  (`prefect deploy --all`, as a worker install does).
+  (`prefect deploy --all`, as a worker install does), sync-all every SYNC_INTERVAL_SECONDS.
 - N `prefect worker`s on the pool; the API with 2 worker processes; the Telegram Bot API
   stand-in (`sellerpulse telegram serve`) and the bot against it and the API.
 
@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,9 +183,15 @@ def _bot_key() -> str:
         return create_key(session, name=f"cluster bot {time.strftime('%Y-%m-%d %H:%M:%S')}").secret
 
 
-def _setup_prefect(settings: Settings, api_url: str) -> None:
+def _in_prefect(api_url: str, work: Any) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        asyncio.run(work())
+
+
+def _setup_prefect(settings: Settings, api_url: str) -> None:
+    """`sellerpulse prefect-setup`: the pool, its queues per marketplace, the zombie automation."""
     from flows.pool import ensure_work_pool
     from flows.zombies import ensure_zombie_automation
 
@@ -192,8 +199,29 @@ def _setup_prefect(settings: Settings, api_url: str) -> None:
         await ensure_work_pool(settings)
         await ensure_zombie_automation(settings)
 
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        asyncio.run(setup())
+    _in_prefect(api_url, setup)
+
+
+def _sync_every(settings: Settings, api_url: str) -> None:
+    """prefect.yaml schedules sync-all every 180 s; here it is SYNC_INTERVAL_SECONDS, the first
+    run FIRST_RUN_AFTER from now (as `sellerpulse serve` does)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.schedules import IntervalSchedule
+
+    from flows.deployments import FIRST_RUN_AFTER
+
+    interval = timedelta(seconds=settings.sync_interval_seconds)
+
+    async def reschedule() -> None:
+        async with get_client() as client:
+            deployment = await client.read_deployment_by_name("sync-all/sync-all")
+            anchor = datetime.now(UTC) - interval + FIRST_RUN_AFTER
+            for schedule in deployment.schedules:
+                await client.update_deployment_schedule(
+                    deployment.id, schedule.id, schedule=IntervalSchedule(interval=interval, anchor_date=anchor)
+                )
+
+    _in_prefect(api_url, reschedule)
 
 
 def start(settings: Settings, *, workers: int, ports: Ports, prefect_database: str | None, group: Group) -> State:
@@ -229,6 +257,7 @@ def start(settings: Settings, *, workers: int, ports: Ports, prefect_database: s
     )
     if deployed.returncode != 0:
         raise UserError(f"`prefect deploy --all` failed: {(deployed.stderr or deployed.stdout).strip()[-400:]}")
+    _sync_every(settings, prefect_api)
     for i in range(1, workers + 1):
         argv = [py, "-m", "prefect", "worker", "start", "--pool", settings.prefect_work_pool, "--name", f"worker-{i}"]
         parts.append(group.start(f"worker-{i}", argv, env))
@@ -246,6 +275,7 @@ def start(settings: Settings, *, workers: int, ports: Ports, prefect_database: s
         "SELLERPULSE_API_KEY": _bot_key(),
         "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
         "TELEGRAM_API_URL": telegram,
+        "SELLERPULSE_LOG_LEVEL": "INFO",  # its "delivery started" line says it is up
     }
     parts.append(group.start("bot", [*sp, "bot"], bot_env))
     _wait_log(parts[-1], "delivery started", check)
@@ -292,6 +322,18 @@ def run_cluster(
         state_path.unlink(missing_ok=True)
     print("stopped", flush=True)
     return 0
+
+
+def wait_for_state(path: Path, proc: subprocess.Popen[Any], *, timeout: float) -> State:
+    """The state a `sellerpulse cluster` process writes once every part is up."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"the cluster exited at start-up (code {proc.returncode})")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the cluster was not up within {timeout:.0f} s")
+        time.sleep(0.5)
+    return read_state(path)
 
 
 def free_ports() -> Ports:

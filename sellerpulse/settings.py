@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     sync_backoff_base_seconds: int = Field(default=180, ge=1)
     sync_backoff_max_seconds: int = Field(default=3600, ge=1)
 
+    # Every documented marketplace rate limit times this (scaled time against a sandbox whose
+    # buckets refill as much faster: `sellerpulse sandbox --rate-limit-scale`); 1 in production.
+    marketplace_rate_scale: float = Field(default=1.0, gt=0, le=10_000)
+
     # Seconds between a failed stream's retries (a Prefect task's retry delays), comma separated.
     task_retry_delays: str = "10,30,90"
     # A stream that gets no good answer for this long (failed attempts, back-off and task retries
@@ -201,6 +205,8 @@ class Settings(BaseSettings):
         auth, api = ALLEGRO_HOSTS[self.allegro_env.value]
         self.allegro_auth_url = self.allegro_auth_url or auth
         self.allegro_api_url = self.allegro_api_url or api
+        if self.sellerpulse_env is Environment.production and self.marketplace_rate_scale != 1.0:
+            raise ValueError("MARKETPLACE_RATE_SCALE is for sandboxes: it must be 1 when SELLERPULSE_ENV=production")
         if self.sellerpulse_env is Environment.production and self.sellerpulse_secret_key is None:
             raise ValueError(
                 "SELLERPULSE_SECRET_KEY is required when SELLERPULSE_ENV=production "
