@@ -12,8 +12,9 @@ machine, the same parts as deployments/docker-compose.yml.
 
 Every part is a process in a process group of its own (a worker's flow runs are in its group),
 its output in `<data dir>/cluster/logs/`. Where each listens and each group's id are written to
-`<data dir>/cluster/state.json` (a test kills a worker by it). Ctrl-C or SIGTERM stops every
-group it started, in reverse order: SIGTERM, then SIGKILL for what is still there after
+`<data dir>/cluster/state.json` once all are up (a test kills a worker by it), the pids to
+`state.pids` as they start; each part is SIGKILLed by the kernel if the cluster process dies.
+Ctrl-C or SIGTERM stops every group it started, in reverse order: SIGTERM, then SIGKILL for what is still there after
 STOP_SECONDS. A part that dies meanwhile is reported and not restarted (a worker's runs are the
 zombie automation's business, its shops the next cycle's).
 """
@@ -97,11 +98,23 @@ def ensure_database(url: str, name: str) -> str:
 # --- processes ----------------------------------------------------------------------------------
 
 
-class Group:
-    """The processes started so far, each in a session of its own; stopped in reverse order."""
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the cluster process dies, however it dies
+    (Linux; elsewhere only an orderly stop stops the parts)."""
+    os.setsid()  # a process group of its own: its children (a worker's flow runs) go with it
+    if sys.platform.startswith("linux"):
+        import ctypes
 
-    def __init__(self, logs: Path) -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class Group:
+    """The processes started so far, each in a process group of its own; stopped in reverse
+    order. `pids` (a file) lists them as they start, for whoever must clean up after a crash."""
+
+    def __init__(self, logs: Path, pids: Path | None = None) -> None:
         self.logs = logs
+        self.pids = pids
         self.procs: list[tuple[Part, subprocess.Popen[bytes]]] = []
 
     def start(self, name: str, argv: list[str], env: dict[str, str], *, url: str | None = None) -> Part:
@@ -109,10 +122,12 @@ class Group:
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 argv, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )  # fmt: skip
         part = Part(name, proc.pid, url, str(log))
         self.procs.append((part, proc))
+        if self.pids is not None:
+            self.pids.write_text("".join(f"{p.pid}\n" for p, _ in self.procs))
         return part
 
     def exited(self) -> list[tuple[Part, int]]:
@@ -299,7 +314,7 @@ def run_cluster(
     state_path = state_file or settings.sellerpulse_data_dir / "cluster" / "state.json"
     logs = settings.sellerpulse_data_dir / "cluster" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    group = Group(logs)
+    group = Group(logs, pids=state_path.with_suffix(".pids"))
     try:
         state = start(settings, workers=workers, ports=ports, prefect_database=prefect_database, group=group)
         state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -320,6 +335,7 @@ def run_cluster(
     finally:
         group.stop()
         state_path.unlink(missing_ok=True)
+        state_path.with_suffix(".pids").unlink(missing_ok=True)
     print("stopped", flush=True)
     return 0
 
