@@ -19,7 +19,7 @@ def test_the_image_installs_without_dev_packages_and_starts_without_installing()
     dockerfile = (DEPLOYMENTS / "Dockerfile").read_text()
     syncs = [line for line in dockerfile.splitlines() if "uv sync" in line]
     assert syncs and all("--frozen" in line and "--no-dev" in line for line in syncs)
-    assert "UV_NO_SYNC=1" in dockerfile and '/app/.venv/bin:$PATH' in dockerfile
+    assert "UV_NO_SYNC=1" in dockerfile and "/app/.venv/bin:$PATH" in dockerfile
     for name, service in _compose()["services"].items():
         command = service.get("command", "")
         assert "uv " not in command and "pip " not in command, f"{name} would install at start: {command}"
