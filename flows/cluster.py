@@ -154,7 +154,7 @@ def _wait_http(url: str, proc_check: Any, what: str) -> None:
     while time.monotonic() < deadline:
         proc_check()
         try:
-            if httpx.get(url, timeout=2.0).status_code < 500:
+            if httpx.get(url, timeout=2.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -282,7 +282,7 @@ def start(settings: Settings, *, workers: int, ports: Ports, prefect_database: s
     telegram = f"http://127.0.0.1:{ports.telegram}"
     telegram_argv = [*sp, "telegram", "serve", "--port", str(ports.telegram), "--token", TELEGRAM_TOKEN]
     parts.append(group.start("telegram", telegram_argv, env, url=telegram))
-    _wait_http(f"{api}/health/live", check, "API")
+    _wait_http(f"{api}/api/v1/health/live", check, "API")
     _wait_http(telegram, check, "Telegram stand-in")
     bot_env = {
         **env,
