@@ -125,7 +125,12 @@ def test_two_workers_sync_twenty_shops_and_a_killed_worker_loses_and_duplicates_
 ) -> None:
     scenario = f"fleet:wb_shops={PER_MARKETPLACE},allegro_shops={PER_MARKETPLACE}"
     # Slow answers now and then: batches last long enough to be killed in the middle.
-    config = replace(SandboxConfig(rate_limits=False), scenario=scenario, faults="*:slow=0.2", slow_seconds=0.5)
+    # The workers' clients use the wall clock as the marketplaces' "now" (shops' notify_from):
+    # the sandbox's frozen clock starts there too.
+    start = datetime.now(UTC).replace(microsecond=0)
+    config = replace(
+        SandboxConfig(rate_limits=False), scenario=scenario, faults="*:slow=0.2", slow_seconds=0.5, start=start
+    )
     with sandbox_server(config, free_port()) as (url, world):
         shops = add_shops(clean_engine, world)
         add_owners(clean_engine, world, shops)
