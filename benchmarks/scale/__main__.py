@@ -200,9 +200,10 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
                 except subprocess.TimeoutExpired:
                     cluster.kill()
                     cluster.wait()
+                # The cluster's default name for Prefect's database, dropped whatever happened.
+                _drop(server, f"{db_url.rsplit('/', 1)[1]}_prefect")
             refused = [r for r in world.log.entries(since_seq=seq) if r.status == 429 and r.fault is None]
             syncs = _full_syncs(db_url)
-        _drop(server, state.prefect_database)
     cpu = sum(cpu_after.get(pid, 0.0) - cpu_before.get(pid, 0.0) for pid in cpu_after)
     return _result(workers, shops, args.cycles, interval * args.scale / 180, syncs, t0, t1, startup, len(refused), cpu)
 
