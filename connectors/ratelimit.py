@@ -27,7 +27,7 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Protocol
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -87,6 +87,12 @@ class RateLimits:
     @classmethod
     def unlimited(cls) -> RateLimits:
         return cls(disabled=True)
+
+    def scaled(self, factor: float) -> RateLimits:
+        """Every rate `factor` times faster, bursts as they are: against a sandbox whose buckets
+        refill as much faster (`--rate-limit-scale`), the ratio of every limit is kept."""
+        rates = {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), Rate)}
+        return replace(self, **{k: Rate(r.per_second * factor, r.burst) for k, r in rates.items()})
 
 
 class Bucket(Protocol):

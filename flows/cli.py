@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -153,15 +154,43 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _prefect_setup(args: argparse.Namespace) -> int:
+    from flows.pool import ensure_work_pool
     from flows.zombies import ensure_zombie_automation
 
     url = configured_api_url()
     if not url:
         raise UserError("set PREFECT_API_URL to the Prefect server to set up (`sellerpulse serve` does it itself)")
     settings = get_settings()
+    queues = asyncio.run(ensure_work_pool(settings))
+    limits = ", ".join(f"{q.name} {q.limit}" for q in queues)
+    print(f"work pool {settings.prefect_work_pool!r} on {url}: sync-batch runs at once per queue: {limits}")
     automation = asyncio.run(ensure_zombie_automation(settings))
     print(f"automation {automation!r} on {url}: a run silent for {settings.zombie_after_seconds} s is marked Crashed")
     return 0
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from flows.cluster import Ports, free_ports, run_cluster
+
+    free = free_ports()
+    ports = Ports(args.prefect_port or free.prefect, args.api_port or free.api, args.telegram_port or free.telegram)
+    return run_cluster(
+        get_settings(),
+        workers=args.workers,
+        ports=ports,
+        prefect_database=args.prefect_database,
+        state_file=args.state_file,
+    )
+
+
+def _workers(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 1 <= n <= 32:
+        raise argparse.ArgumentTypeError(f"between 1 and 32: {n}")
+    return n
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -220,9 +249,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.set_defaults(func=_serve)
 
     setup = sub.add_parser(
-        "prefect-setup", help="set up the Prefect server of a worker install (zombie-run automation)"
+        "prefect-setup",
+        help="set up the Prefect server of a worker install (work pool, queues per marketplace, zombie-run automation)",
     )
     setup.set_defaults(func=_prefect_setup)
+
+    cluster = sub.add_parser(
+        "cluster",
+        help="the production topology from processes on this machine: Prefect server on PostgreSQL, "
+        "work pool, N workers, the API (2 processes), the bot and the Telegram stand-in",
+    )
+    cluster.add_argument("--workers", type=_workers, default=2, help="Prefect process workers (default 2)")
+    cluster.add_argument("--prefect-port", type=_port, default=None, help="default: a free port")
+    cluster.add_argument("--api-port", type=_port, default=None, help="default: a free port")
+    cluster.add_argument("--telegram-port", type=_port, default=None, help="default: a free port")
+    cluster.add_argument(
+        "--prefect-database", default=None, help="Prefect's database on the same server (default: <database>_prefect)"
+    )
+    cluster.add_argument(
+        "--state-file", type=Path, default=None, help="where the parts' pids and URLs are written (JSON)"
+    )
+    cluster.set_defaults(func=_cluster)
 
     demo = sub.add_parser("demo", help="everything, locally: sandbox shops, Prefect UI, scheduled syncs, the API")
     demo.add_argument("--scenario", default="demo")

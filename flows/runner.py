@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from flows.prefect_server import configured_api_url
 from sellerpulse.errors import Failure
+from storage.backoff import backoffs
 from storage.models import Shop, ShopStatus, SyncRun
 from tasks.context import StreamReport
 
@@ -74,6 +75,10 @@ def _skip_reason(engine: Engine, shop_id: int, kind: str) -> str:
             return "the shop no longer exists"
         if kind == "sync" and shop.status != ShopStatus.active.value:
             return f"shop is {shop.status}" + (f" ({shop.status_reason})" if shop.status_reason else "")
+        waiting = backoffs(session, shop_ids=[shop_id]).get(shop_id)
+        if kind == "sync" and waiting is not None and waiting.next_attempt_at > datetime.now(UTC):
+            until = f"{waiting.next_attempt_at:%H:%M %Z}"
+            return f"backing off after {waiting.failures} failed syncs in a row (until {until})"
     return f"another {kind} of this shop is running"
 
 
@@ -204,6 +209,19 @@ async def child_run_ids(flow_run_id: str) -> list[str]:
     return [str(c.id) for c in children]
 
 
+async def children_finished(flow_run_id: str, *, poll_seconds: float = 1.0) -> list[str]:
+    """The ids of the run's child runs once every one of them has ended."""
+    from prefect.client.orchestration import get_client
+
+    while True:
+        ids = await child_run_ids(flow_run_id)
+        async with get_client() as client:
+            runs = [await client.read_flow_run(UUID(i)) for i in ids]
+        if all(r.state is not None and r.state.is_final() for r in runs):
+            return ids
+        await asyncio.sleep(poll_seconds)
+
+
 async def sync_deployed(engine: Engine, shop_ids: list[int], *, one_shop: bool, concurrency: int) -> RunResult:
     from flows.deployments import deployment_name
     from flows.sync import sync_all, sync_shop
@@ -213,7 +231,8 @@ async def sync_deployed(engine: Engine, shop_ids: list[int], *, one_shop: bool, 
         run_ids = [run_id]
     else:
         run_id, state = await run_deployment_and_wait(deployment_name(sync_all), {"concurrency": concurrency})
-        run_ids = await child_run_ids(run_id)
+        # A sync-all on a work pool only starts its batches (flows.fanout): wait for them too.
+        run_ids = await children_finished(run_id)
     if state == "Cancelled" and not one_shop:
         # sync-all runs one at a time (CANCEL_NEW): a scheduled one was already running.
         names = shop_names(engine, shop_ids)

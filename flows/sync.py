@@ -21,14 +21,16 @@ from typing import Any
 from prefect import Task, flow, runtime
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from connectors.errors import AccessTokenRejected, CredentialsRejected, ReauthRequired
+from flows import fanout
 from flows.common import flow_run_id, reap_shop, shop_label, slug
 from flows.logs import run_logger
 from flows.summary import summary_key, sync_summary
 from sellerpulse.settings import get_settings
+from storage.backoff import record_outcome
 from storage.db import get_engine
 from storage.migrate import require_head
 from storage.models import Shop, ShopStatus
@@ -110,6 +112,33 @@ def first_sync_done(marketplace: str, reports: list[StreamReport]) -> bool:
     return wanted <= ok
 
 
+def sync_verdict(reports: list[StreamReport]) -> dict[str, Any]:
+    """For the back-off (storage.backoff): a sync fails when none of its streams succeeded."""
+    if any(r.status == "success" for r in reports):
+        return {"ok": True, "error": None}
+    failed = [r for r in reports if r.error]
+    return {"ok": False, "error": f"{failed[0].stream}: {failed[0].error}" if failed else "no stream ran"}
+
+
+def _record_backoff(engine: Engine, *, shop_id: int, ok: bool, error: str | None) -> None:
+    settings = get_settings()
+    backoff = record_outcome(
+        engine,
+        shop_id=shop_id,
+        ok=ok,
+        error=error,
+        base=settings.sync_backoff_base_seconds,
+        cap=settings.sync_backoff_max_seconds,
+    )
+    if backoff is not None and backoff.failures > 1:
+        run_logger().warning(
+            "shop %s failed %d syncs in a row: the scheduled sync leaves it out until %s",
+            shop_id,
+            backoff.failures,
+            f"{backoff.next_attempt_at:%Y-%m-%d %H:%M:%S %Z}",
+        )
+
+
 def mark_broken(engine: Engine, *, shop_id: int, reason: str) -> None:
     """The marketplace refused the shop's token: stop syncing it and tell its owners."""
     with Session(engine) as session, session.begin():
@@ -135,6 +164,7 @@ async def sync_one(
                     return []
                 started = ctx.now()
                 reports = await run_streams(ctx, streams)
+                await ctx.db(_record_backoff, engine, shop_id=shop_id, **sync_verdict(reports))
                 if ctx.shop.notify_from is None and streams is None and first_sync_done(ctx.shop.marketplace, reports):
                     # Anything that happened after the first sync started may have been missed by it.
                     _mark_first_sync_done(shop_id, started)
@@ -169,33 +199,87 @@ async def sync_shop(shop_id: int, streams: list[str] | None = None) -> dict[str,
     return {r.stream: r.counts.as_dict() for r in reports}
 
 
-def active_shop_ids() -> list[int]:
-    with Session(get_engine()) as session:
-        return list(session.scalars(select(Shop.id).where(Shop.status == ShopStatus.active.value).order_by(Shop.id)))
-
-
 def sync_all_run_name() -> str:
     return f"sync-all-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-@flow(name="sync-all", flow_run_name=sync_all_run_name, retries=0)
-async def sync_all(concurrency: int = 4, shops: list[int] | None = None) -> dict[int, str]:
-    """Every active shop (or the given ones), at most `concurrency` at a time."""
+async def sync_many(shop_ids: list[int], *, concurrency: int, as_flows: bool) -> dict[int, str]:
+    """Shops in this process, at most `concurrency` at a time per marketplace (WB's slow
+    limits never hold up Allegro's shops). `as_flows`: each a sync-shop subflow (its own run
+    and summary artifact, for `serve`); otherwise the bare body, its streams task runs of the
+    calling flow (a batch of a worker: cheap for the server)."""
+    logger = run_logger()
+    markets = dict(zip(shop_ids, (shop_label(i)[0] for i in shop_ids), strict=True))
+    gates = {m: asyncio.Semaphore(max(1, concurrency)) for m in set(markets.values())}
+
+    async def one(shop_id: int) -> str:
+        async with gates[markets[shop_id]]:
+            try:
+                if as_flows:
+                    await sync_shop(shop_id)
+                    return "ok"
+                reports = await sync_one(shop_id)
+            except Exception as exc:  # noqa: BLE001 - one shop failing must not stop the others
+                logger.warning("sync of shop %s failed: %s", shop_id, exc)
+                return "failed"
+            if not reports:
+                return "skipped"
+            return "ok" if all(r.status == "success" for r in reports) else "failed"
+
+    results = await asyncio.gather(*(one(i) for i in shop_ids))
+    return dict(zip(shop_ids, results, strict=True))
+
+
+def _reap_all() -> None:
     logger = run_logger()
     failing_after = timedelta(seconds=get_settings().sync_failing_after_seconds)
     for dead in reap(get_engine(), failing_after=failing_after):
         logger.warning("run %s (%s) of shop %s had crashed: marked failed", dead.run_id, dead.stream, dead.shop_id)
-    ids = shops or active_shop_ids()
-    gate = asyncio.Semaphore(max(1, concurrency))
 
-    async def one(shop_id: int) -> str:
-        async with gate:
-            try:
-                await sync_shop(shop_id)
-                return "ok"
-            except Exception as exc:  # noqa: BLE001 - one shop failing must not stop the others
-                logger.warning("sync of shop %s failed: %s", shop_id, exc)
-                return "failed"
 
-    results = await asyncio.gather(*(one(i) for i in ids))
-    return dict(zip(ids, results, strict=True))
+@flow(name="sync-all", flow_run_name=sync_all_run_name, retries=0)
+async def sync_all(
+    concurrency: int | None = None, shops: list[int] | None = None, fan_out: bool = False
+) -> dict[Any, Any]:
+    """Every due shop (active, not backed off), or the given ones. `fan_out`: as runs of
+    sync-batch on the work pool, one queue per marketplace (flows.fanout), not waited for:
+    {"batches": [flow run ids]}; otherwise here, at most `concurrency` shops at a time per
+    marketplace: {shop id: "ok" | "failed" | "skipped"}. `concurrency`: default SYNC_CONCURRENCY."""
+    logger = run_logger()
+    concurrency = concurrency or get_settings().sync_concurrency
+    _reap_all()
+    due = fanout.due_shops(get_engine(), only=shops)
+    if not fan_out:
+        ids = sorted(i for group in due.values() for i in group)
+        return await sync_many(ids, concurrency=concurrency, as_flows=True)
+    waiting = await fanout.queued_shop_ids()
+    started = await fanout.start_batches(
+        due, batch_size=get_settings().sync_batch_size, concurrency=concurrency, exclude=waiting
+    )
+    for marketplace in sorted(due):
+        runs = [s for s in started if s.marketplace == marketplace]
+        logger.info(
+            "%s: %d shop(s) in %d batch run(s); %d still waiting in an earlier batch",
+            marketplace,
+            sum(s.shops for s in runs),
+            len(runs),
+            len(set(due[marketplace]) & waiting),
+        )
+    return {"batches": [s.flow_run_id for s in started]}
+
+
+def sync_batch_run_name() -> str:
+    ids = runtime.flow_run.parameters.get("shop_ids") or []
+    marketplace = shop_label(int(ids[0]))[0] if ids else "none"
+    return f"sync-batch-{marketplace}-{len(ids)}-shops-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+@flow(name="sync-batch", flow_run_name=sync_batch_run_name, retries=0)
+async def sync_batch(shop_ids: list[int], concurrency: int = 4) -> dict[str, str]:
+    """Sync these shops (one marketplace's batch, started by sync-all), `concurrency` at a time."""
+    require_head(get_engine())
+    results = await sync_many(shop_ids, concurrency=concurrency, as_flows=False)
+    failed = sorted(i for i, r in results.items() if r == "failed")
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(shop_ids)} shop(s) failed: {failed[:20]} (see sync_runs)")
+    return {str(k): v for k, v in results.items()}

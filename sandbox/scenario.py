@@ -104,14 +104,32 @@ SCENARIOS: dict[str, Scenario] = {
         300.0,
         (_wb("wb1", 1, 100, products=10), _al("allegro1", 2, 200_000, products=200)),
     ),
+    # Many small live shops (scale tests and benchmarks/scale): size it with wb_shops=N,allegro_shops=M.
+    "fleet": Scenario(
+        "fleet",
+        2.0,
+        (
+            _wb("wb1", 1, 60, live=True, products=5, reviews_per_order=0.1, stock_step=1800.0),
+            _al("allegro1", 2, 40, live=True, products=5, stock_step=1800.0),
+        ),
+    ),
 }
 
-_SCENARIO_KEYS = {"history_days", "wb_orders", "allegro_orders", "products", "low_stock_level", "live"}
+_SCENARIO_KEYS = {
+    "history_days",
+    "wb_orders",
+    "allegro_orders",
+    "products",
+    "low_stock_level",
+    "live",
+    "wb_shops",
+    "allegro_shops",
+}
 
 
 def load_scenario(text: str) -> Scenario:
     """`name` or `name:key=value,...` (keys: history_days, wb_orders,
-    allegro_orders, products, low_stock_level, live=0|1)."""
+    allegro_orders, products, low_stock_level, live=0|1, wb_shops, allegro_shops)."""
     name, _, overrides = text.partition(":")
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
@@ -129,6 +147,8 @@ def _override(scenario: Scenario, key: str, raw: str) -> Scenario:
         return replace(scenario, history_days=float(raw))
     if key == "low_stock_level":
         return replace(scenario, low_stock_level=int(raw))
+    if key in ("wb_shops", "allegro_shops"):
+        return _resize(scenario, key.removesuffix("_shops"), int(raw))
     shops: list[ShopSpec] = []
     for shop in scenario.shops:
         if key == "wb_orders" and shop.marketplace == "wb" or key == "allegro_orders" and shop.marketplace == "allegro":
@@ -139,6 +159,19 @@ def _override(scenario: Scenario, key: str, raw: str) -> Scenario:
             shop = replace(shop, live=raw not in ("0", "false", "no"))
         shops.append(shop)
     return replace(scenario, shops=tuple(shops))
+
+
+def _resize(scenario: Scenario, marketplace: str, count: int) -> Scenario:
+    """`count` shops of the marketplace, copies of its first one named wb1, wb2... (allegro1...),
+    each with an index of its own (its own rows)."""
+    if count < 0:
+        raise ValueError(f"{marketplace}_shops must be 0 or more")
+    model = next(s for s in scenario.shops if s.marketplace == marketplace)
+    others = [s for s in scenario.shops if s.marketplace != marketplace]
+    taken = {s.index for s in others}
+    indexes = (i for i in range(1, 10 * (count + len(others)) + 2) if i not in taken)
+    copies = [replace(model, name=f"{marketplace}{n}", index=next(indexes)) for n in range(1, count + 1)]
+    return replace(scenario, shops=tuple(others + copies))
 
 
 @dataclass(frozen=True)

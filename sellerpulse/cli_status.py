@@ -6,6 +6,7 @@ stream when its last successful sync finished and how long ago.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from sellerpulse.cli_support import age, print_json, print_table
+from storage.backoff import backoffs
 from storage.history import history_status
 from storage.shops import last_successes, list_shops, members_of
 
@@ -24,6 +26,7 @@ def shop_rows(engine: Engine) -> list[dict[str, Any]]:
         members = members_of(session, shop_ids=ids)
         synced = last_successes(session, shop_ids=ids)
         history = history_status(session, shop_ids=ids)
+        waiting = backoffs(session, shop_ids=ids)
         return [
             {
                 "id": s.id,
@@ -37,6 +40,8 @@ def shop_rows(engine: Engine) -> list[dict[str, Any]]:
                 "members": [
                     {"telegram_id": m.telegram_id, "username": m.username, "role": m.role} for m in members[s.id]
                 ],
+                # Its syncs keep failing: the scheduled sync-all waits until next_attempt_at.
+                "backoff": asdict(waiting[s.id]) if s.id in waiting else None,
                 "last_success": {
                     stream.removeprefix(f"{s.marketplace}_"): at for stream, at in sorted(synced[s.id].items())
                 },
@@ -61,7 +66,9 @@ def show_shops(engine: Engine, *, as_json: bool) -> int:
                 r["id"],
                 r["name"],
                 r["marketplace"],
-                r["status"] + (f" ({r['status_reason']})" if r["status_reason"] and r["status"] != "active" else ""),
+                r["status"]
+                + (f" ({r['status_reason']})" if r["status_reason"] and r["status"] != "active" else "")
+                + _backoff(r["backoff"], now=now),
                 "complete" if r["history_complete"] else "incomplete",
                 _people(r["members"]),
                 ", ".join(f"{stream} {age(at, now=now)}" for stream, at in r["last_success"].items()) or "never",
@@ -70,6 +77,14 @@ def show_shops(engine: Engine, *, as_json: bool) -> int:
         ],
     )
     return 0
+
+
+def _backoff(backoff: dict[str, Any] | None, *, now: datetime) -> str:
+    if backoff is None:
+        return ""
+    failures, at = backoff["failures"], backoff["next_attempt_at"]
+    when = "next cycle" if at <= now else f"not before {at.astimezone(UTC):%H:%M} UTC"
+    return f", {failures} failed sync(s) in a row: {when}"
 
 
 def _people(members: list[dict[str, Any]]) -> str:

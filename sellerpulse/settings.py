@@ -76,7 +76,14 @@ class Settings(BaseSettings):
     sync_interval_seconds: int = Field(default=180, ge=30)
     token_refresh_interval_seconds: int = Field(default=1800, ge=60)
     token_refresh_window_seconds: int = Field(default=4 * 3600, ge=60)
-    sync_concurrency: int = Field(default=4, ge=1, le=64)
+    sync_concurrency: int = Field(default=4, ge=1, le=1000)
+    # With workers (prefect.yaml, flows.fanout): sync-all starts runs of sync-batch of this many
+    # shops each, on a work queue per marketplace; at most this many batches of a marketplace
+    # run at once over all workers (set on the queues by `sellerpulse prefect-setup`).
+    sync_batch_size: int = Field(default=25, ge=1, le=1000)
+    sync_queue_limit_wb: int = Field(default=4, ge=1, le=1000)
+    sync_queue_limit_allegro: int = Field(default=4, ge=1, le=1000)
+    prefect_work_pool: str = Field(default="sellerpulse", min_length=1, max_length=100)
     # WB statistics refresh every 30 min: rows can show up with a lastChangeDate already passed.
     wb_lookback_minutes: int = Field(default=180, ge=0, le=24 * 60 * 7)
     # Allegro keeps order events 60 days; a cursor older than that is healed from the order listing.
@@ -90,6 +97,15 @@ class Settings(BaseSettings):
     # Before the first sync, how far back to back up orders (the marketplaces keep WB 90 d, Allegro 365 d).
     initial_history_days: int = Field(default=90, ge=1, le=365)
     sync_failing_after_seconds: int = Field(default=3600, ge=60)
+    # A shop whose syncs keep failing (no stream succeeded) waits min(max, base * (2**(n-1) - 1))
+    # seconds after its n-th failure in a row before the scheduled sync-all tries it again
+    # (storage.backoff): the first failure costs nothing, then 1, 3, 7... times the base.
+    sync_backoff_base_seconds: int = Field(default=180, ge=1)
+    sync_backoff_max_seconds: int = Field(default=3600, ge=1)
+
+    # Every documented marketplace rate limit times this (scaled time against a sandbox whose
+    # buckets refill as much faster: `sellerpulse sandbox --rate-limit-scale`); 1 in production.
+    marketplace_rate_scale: float = Field(default=1.0, gt=0, le=10_000)
 
     # Seconds between a failed stream's retries (a Prefect task's retry delays), comma separated.
     task_retry_delays: str = "10,30,90"
@@ -189,6 +205,8 @@ class Settings(BaseSettings):
         auth, api = ALLEGRO_HOSTS[self.allegro_env.value]
         self.allegro_auth_url = self.allegro_auth_url or auth
         self.allegro_api_url = self.allegro_api_url or api
+        if self.sellerpulse_env is Environment.production and self.marketplace_rate_scale != 1.0:
+            raise ValueError("MARKETPLACE_RATE_SCALE is for sandboxes: it must be 1 when SELLERPULSE_ENV=production")
         if self.sellerpulse_env is Environment.production and self.sellerpulse_secret_key is None:
             raise ValueError(
                 "SELLERPULSE_SECRET_KEY is required when SELLERPULSE_ENV=production "

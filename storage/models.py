@@ -560,3 +560,19 @@ class ShopInvite(Base):
     expires_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     used_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     used_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class SyncBackoff(Base):
+    """A shop whose scheduled syncs keep failing waits longer between them (storage.backoff).
+
+    One row per shop that failed its last sync(s); deleted by a sync that succeeds. The
+    scheduled sync-all leaves a shop out until `next_attempt_at`; a sync asked for by hand
+    (CLI, API) runs regardless, and its outcome counts the same way.
+    """
+
+    __tablename__ = "sync_backoff"
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(TZ, nullable=False)

@@ -45,6 +45,8 @@ class Clients:
         settings = settings or get_settings()
         # Buckets in PostgreSQL: every worker shares the marketplaces' budgets (invariant 9).
         common: dict[str, Any] = {"transport": transport, "registry": shared_buckets(settings), **kwargs}
+        if limits is None and settings.marketplace_rate_scale != 1.0:
+            limits = RateLimits().scaled(settings.marketplace_rate_scale)
         if limits is not None:
             common["limits"] = limits
         return cls(

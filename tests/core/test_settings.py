@@ -83,3 +83,10 @@ def test_repr_hides_secrets(tmp_path: Path) -> None:
     text = repr(s) + str(s.model_dump())
     for secret in ("k-very-secret", "c-very-secret", "pw-very-secret"):
         assert secret not in text
+
+
+def test_scaled_rate_limits_are_refused_in_production() -> None:
+    """MARKETPLACE_RATE_SCALE is for sandboxes: in production it would break the real limits."""
+    with pytest.raises(SettingsError, match="MARKETPLACE_RATE_SCALE"):
+        load_settings(sellerpulse_env="production", sellerpulse_secret_key="k", marketplace_rate_scale=60)
+    assert load_settings(marketplace_rate_scale=60).marketplace_rate_scale == 60

@@ -86,7 +86,7 @@ async def test_reconnecting_reactivates_the_same_shop(clean_engine: Engine, owne
 def test_prefect_yaml_declares_every_deployment_with_a_real_entrypoint() -> None:
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in config["deployments"]}
-    assert set(deployments) == {"sync-all", "refresh-tokens", "sync-shop", "backfill", "connect-allegro"}
+    assert set(deployments) == {"sync-all", "sync-batch", "refresh-tokens", "sync-shop", "backfill", "connect-allegro"}
     for name, d in deployments.items():
         module, _, attr = d["entrypoint"].partition(":")
         flow = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), attr)
@@ -94,6 +94,12 @@ def test_prefect_yaml_declares_every_deployment_with_a_real_entrypoint() -> None
     assert deployments["sync-all"]["schedules"][0]["interval"] == 180
     assert deployments["refresh-tokens"]["schedules"][0]["interval"] == 1800
     assert "schedules" not in deployments["backfill"]
+    # On workers, sync-all fans out onto the pool (flows.fanout) instead of syncing in its own process.
+    assert deployments["sync-all"]["parameters"] == {"fan_out": True}
+    # The heartbeat comes from the workers' environment (FLOW_HEARTBEAT_SECONDS, flows.zombies):
+    # a fixed one here could disagree with the automation's window and crash live runs.
+    for d in deployments.values():
+        assert "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" not in d["work_pool"].get("job_variables", {}).get("env", {})
 
 
 async def test_scheduled_syncs_start_soon_after_serving_then_keep_their_interval() -> None:

@@ -148,3 +148,13 @@ def test_clock_speed_frozen_and_advance() -> None:
         clock.advance(-1)
     frozen = SandboxClock(start, speed=0)
     assert frozen.now() == start
+
+
+def test_a_fleet_scenario_has_as_many_shops_as_asked_each_with_rows_of_its_own() -> None:
+    from sandbox.scenario import load_scenario
+
+    fleet = load_scenario("fleet:wb_shops=3,allegro_shops=2")
+    assert [s.name for s in fleet.wb_shops] == ["wb1", "wb2", "wb3"]
+    assert [s.name for s in fleet.allegro_shops] == ["allegro1", "allegro2"]
+    assert len({s.index for s in fleet.shops}) == 5  # the index seeds a shop's rows
+    assert all(s.live for s in fleet.shops)
