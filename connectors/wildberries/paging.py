@@ -164,8 +164,14 @@ class OrderFeedPaginator:
         paging: dict[str, Any] = {"limit": self.limit, "offset": self.offset}
         if self.offset and self.snapshot:
             paging["snapshotTime"] = self.snapshot
-        return {"selectedPeriod": period, "nmIds": [], "brandNames": [], "subjectIds": [], "tagIds": [],
-                "pagination": paging}
+        return {
+            "selectedPeriod": period,
+            "nmIds": [],
+            "brandNames": [],
+            "subjectIds": [],
+            "tagIds": [],
+            "pagination": paging,
+        }
 
     def update_state(self, count: int, snapshot: str | None) -> None:
         if self.offset == 0:
