@@ -44,8 +44,9 @@ SALES_PATH = "/api/v1/supplier/sales"
 STOCKS_PATH = "/api/analytics/v1/stocks-report/wb-warehouses"
 ORDER_FEED_PATH = "/api/analytics/v1/order-feed"
 ORDER_FEED_LIMIT = 10_000
-# The feed serves the last 31 days; asking for a minute more is refused (our clock may run ahead).
-ORDER_FEED_WINDOW = timedelta(days=31) - timedelta(minutes=10)
+# The feed serves the last 31 days and refuses a period starting earlier; a paged read keeps its
+# start while it pages at 1 request/min (and our clock may run ahead): an hour to spare.
+ORDER_FEED_WINDOW = timedelta(days=31) - timedelta(hours=1)
 FEEDBACKS_PATH = "/api/v1/feedbacks"
 FEEDBACKS_ARCHIVE_PATH = "/api/v1/feedbacks/archive"
 CARDS_PATH = "/content/v2/get/cards/list"
