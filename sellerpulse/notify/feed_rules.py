@@ -68,6 +68,16 @@ def _stage(shop: ShopContext, change: RowChange, status: str, payload: dict[str,
     return _draft(shop, kind, change.key, "sale", body)
 
 
+def _basket_key(new: Mapping[str, Any], raw: Mapping[str, Any]) -> str | None:
+    """The feed has no gNumber; the units of one basket share their creation time to the second
+    and their destination, which tells them apart from other buyers' well enough to show them as
+    one message (two buyers at the same second and place would share one: shown, not lost)."""
+    ordered = new.get("ordered_at")
+    if not isinstance(ordered, datetime):
+        return None
+    return f"feed:{ordered.isoformat()}:{raw.get('destinationCity')}:{raw.get('destinationDistrict')}"
+
+
 def _payload(change: RowChange, catalog: Catalog | None) -> dict[str, Any]:
     """What the order and sale messages show (sellerpulse/notify/render.py), statistics first."""
     new = change.new
@@ -87,6 +97,7 @@ def _payload(change: RowChange, catalog: Catalog | None) -> dict[str, Any]:
     return {
         "order_id": change.key,
         "basket_id": stats.get("basket_id"),
+        "basket_key": None if stats.get("basket_id") else _basket_key(new, raw),
         "amount": amount,
         "currency": new.get("currency"),
         "bought_at": stats.get("bought_at") or new.get("ordered_at"),
