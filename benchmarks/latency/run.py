@@ -1,23 +1,25 @@
 """WB notification latency: statistics only against statistics + the order feed, in one run.
 
-    uv run python -m benchmarks.latency [--hours 24] [--speed 120] [--out FILE]
+    uv run python -m benchmarks.latency [--hours 24] [--out FILE]
 
-Two identical sandboxes (same seed and scenario: about one WB order a minute, ten days of history; their
-clocks start together and run at `speed` sandbox seconds per real second) with rate limits on
-and the statistics' 30-minute refresh. Time is scaled with every ratio kept: the sandbox's
-buckets refill `speed` times faster and so do our clients'; the schedules (a full sync every
-`SYNC_INTERVAL_SECONDS`, the feed every `WB_FEED_INTERVAL_SECONDS`) shrink by `speed`. One
-database, two shops, each on its own sandbox:
+Two identical sandboxes (same seed and scenario: about one WB order a minute, ten days of
+history) with rate limits on and the statistics' 30-minute refresh, at real speed, run as a
+discrete-event simulation so a day does not take a day: each sandbox clock stands still while
+our code runs and is then moved on by the real time the run took (so processing counts at its
+real duration, whatever the machine's load), and between runs it jumps to the next scheduled
+one. Our clients' rate-limit buckets and waits run on the same clock (a wait of 60 s moves it
+60 s), so every limit holds as in real time. One database, two shops, each on its own sandbox:
 
-* `stats`: every sync reads cards, orders and sales (what a statistics-only pipeline can do);
-* `feed`: the same syncs with the feed among them, plus the feed alone on its own schedule
-  (`flows.feed.read_feeds`, as `sellerpulse serve` runs it).
+* `stats`: a sync every `SYNC_INTERVAL` reads cards, orders and sales (all a statistics-only
+  pipeline can do);
+* `feed`: the same syncs with the feed among them, plus the feed alone every `FEED_INTERVAL`
+  (as `sellerpulse serve` runs it; skipped while the shop's sync holds it).
 
 Each shop's first sync runs first (silent). For each notification of a real transition after
-that (new order, cancellation, buyout, return) the delay is from the sandbox's transition time
-to the outbox row's `created_at`, both in sandbox seconds. Prints one JSON document.
-Our own processing time is scaled too (a 0.2 s read at speed 120 counts as 24 s), so the
-figures err on the slow side.
+it (new order, cancellation, buyout, return) the delay is from the sandbox's transition time to
+the end of the run that wrote the outbox row (an upper bound). The two pipelines run side by
+side in one event loop, so each run's measured time also holds the other's work interleaved
+with it (again an upper bound). Prints one JSON document.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.ratelimit import Rate, RateLimits
+from connectors.ratelimit import RateLimits
 from sandbox import SandboxConfig, create_app
 from sandbox.cli import URL_KEYS
 from sandbox.transport import SandboxTransport
@@ -56,13 +58,6 @@ def _environment(database_url: str) -> None:
     os.environ.update({"DATABASE_URL": database_url, **{key: f"{SANDBOX}/{host}" for host, key in URL_KEYS.items()}})
 
 
-def scaled_limits(speed: float) -> RateLimits:
-    """Our clients' documented limits, `speed` times faster (the sandbox's buckets are too)."""
-    base = RateLimits()
-    fields = {name: getattr(base, name) for name in base.__dataclass_fields__ if name != "disabled"}
-    return RateLimits(**{name: Rate(r.per_second * speed, r.burst) for name, r in fields.items()})
-
-
 def percentiles(values: list[float]) -> dict[str, float | int | None]:
     if not values:
         return {"n": 0, "p50": None, "p95": None, "max": None}
@@ -73,51 +68,60 @@ def percentiles(values: list[float]) -> dict[str, float | int | None]:
 
 
 class Pipeline:
-    """One shop on one sandbox, and the schedules that sync it."""
+    """One shop on one sandbox whose clock only moves when we move it, and its schedules."""
 
-    def __init__(self, name: str, app: Any, shop_id: int, speed: float, *, feed: bool) -> None:
+    def __init__(self, name: str, app: Any, shop_id: int, *, feed: bool) -> None:
+        from connectors.ratelimit import BucketRegistry
         from tasks.clients import Clients
 
-        self.name, self.app, self.shop_id, self.speed, self.feed = name, app, shop_id, speed, feed
+        self.name, self.app, self.shop_id, self.feed = name, app, shop_id, feed
         self.world = app.state.world
         self.clients = Clients.from_settings(
-            transport=SandboxTransport(app=app), limits=scaled_limits(speed), now=self.world.now_dt
+            transport=SandboxTransport(app=app),
+            limits=RateLimits(),
+            registry=BucketRegistry(clock=self.world.now),
+            clock=self.world.now,
+            sleep=self._sleep,
+            now=self.world.now_dt,
         )
         self.failures: list[str] = []
-        self.runs = 0
+        self.runs: list[tuple[float, float, float]] = []  # (wall start, wall end, sandbox end)
 
-    async def first_sync(self) -> None:
+    async def _sleep(self, seconds: float) -> None:
+        self.world.advance(max(0.0, seconds))  # a wait passes on the sandbox clock only
+        await asyncio.sleep(0)
+
+    async def run(self, streams: list[str] | None) -> None:
         from flows.sync import sync_one
 
-        await self._check(await sync_one(self.shop_id, clients=self.clients, wait_seconds=600))
-
-    async def _check(self, reports: list[Any]) -> None:
-        self.runs += 1
+        wall, began = time.time(), time.perf_counter()
+        wait = 0.0 if streams == ["feed"] else 600.0  # the feed alone skips a shop being synced
+        reports = await sync_one(self.shop_id, streams, clients=self.clients, wait_seconds=wait)
+        self.world.advance(time.perf_counter() - began)  # our processing, at its real duration
+        self.runs.append((wall, time.time(), self.world.now()))
         self.failures += [f"{r.stream}: {r.error}" for r in reports if r.status != "success"]
 
-    async def every(self, interval: float, streams: list[str], until: float) -> None:
-        """Runs on a schedule in sandbox seconds; a run still going when the next is due delays
-        it (Prefect's one-at-a-time deployments cancel the overlapping run: the same)."""
-        from flows.sync import sync_one
-
-        while self.world.now() < until:
-            due = self.world.now() + interval
-            # The feed alone skips a shop being synced (that sync reads the feed), as in `serve`.
-            wait = 0.0 if streams == ["feed"] else 60.0
-            await self._check(await sync_one(self.shop_id, streams, clients=self.clients, wait_seconds=wait))
-            wait = (due - self.world.now()) / self.speed
-            if wait > 0:
-                await asyncio.sleep(wait)
-
-    def schedules(self, until: float) -> list[Any]:
-        statistics_streams = ["cards", "feed", "orders", "sales"] if self.feed else ["cards", "orders", "sales"]
-        jobs = [self.every(SYNC_INTERVAL, statistics_streams, until)]
+    async def schedule(self, until: float) -> None:
+        stats = ["cards", "feed", "orders", "sales"] if self.feed else ["cards", "orders", "sales"]
+        due = {SYNC_INTERVAL: self.world.now() + SYNC_INTERVAL}
         if self.feed:
-            jobs.append(self.every(FEED_INTERVAL, ["feed"], until))
-        return jobs
+            due[FEED_INTERVAL] = self.world.now() + FEED_INTERVAL
+        while min(due.values()) <= until:
+            interval = min(due, key=lambda k: due[k])
+            if self.world.now() < due[interval]:
+                self.world.advance(due[interval] - self.world.now())  # idle until the next run
+            await self.run(stats if interval == SYNC_INTERVAL else ["feed"])
+            while due[interval] <= self.world.now():  # a run that overran skips its missed slots
+                due[interval] += interval
+
+    def sandbox_time(self, created: datetime) -> float | None:
+        """The sandbox time at the end of the run that wrote a row created at `created`."""
+        wall = created.timestamp()
+        began = [run for run in self.runs if run[0] <= wall]  # runs never overlap within a pipeline
+        return max(began)[2] if began else None
 
 
-def delays(pipeline: Pipeline, since: float, until: float, wall_ref: float, sandbox_ref: float) -> dict[str, Any]:
+def delays(pipeline: Pipeline, since: float, until: float) -> dict[str, Any]:
     """Per notification: outbox time (sandbox seconds) minus the transition's time."""
     from storage.db import get_engine
     from storage.models import Notification, Shop
@@ -141,7 +145,11 @@ def delays(pipeline: Pipeline, since: float, until: float, wall_ref: float, sand
         if at is None or at <= notify_from or at > until:
             unmatched += at is None
             continue
-        delay = sandbox_ref + (created.timestamp() - wall_ref) * pipeline.speed - at
+        written = pipeline.sandbox_time(created)
+        if written is None:
+            unmatched += 1
+            continue
+        delay = written - at
         per_kind[kind].append(delay)
         every.append(delay)
         sources["feed" if payload.get("source") == "feed" else "statistics"] += 1
@@ -152,51 +160,46 @@ def delays(pipeline: Pipeline, since: float, until: float, wall_ref: float, sand
         "notified_by": sources,
         "not_yet_notified_at_the_end": missing,
         "without_a_transition": unmatched,
-        "runs": pipeline.runs,
+        "runs": len(pipeline.runs),
         "failed_stream_runs": len(pipeline.failures),
         "first_failures": pipeline.failures[:3],
     }
 
 
-async def measure(hours: float, speed: float) -> dict[str, Any]:
+async def measure(hours: float) -> dict[str, Any]:
     from storage import migrate
     from storage.db import get_engine
     from storage.shops import create_shop
 
     start = datetime.now(UTC).replace(microsecond=0)
     config = replace(
-        SandboxConfig(), scenario=SCENARIO, seed=11, speed=speed, start=start, rate_limits=True,
-        rate_limit_scale=speed, wb_statistics_refresh_s=1800,
+        SandboxConfig(), scenario=SCENARIO, seed=11, speed=0.0, start=start, rate_limits=True,
+        wb_statistics_refresh_s=1800,
     )  # fmt: skip
     apps = {"stats": create_app(config), "feed": create_app(config)}
-    wall_ref, sandbox_ref = time.time(), apps["stats"].state.world.now()
     engine = get_engine()
     migrate.upgrade(engine)
-    pipelines = {}
+    shop_ids = {}
     with Session(engine) as session, session.begin():
         for name, app in apps.items():
-            # The same seed issues the same token: a token of its own each, or the two shops would
+            world = app.state.world
+            # The same seed issues the same token: one of its own each, or the two shops would
             # share our rate-limit buckets (keyed by token) and slow each other down.
-            creds = {
-                "token": app.state.world.wb_token("wb1") if name == "stats" else app.state.world.mint_wb_token("wb1")
-            }
-            shop_id = create_shop(session, marketplace="wb", name=f"bench-{name}", credentials=creds).id
-            pipelines[name] = (app, shop_id)
-    pipelines = {n: Pipeline(n, app, sid, speed, feed=n == "feed") for n, (app, sid) in pipelines.items()}
-    started = time.perf_counter()
-    await asyncio.gather(*(p.first_sync() for p in pipelines.values()))
-    since = max(p.world.now() for p in pipelines.values())
-    until = since + hours * 3600
-    await asyncio.gather(*(job for p in pipelines.values() for job in p.schedules(until)))
-    results = {n: delays(p, since, until, wall_ref, sandbox_ref) for n, p in pipelines.items()}
+            creds = {"token": world.wb_token("wb1") if name == "stats" else world.mint_wb_token("wb1")}
+            shop_ids[name] = create_shop(session, marketplace="wb", name=f"bench-{name}", credentials=creds).id
+    pipelines = {n: Pipeline(n, app, shop_ids[n], feed=n == "feed") for n, app in apps.items()}
+    started, load_before = time.perf_counter(), os.getloadavg()
+    await asyncio.gather(*(p.run(None) for p in pipelines.values()))  # first syncs: silent
+    since = {n: p.world.now() for n, p in pipelines.items()}
+    await asyncio.gather(*(p.schedule(since[n] + hours * 3600) for n, p in pipelines.items()))
+    results = {n: delays(p, since[n], since[n] + hours * 3600) for n, p in pipelines.items()}
     for p in pipelines.values():
         await p.clients.aclose()
     return {
         "scenario": SCENARIO,
         "sandbox_hours": hours,
-        "speed": speed,
         "real_seconds": round(time.perf_counter() - started, 1),
-        "load_average": os.getloadavg(),
+        "load_average_before_after": [load_before, os.getloadavg()],
         "cpus": os.cpu_count(),
         "sync_interval_s": SYNC_INTERVAL,
         "feed_interval_s": FEED_INTERVAL,
@@ -208,7 +211,6 @@ async def measure(hours: float, speed: float) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__.split("\n")[0])
     parser.add_argument("--hours", type=float, default=24.0, help="sandbox hours of WB activity")
-    parser.add_argument("--speed", type=float, default=120.0, help="sandbox seconds per real second")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     from storage.scratch import fresh_database, server_url
@@ -216,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     server = server_url(Path(tempfile.mkdtemp(prefix="sp-latency-")), "BENCH_DATABASE_URL", "DATABASE_URL")
     with fresh_database(server, "sp_latency") as url:
         _environment(url)
-        result = asyncio.run(measure(args.hours, args.speed))
+        result = asyncio.run(measure(args.hours))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
