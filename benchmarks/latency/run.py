@@ -121,6 +121,13 @@ class Pipeline:
         return max(began)[2] if began else None
 
 
+def _shown_late(world: Any, srid: str) -> bool:
+    """The order's `date` is more than 30 min before it appears (sandbox srid: ...{index:011d}.0.0)."""
+    model = world.wb["wb1"].orders
+    i = int(srid.split(".")[0][-11:])
+    return model.appear(i) - model.order_date(i) > 1800
+
+
 def delays(pipeline: Pipeline, since: float, until: float) -> dict[str, Any]:
     """Per notification: outbox time (sandbox seconds) minus the transition's time."""
     from storage.db import get_engine
@@ -138,6 +145,7 @@ def delays(pipeline: Pipeline, since: float, until: float) -> dict[str, Any]:
         notify_from = s.get(Shop, pipeline.shop_id).notify_from.timestamp()
     per_kind: dict[str, list[float]] = {k: [] for k in KINDS}
     every: list[float] = []
+    on_time: list[float] = []
     sources = {"feed": 0, "statistics": 0}
     unmatched = 0
     for kind, key, created, payload in rows:
@@ -152,10 +160,15 @@ def delays(pipeline: Pipeline, since: float, until: float) -> dict[str, Any]:
         delay = written - at
         per_kind[kind].append(delay)
         every.append(delay)
+        if not (kind == "new_order" and _shown_late(world, key.split(":")[2])):
+            on_time.append(delay)
         sources["feed" if payload.get("source") == "feed" else "statistics"] += 1
     missing = len([1 for (kind, _e), at in truth.items() if notify_from < at <= until]) - len(every)
     return {
         "all": percentiles(every),
+        # Without the new orders WB lists days after they were placed (12 % of the sandbox's
+        # baskets: `date` 1-3 days before they appear): the feed's look-back misses those.
+        "all_but_late_listed_orders": percentiles(on_time),
         **{kind: percentiles(values) for kind, values in per_kind.items()},
         "notified_by": sources,
         "not_yet_notified_at_the_end": missing,
