@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,9 +23,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import throttle
+from api import fastroutes, throttle
 from api.errors import ApiError, database_unavailable, is_database_down, log
+from api.limits import replay
 from api.schemas import MAX_ID
+from storage.db import driver_cursor
 
 POLL_PATH = "/api/v1/notifications"
 KEY_HEADER = b"x-api-key"
@@ -52,12 +54,48 @@ def plain_poll(query: bytes) -> dict[str, int] | None:
 
 
 class PollFastPath:
+    """The poll here, and the other frequent requests of a bot (api.fastroutes) when the app
+    has its own loop connection (as served); everything else goes on to the app."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != POLL_PATH:
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if scope["method"] == "GET" and scope["path"] == POLL_PATH:
+            return await self._poll(scope, receive, send)
+        found = fastroutes.route_of(scope)
+        loop_connection: LoopConnection | None = getattr(scope["app"].state, "poll_connection", None)
+        if found is None or loop_connection is None:
+            return await self.app(scope, receive, send)
+        route, match = found
+        body = b""
+        if route.has_body:
+            if not fastroutes.is_json(scope):
+                return await self.app(scope, receive, send)
+            read = await _body(receive)
+            if read is None:
+                return  # the client went away
+            body, receive = read, replay(read, receive)
+        args = route.parse(match, scope["query_string"], body)
+        if args is None:
+            return await self.app(scope, receive, send)
+        secret = _header(scope, KEY_HEADER)
+
+        def work(cur: psycopg.Cursor[Any]) -> bytes:
+            return route.answer(cur, secret, **args)
+
+        try:
+            if route.in_thread:
+                answer = await _in_thread(scope, work)
+            else:
+                answer = await _on_loop(scope, loop_connection, work)
+        except fastroutes.FallThrough:
+            return await self.app(scope, receive, send)
+        await answer(scope, receive, send)
+
+    async def _poll(self, scope: Scope, receive: Receive, send: Send) -> None:
         params = plain_poll(scope["query_string"])
         if params is None:
             return await self.app(scope, receive, send)
@@ -67,37 +105,105 @@ class PollFastPath:
         state = scope["app"].state
         args = (state, secret, params["telegram_id"], params.get("after"), None, params.get("limit", 50))
         loop_connection: LoopConnection | None = getattr(state, "poll_connection", None)
+        if loop_connection is not None:
+
+            def work(cur: psycopg.Cursor[Any]) -> bytes:
+                return _poll(*args, cur=cur)
+
+            return await (await _on_loop(scope, loop_connection, work))(scope, receive, send)
         try:
             try:
-                if loop_connection is not None:
-                    # Run on the event loop itself: one short statement (bounded by the API
-                    # engine's statement timeout) costs less than handing it to a thread and
-                    # back, which on a 2-core machine measured ~40% more polls per second.
-                    cur = await loop_connection.cursor()
-                    with loop_connection.using(cur):
-                        body = _poll(*args, cur=cur)
-                else:
-                    async with state.db_slots():
-                        body = await run_in_threadpool(_poll, *args)
+                async with state.db_slots():
+                    body = await run_in_threadpool(_poll, *args)
             except ApiError as exc:
                 if not throttle.is_auth_failure(exc):
                     raise
-                if loop_connection is None:
-                    raise await throttle.after_request(state, scope, exc) from None
-                limit = state.settings.api_auth_failures_per_minute
-                with loop_connection.using(cur):
-                    raise throttle.on_cursor(cur, scope, exc, limit) from None
+                raise await throttle.after_request(state, scope, exc) from None
         except ApiError as exc:
             return await exc.response()(scope, receive, send)
         except Exception as exc:
-            # Middleware sits outside the app's typed handlers: answer as api.errors would. The
-            # driver's own errors come here too (psycopg's, from the connection: SQLAlchemy never
-            # sees this one), not only SQLAlchemy's.
-            if not is_database_down(exc):
-                raise
-            log.warning("database unavailable on the poll: %s", type(exc).__name__)
-            return await database_unavailable().response()(scope, receive, send)
+            return await _database_down(exc)(scope, receive, send)
         await Response(body, media_type="application/json")(scope, receive, send)
+
+
+Work = Callable[[psycopg.Cursor[Any]], bytes]
+
+
+async def _on_loop(scope: Scope, loop_connection: LoopConnection, work: Work) -> Response:
+    """`work` on the event loop itself: one short statement (bounded by the API engine's
+    statement timeout) costs less than handing it to a thread and back, which on a 2-core
+    machine measured ~40% more polls per second."""
+
+    async def run() -> Response:
+        cur = await loop_connection.cursor()
+        with loop_connection.using(cur):
+            return _response(scope, cur, work)
+
+    return await _answered(run())
+
+
+async def _in_thread(scope: Scope, work: Work) -> Response:
+    """`work` in a thread, in a database slot, on a pooled connection in autocommit (the read
+    sessions'): for statements that wait on PostgreSQL for long (a batch poll's pages, an ack's
+    commit), during which the event loop goes on serving the worker's other requests."""
+    state = scope["app"].state
+
+    def run() -> Response:
+        with state.read_sessionmaker() as session, session.begin(), driver_cursor(session) as cur:
+            return _response(scope, cur, work)
+
+    async def in_slot() -> Response:
+        async with state.db_slots():
+            return await run_in_threadpool(run)
+
+    return await _answered(in_slot())
+
+
+async def _answered(answer: Awaitable[Response]) -> Response:
+    """The answer, an ApiError's response, or a 503 for a database that is down; FallThrough
+    goes on (the route answers)."""
+    try:
+        return await answer
+    except ApiError as exc:
+        return exc.response()
+    except fastroutes.FallThrough:
+        raise
+    except Exception as exc:
+        return _database_down(exc)
+
+
+def _response(scope: Scope, cur: psycopg.Cursor[Any], work: Work) -> Response:
+    """The answer of `work`, or the error's: a failed authentication counted on the same
+    cursor (api.throttle), before the 401 (or 429) goes out."""
+    try:
+        return Response(work(cur), media_type="application/json")
+    except ApiError as exc:
+        if not throttle.is_auth_failure(exc):
+            raise
+        limit = scope["app"].state.settings.api_auth_failures_per_minute
+        raise throttle.on_cursor(cur, scope, exc, limit) from None
+
+
+def _database_down(exc: Exception) -> Response:
+    # Middleware sits outside the app's typed handlers: answer as api.errors would. The driver's
+    # own errors come here too (psycopg's, from the connection: SQLAlchemy never sees this
+    # one), not only SQLAlchemy's.
+    if not is_database_down(exc):
+        raise exc
+    log.warning("database unavailable on the fast path: %s", type(exc).__name__)
+    return database_unavailable().response()
+
+
+async def _body(receive: Receive) -> bytes | None:
+    """The whole request body (api.limits has bounded it already); None if the client left."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return bytes(body)
 
 
 class LoopConnection:

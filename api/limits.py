@@ -45,7 +45,7 @@ class BodyLimit:
                 return await self._too_large(scope, receive, send)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(bytes(body), receive), send)
+        await self.app(scope, replay(bytes(body), receive), send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(
@@ -57,7 +57,8 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` for an app after the body was read here: the body once, then the rest."""
     sent = False
 
     async def replay() -> Message:

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from connectors import errors
-from connectors.parsing import decode_json, gc_paused
+from connectors.parsing import ArrayParts, decode_json, gc_paused
 from connectors.ratelimit import Bucket, Clock, Sleep
 from sellerpulse import __version__
 
@@ -253,15 +253,75 @@ class HostClient:
                 result = await self._attempt(call)
             except errors.TransientError as exc:
                 attempt += 1
-                if budget is not None:
-                    budget.failed(self._clock() - started, f"{type(exc).__name__}: {exc}", self.url_of(call.path))
-                if attempt >= self.retry.attempts:
-                    raise
-                await self._wait_before_retry(call, exc, attempt, budget)
+                await self._failed(call, exc, attempt, budget, started)
                 continue
             if budget is not None:
                 budget.succeeded()
             return result
+
+    async def stream_array(self, call: Call, *, part_bytes: int = 4 << 20) -> AsyncIterator[list[Any]]:
+        """Send with retries and decode a JSON array body as it arrives, in parts of rows
+        (`ArrayParts`): the body is never held whole. Retried like `send` until the first part
+        is delivered; a failure after that raises (the caller has rows it cannot take back:
+        it re-reads from what it stored). A body that is not an array is a PayloadError."""
+        attempt = 0
+        budget = _budget.get()
+        while True:
+            if call.bucket is not None:
+                await call.bucket.acquire(self._sleep)
+            started, delivered = self._clock(), False
+            try:
+                async for part in self._streamed(call, part_bytes):
+                    delivered = True
+                    yield part
+            except errors.TransientError as exc:
+                if delivered:
+                    raise
+                attempt += 1
+                await self._failed(call, exc, attempt, budget, started)
+                continue
+            if budget is not None:
+                budget.succeeded()
+            return
+
+    async def _streamed(self, call: Call, part_bytes: int) -> AsyncIterator[list[Any]]:
+        decoder = ArrayParts(part_bytes)
+        try:
+            async with self._client.stream(
+                call.method, call.path, params=call.params, json=call.json_body, data=call.form,
+                headers=call.headers, auth=call.auth,  # type: ignore[arg-type]
+            ) as response:  # fmt: skip
+                if response.status_code >= 300 or response.status_code < 200:
+                    await response.aread()
+                    self._interpret(call, response)  # raises what `send` would
+                async for chunk in response.aiter_bytes():
+                    with gc_paused():
+                        parts = decoder.feed(chunk)
+                    for part in parts:
+                        yield part
+                    del parts
+            with gc_paused():
+                last = decoder.close()
+        except httpx.TimeoutException as exc:
+            raise errors.NetworkError(f"{self.name}: timeout ({type(exc).__name__})", path=call.path) from exc
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise errors.NetworkError(f"{self.name}: transport error ({type(exc).__name__})", path=call.path) from exc
+        except ValueError as exc:
+            raise errors.NetworkError(f"{self.name}: truncated or malformed JSON body", path=call.path) from exc
+        if last is None and decoder.value is not None:
+            raise errors.PayloadError(f"{self.name}: the response is not a JSON array", path=call.path)
+        if last:
+            yield last
+
+    async def _failed(
+        self, call: Call, exc: errors.TransientError, attempt: int, budget: RetryBudget | None, started: float
+    ) -> None:
+        """A failed attempt: charge the budget, then raise if out of tries, else wait for the next."""
+        if budget is not None:
+            budget.failed(self._clock() - started, f"{type(exc).__name__}: {exc}", self.url_of(call.path))
+        if attempt >= self.retry.attempts:
+            raise exc
+        await self._wait_before_retry(call, exc, attempt, budget)
 
     def url_of(self, path: str) -> str:
         """Scheme, host, port and path of a request: what an error may show (never a query,

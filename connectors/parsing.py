@@ -84,6 +84,68 @@ def decode_json(body: bytes) -> Any:
     return rows
 
 
+class ArrayParts:
+    """A JSON array decoded as its bytes arrive, in parts of about `part_bytes`: feed it the
+    body chunk by chunk, take the parts of rows as they complete, then `close()` for the rest.
+
+    The body is never held whole (a WB statistics response is 57 MB of JSON for 80,000 rows):
+    only the bytes of the part being decoded. Parts are split after a `}` that ends a top-level
+    element and before the `,{` that starts the next, as in `decode_json`; a split anywhere else
+    (inside a string, inside a nested value) leaves its part undecodable, and the next split is
+    tried. The rows, in order, are exactly `json.loads(body)`'s. A body that is not an array
+    (or has nowhere to split) is decoded whole at `close()`.
+    """
+
+    def __init__(self, part_bytes: int = _PART) -> None:
+        self.part_bytes = part_bytes
+        self._buf = bytearray()
+        self._array: bool | None = None  # unknown until the first byte that is not blank
+        self._search = part_bytes  # where the next split is looked for (bytes before it were tried)
+        self.value: Any = None  # what close() decoded when the body is not an array
+
+    def feed(self, chunk: bytes) -> list[list[Any]]:
+        self._buf += chunk
+        if self._array is None:
+            text = self._buf.lstrip()
+            if not text:
+                return []
+            self._array = text[:1] == b"["
+            if self._array:
+                self._buf = bytearray(text[1:])  # just after the "["
+        return self._parts() if self._array else []
+
+    def _parts(self) -> list[list[Any]]:
+        parts: list[list[Any]] = []
+        while len(self._buf) > self._search:
+            split = self._buf.find(b"},{", self._search)
+            if split < 0:
+                self._search = max(self.part_bytes, len(self._buf) - 2)  # scan only new bytes next
+                break
+            try:
+                part = json.loads(b"[" + self._buf[: split + 1] + b"]")
+            except ValueError:
+                self._search = split + 1  # not between two rows: try the next "},{"
+                continue
+            parts.append(part)
+            del self._buf[: split + 2]  # the part and its ",": the next row starts here
+            self._search = self.part_bytes
+        return parts
+
+    def close(self) -> list[Any] | None:
+        """The last part (an array), or None and the whole value in `value` (not an array)."""
+        buf, self._buf = bytes(self._buf), bytearray()
+        if self._array is None:
+            self.value = json.loads(buf) if buf.strip() else None
+            return None
+        if not self._array:
+            self.value = json.loads(buf)
+            return None
+        rest = json.loads(b"[" + buf)  # ends with the array's "]"
+        if not isinstance(rest, list):
+            raise ValueError("not an array")
+        return rest
+
+
 class Payload(BaseModel):
     """Base of marketplace payload models: unknown fields accepted (ignored here, kept in `raw`)."""
 

@@ -1,7 +1,7 @@
 """`sellerpulse sandbox ...` sub-commands (argparse).
 
     sellerpulse sandbox [run] [--host H] [--port N] [--seed N] [--scenario NAME]
-                        [--speed X] [--faults SPEC] [--no-rate-limits]
+                        [--speed X] [--faults SPEC] [--latency SPEC] [--no-rate-limits]
                         [--rate-limit-scale X] [--auto-approve]
                         [--allegro-token-requests N]
     sellerpulse sandbox approve CODE [--shop S] [--url URL]
@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.faults import HOSTS, FaultSpecError, parse_faults
+from sandbox.latency import LatencySpecError, parse_latency
 from sandbox.scenario import SCENARIOS
 
 DEFAULT_PORT = 8765
@@ -69,6 +70,11 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--speed", type=float, default=1.0, help="sandbox seconds per real second")
     p.add_argument("--faults", default=None, help="e.g. 'wb-statistics:429=0.2,5xx=0.1;*:slow=0.1'")
+    p.add_argument(
+        "--latency",
+        default=None,
+        help="per-request latency in ms per host, e.g. 'allegro-api=150,wb-statistics=400' or '*=150' (default off)",
+    )
     p.add_argument("--no-rate-limits", action="store_true", help="switch rate limits off (benchmarks)")
     p.add_argument("--rate-limit-scale", type=float, default=1.0)
     p.add_argument("--auto-approve", action="store_true", help="approve Allegro device codes at once (demo)")
@@ -119,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         parse_faults(args.faults)
+        parse_latency(args.latency)
         start = datetime.fromisoformat(args.start) if args.start else datetime.now(UTC).replace(microsecond=0)
         if start.tzinfo is None:
             start = start.replace(tzinfo=UTC)
@@ -128,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
             scenario=args.scenario,
             speed=args.speed,
             faults=args.faults,
+            latency=args.latency,
             rate_limits=not args.no_rate_limits,
             rate_limit_scale=args.rate_limit_scale,
             auto_approve=args.auto_approve,
@@ -137,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
             allegro_token_requests=args.allegro_token_requests,
         )
         app = create_app(config)
-    except (FaultSpecError, ValueError) as exc:
+    except (FaultSpecError, LatencySpecError, ValueError) as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host

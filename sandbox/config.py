@@ -15,6 +15,7 @@ class SandboxConfig:
     speed: float = 0.0  # sandbox seconds per real second; 0 = frozen (tests), CLI default 1
     start: datetime = DEFAULT_START  # sandbox time at startup (UTC)
     faults: str | None = None  # fault spec (see sandbox.faults)
+    latency: str | None = None  # per-request latency per host, e.g. "allegro-api=150" (sandbox.latency); off
     rate_limits: bool = True
     rate_limit_scale: float = 1.0  # >1 refills buckets faster (tests, demos)
     wb_row_cap: int = 80_000  # WB statistics rows per response

@@ -85,6 +85,7 @@ class MarketplaceMiddleware:
                 ctx["fault"] = kind
                 await _send_response(fault_response(host, status, world.now()), scope, receive, send, ctx)
                 return
+        await world.latency.wait(host)  # asyncio.sleep: other requests go on meanwhile
         ctx["request_no"] = n
         truncate = faults.roll(host, "truncate", n)
         if truncate:

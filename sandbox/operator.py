@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from sandbox.faults import FaultSpecError
+from sandbox.latency import LatencySpecError
 from sandbox.responses import json_response
 from sandbox.timefmt import parse_iso_utc, to_dt, utc_z
 from sandbox.world import World
@@ -55,6 +56,7 @@ def operator_router() -> APIRouter:
                     for s in w.scenario.shops
                 ],
                 "faults": w.faults.plan.to_spec(),
+                "latency": w.latency.report()["spec"],
                 "rate_limits": {"enabled": w.limiter.enabled, "scale": w.limiter.scale},
                 "event_retention_s": w.event_retention(),
                 "allegro_token_requests": w.allegro_token_requests,
@@ -180,6 +182,24 @@ def operator_router() -> APIRouter:
         except FaultSpecError as exc:
             return _err(400, str(exc))
         return json_response({"spec": spec})
+
+    @r.get("/latency")
+    async def get_latency(request: Request) -> Response:
+        return json_response(_world(request).latency.report())
+
+    @r.put("/latency")
+    async def put_latency(request: Request) -> Response:
+        """`{"spec": "allegro-api=150"}`; an empty spec switches latency off. Resets the peak."""
+        body = await _body(request)
+        spec = body.get("spec")
+        if spec is not None and not isinstance(spec, str):
+            return _err(400, "spec: a latency spec such as 'allegro-api=150,wb-statistics=400'")
+        w = _world(request)
+        try:
+            w.latency.set_spec(spec)
+        except LatencySpecError as exc:
+            return _err(400, str(exc))
+        return json_response(w.latency.report())
 
     @r.get("/rate-limits")
     async def rate_limit_report(request: Request) -> Response:

@@ -33,6 +33,7 @@ from sandbox.clock import SandboxClock
 from sandbox.config import SandboxConfig
 from sandbox.faults import FaultInjector
 from sandbox.hashing import h64
+from sandbox.latency import Latency
 from sandbox.ratelimit import RateLimiter
 from sandbox.requestlog import RequestLog
 from sandbox.scenario import Scenario, ShopSpec, layout_for, load_scenario
@@ -89,6 +90,7 @@ class World:
         self.scenario: Scenario = load_scenario(config.scenario)
         self.clock = SandboxClock(config.start, config.speed)
         self.faults = FaultInjector(config.seed, config.faults)
+        self.latency = Latency(config.latency)
         self.limiter = RateLimiter(config.rate_limits, config.rate_limit_scale)
         self.log = RequestLog(config.request_log_size)
         self.seed = config.seed

@@ -273,7 +273,7 @@ _CURSOR_AT = (
 )
 
 
-def _pages(people: str, *, requested: str) -> str:
+def pages_sql(people: str, *, requested: str) -> str:
     """SQL for one row per person of `people` (a FROM item that names the person `p`): the
     person, their settings and cursor, then their shops and the page's outbox rows as two JSON
     arrays. `requested` is the SQL of the cursor asked for (NULL: the stored one).
@@ -319,7 +319,7 @@ CROSS JOIN LATERAL (SELECT coalesce({requested}, dc.last_notification_id, 0) AS 
 """
 
 
-_POLL_MANY = _pages(
+_POLL_MANY = pages_sql(
     "unnest(%(persons)s::bigint[], %(afters)s::bigint[]) AS req(person_id, after)"
     " JOIN people p ON p.id = req.person_id",
     requested="req.after",
@@ -333,7 +333,7 @@ def _poll_as(requested: str) -> str:
     return f"""
 SELECT k.id, k.key_hash, k.revoked_at, k.last_used_at, page.*
 FROM api_keys k
-LEFT JOIN LATERAL ({_pages("people p", requested=requested)} WHERE p.telegram_id = %(telegram_id)s
+LEFT JOIN LATERAL ({pages_sql("people p", requested=requested)} WHERE p.telegram_id = %(telegram_id)s
 ) page ON k.revoked_at IS NULL
 WHERE k.key_hash = %(digest)s
 """
@@ -362,13 +362,13 @@ def poll_many(
     """Poll for many people in one query: {person_id: Page} (unknown people are left out)."""
     if not requests:
         return {}
-    limit, fetch = _bounds(limit)
+    limit, fetch = page_bounds(limit)
     rows = session.connection().exec_driver_sql(
         _POLL_MANY,
         {"persons": [p for p, _ in requests], "afters": [a for _, a in requests], "fetch": fetch},
     )
     now = now or datetime.now(UTC)
-    return {row[0]: _page(row[1:], limit=limit, fetch=fetch, now=now) for row in rows}
+    return {row[0]: page_of(row[1:], limit=limit, fetch=fetch, now=now) for row in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +400,7 @@ def poll_as(
     """
     if after is not None and at is not None:
         raise ValueError("a poll is after a cursor or after a time, not both")
-    limit, fetch = _bounds(limit)
+    limit, fetch = page_bounds(limit)
     params = {"digest": key_digest, "telegram_id": telegram_id, "fetch": fetch}
     if at is None:
         row = cur.execute(_POLL_AS, {**params, "after": after}).fetchone()
@@ -411,18 +411,18 @@ def poll_as(
     key, person_id = StoredKey(*row[:4]), row[4]
     if person_id is None:
         return CallerPage(key=key, person_id=None, page=Page())
-    page = _page(row[5:], limit=limit, fetch=fetch, now=now or datetime.now(UTC))
+    page = page_of(row[5:], limit=limit, fetch=fetch, now=now or datetime.now(UTC))
     return CallerPage(key=key, person_id=person_id, page=page)
 
 
-def _bounds(limit: int) -> tuple[int, int]:
+def page_bounds(limit: int) -> tuple[int, int]:
     """The page's limit (in messages) and how many outbox rows to read for it."""
     limit = max(1, min(limit, MAX_LIMIT))
     return limit, min(MAX_FETCH, limit * 5)
 
 
-def _page(row: Sequence[Any], *, limit: int, fetch: int, now: datetime) -> Page:
-    """One person's page from the row _pages gives them (without its leading person id)."""
+def page_of(row: Sequence[Any], *, limit: int, fetch: int, now: datetime) -> Page:
+    """One person's page from the row pages_sql gives them (without its leading person id)."""
     after, language, time_zone, *settings, shops_json, rows_json = row
     values = dict(zip(_SETTINGS, settings, strict=True), language=language, time_zone=time_zone)
     pref = Preferences.of(values)

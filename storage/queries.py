@@ -6,6 +6,7 @@ nothing here widens that scope. Day boundaries are in the person's time zone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -73,24 +74,44 @@ def _periods(now: datetime, tz: tzinfo) -> list[tuple[str, datetime, datetime]]:
     ]
 
 
-def order_periods(session: Session, *, shop_id: int, now: datetime, tz: tzinfo) -> list[PeriodFigures]:
-    """Orders and amounts for today, yesterday, 7 and 30 days, each with its previous period; one query."""
-    columns: list[Any] = []
-    windows = []
+@dataclass(frozen=True)
+class PeriodWindows:
+    """The dashboard's periods for one moment and zone: each (name, start, end) and the two
+    [lo, hi) ranges it counts (the period, then the previous one of the same length)."""
+
+    periods: list[tuple[str, datetime, datetime]]
+    ranges: list[tuple[datetime, datetime]]  # two per period, in order
+    earliest: datetime  # no range starts before it (the orders read)
+
+
+def period_windows(now: datetime, tz: tzinfo) -> PeriodWindows:
+    periods, ranges = [], []
     for name, start, end in _periods(now, tz):
         length = end - start if name != "today" else timedelta(days=1)
         prev_start, prev_end = start - length, start if name != "today" else now - timedelta(days=1)
-        windows.append((name, start, end))
-        for lo, hi in ((start, end), (prev_start, prev_end)):
-            inside = and_(Order.bought_at >= lo, Order.bought_at < hi, COUNTED)
-            columns += [func.count().filter(inside), func.coalesce(func.sum(Order.total_amount).filter(inside), ZERO)]
-    earliest = min(w[1] for w in windows) - timedelta(days=30)
-    row = session.execute(select(*columns).where(Order.shop_id == shop_id, Order.bought_at >= earliest)).one()
+        periods.append((name, start, end))
+        ranges += [(start, end), (prev_start, prev_end)]
+    return PeriodWindows(periods, ranges, min(p[1] for p in periods) - timedelta(days=30))
+
+
+def periods_of(windows: PeriodWindows, figures: Sequence[Any]) -> list[PeriodFigures]:
+    """`figures`: an order count and amount per range of `windows`, in order."""
     out = []
-    for i, (name, start, end) in enumerate(windows):
-        n, amount, pn, pamount = row[4 * i : 4 * i + 4]
+    for i, (name, start, end) in enumerate(windows.periods):
+        n, amount, pn, pamount = figures[4 * i : 4 * i + 4]
         out.append(PeriodFigures(name, start, end, n, amount, pn, pamount))
     return out
+
+
+def order_periods(session: Session, *, shop_id: int, now: datetime, tz: tzinfo) -> list[PeriodFigures]:
+    """Orders and amounts for today, yesterday, 7 and 30 days, each with its previous period; one query."""
+    windows = period_windows(now, tz)
+    columns: list[Any] = []
+    for lo, hi in windows.ranges:
+        inside = and_(Order.bought_at >= lo, Order.bought_at < hi, COUNTED)
+        columns += [func.count().filter(inside), func.coalesce(func.sum(Order.total_amount).filter(inside), ZERO)]
+    row = session.execute(select(*columns).where(Order.shop_id == shop_id, Order.bought_at >= windows.earliest)).one()
+    return periods_of(windows, row)
 
 
 def last_syncs(session: Session, *, shop_id: int) -> list[SyncRun]:
@@ -211,6 +232,11 @@ def reviews_summary(session: Session, *, shop_id: int, since: datetime, negative
             func.count(),
         ).where(Review.shop_id == shop_id)
     ).one()
+    return reviews_of(since, row)
+
+
+def reviews_of(since: datetime, row: Sequence[Any]) -> ReviewsSummary:
+    """From new, unanswered, negative, average (new), average (all time), total."""
 
     def _avg(value: Any) -> float | None:
         return None if value is None else round(float(value), 2)

@@ -29,25 +29,31 @@ CRASHED = (
     "it no longer holds the shop's lock"
 )
 
+# The run `r` (a sync_runs row) is not held by the process it names: no granted advisory lock
+# of its shop is that run's (its namespace and backend; any of the shop's, for a run recorded
+# without them). Also what the API's one-statement dashboard checks before it shows runs
+# (api.fastroutes): a shop with such a run is shown by the route that reaps them.
+HOLDER_GONE = f"""NOT EXISTS (
+          SELECT 1 FROM pg_locks l
+          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND l.objid::bigint = r.shop_id
+            AND CASE WHEN r.lock_pid IS NULL THEN l.classid::bigint IN ({LOCK_SYNC}, {LOCK_BACKFILL})
+                     ELSE l.classid::bigint = r.lock_namespace AND l.pid = r.lock_pid END)"""
+
 # A run names its lock (namespace, shop id) and the backend holding it; a run recorded without
 # one (before migration 0007) is alive while any process holds one of the shop's locks. The
 # caller may hold one of the shop's locks itself, just taken (`taken_ns`): every run under that
 # lock is then dead, whoever it names (a pooled connection keeps its backend pid from one sync
 # to the next, so the pid alone cannot tell an old run from a live one).
 _REAP = text(
-    """
+    f"""
     UPDATE sync_runs r SET status = 'failed', finished_at = now(), error = :reason
     WHERE r.status = 'running' AND (CAST(:shop AS bigint) IS NULL OR r.shop_id = :shop)
       AND (
         r.lock_namespace = CAST(:taken_ns AS integer)
         OR (r.lock_pid IS NULL AND r.kind = :taken_kind)
-        OR NOT EXISTS (
-          SELECT 1 FROM pg_locks l
-          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-            AND l.objid::bigint = r.shop_id
-            AND CASE WHEN r.lock_pid IS NULL THEN l.classid::bigint IN (:sync_ns, :backfill_ns)
-                     ELSE l.classid::bigint = r.lock_namespace AND l.pid = r.lock_pid END))
+        OR {HOLDER_GONE})
     RETURNING r.id, r.shop_id, r.stream
     """
 )
@@ -71,8 +77,6 @@ def reap_dead_runs(
     params = {
         "reason": CRASHED,
         "shop": shop_id,
-        "sync_ns": LOCK_SYNC,
-        "backfill_ns": LOCK_BACKFILL,
         "taken_ns": taken.namespace if taken else None,
         "taken_kind": None if taken is None else "sync" if taken.namespace == LOCK_SYNC else "backfill",
     }

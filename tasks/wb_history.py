@@ -19,7 +19,7 @@ Each stream's progress is stored in the same transaction as its rows, under
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
@@ -35,6 +35,7 @@ from storage import upserts
 from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
 from tasks.context import SyncContext, count_page, iso, read_cursor
+from tasks.pipeline import overlapped
 from tasks.wb_streams import log_row_errors, write_statistics_page
 
 FLAG0, DAYS = "flag0", "days"
@@ -135,18 +136,22 @@ async def _by_last_change(
 ) -> datetime | None:
     """flag=0 from `resume` to now; returns where paging got stuck, or None when it finished."""
     span = max(1.0, (ctx.now() - start).total_seconds())
-    got_page = False
+    written = 0
+
+    async def write(page: Any) -> None:
+        nonlocal written
+        value = None if page.cursor is None else {"mode": FLAG0, "from": iso(page.cursor)}
+        await _write(ctx, report, key, page, value, counts)
+        written += 1
+        if page.cursor is not None:
+            await on_progress((page.cursor - start).total_seconds() / span)
+
     try:
-        async for page in report.pages(ctx, resume):
-            got_page = True
-            value = None if page.cursor is None else {"mode": FLAG0, "from": iso(page.cursor)}
-            await _write(ctx, report, key, page, value, counts)
-            if page.cursor is not None:
-                await on_progress((page.cursor - start).total_seconds() / span)
-            del page  # one page in memory while the next is fetched
+        # The next page is read while one is written (tasks.pipeline): at most two in memory.
+        await overlapped(report.pages(ctx, resume), write)
     except PagingStalled as exc:
         return exc.at  # type: ignore[return-value]
-    if not got_page:
+    if not written:
         counts.requests += 1
     return None
 
@@ -161,12 +166,21 @@ async def _by_day(
     on_progress: OnProgress,
 ) -> None:
     total = (window.until - window.since).days + 1
-    day = first
-    while day <= window.until:
-        page = await report.day(ctx, day)
-        await _write(ctx, report, key, page, {"mode": DAYS, "next_day": (day + timedelta(days=1)).isoformat()}, counts)
-        day += timedelta(days=1)
-        await on_progress((day - window.since).days / total)
+
+    async def days() -> AsyncIterator[tuple[date, Any]]:
+        day = first
+        while day <= window.until:
+            yield day, await report.day(ctx, day)
+            day += timedelta(days=1)
+
+    async def write(read: tuple[date, Any]) -> None:
+        day, page = read
+        following = day + timedelta(days=1)
+        await _write(ctx, report, key, page, {"mode": DAYS, "next_day": following.isoformat()}, counts)
+        await on_progress((following - window.since).days / total)
+
+    # The next day is fetched while one is written (tasks.pipeline).
+    await overlapped(days(), write)
 
 
 async def _write(

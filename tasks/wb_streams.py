@@ -21,6 +21,7 @@ from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
 from tasks.context import StreamReport, SyncContext, count_page, iso, read_cursor, run_stream
 from tasks.notifying import notify_changes, notify_stock
+from tasks.pipeline import overlapped
 from tasks.retry import stream_task
 from tasks.wb_reviews import wb_reviews
 
@@ -56,10 +57,10 @@ async def _statistics_stream(ctx: SyncContext, counts: RunCounts, *, stream: str
     pages = read(_token(ctx), since, full_page_rows=full)
     mapper = normalize.wb_order if kind == "orders" else normalize.wb_sale
     upsert = upserts.upsert_orders if kind == "orders" else upserts.upsert_sales
-    got_page = False
-    async for page in pages:
-        got_page = True
-        new_cursor = _advance(cursor, "last_change", page.cursor)
+    state = {"cursor": cursor, "pages": 0}
+
+    async def write(page: Any) -> None:
+        new_cursor = _advance(state["cursor"], "last_change", page.cursor)
         write = partial(
             write_statistics_page,
             ctx=ctx,
@@ -69,13 +70,15 @@ async def _statistics_stream(ctx: SyncContext, counts: RunCounts, *, stream: str
             upsert=upsert,
             cursor=new_cursor,
         )
-        result = await ctx.in_transaction(write)
-        count_page(counts, page, result)
+        count_page(counts, page, await ctx.in_transaction(write))
         log_row_errors(ctx, stream, page)
-        cursor = new_cursor or cursor
-        # Hold no reference while the connector fetches the next page: one page in memory, not two.
-        del page, write
-    if not got_page:
+        state["cursor"] = new_cursor or state["cursor"]
+        state["pages"] += 1
+
+    # The next page is parsed (or the next response fetched) while one is written; at most one
+    # page is being written and one read (tasks.pipeline).
+    await overlapped(pages, write)
+    if not state["pages"]:
         counts.requests += 1
 
 

@@ -2,7 +2,8 @@
 --   55% a poll (GET /notifications, the fast path), 20% an ack (POST /notifications/ack of the
 --   newest cursor this thread has seen: acks never move a cursor back, nor past the newest
 --   notification), 5% a batch poll of 50 people, 10% a dashboard, 10% a page of orders.
--- Set by run.py through the environment: SP_KEY, SP_PEOPLE, SP_SHOPS.
+-- Set by run.py through the environment: SP_KEY, SP_PEOPLE, SP_SHOPS; SP_ONLY (poll, ack,
+-- batch, dashboard or orders): that kind of request alone (the breakdown, run.py --kinds).
 local key = os.getenv("SP_KEY")
 local people = tonumber(os.getenv("SP_PEOPLE") or "10000")
 local shops = tonumber(os.getenv("SP_SHOPS") or "500")
@@ -10,6 +11,9 @@ local counter = 0
 local json = { ["X-API-Key"] = key, ["Content-Type"] = "application/json" }
 local plain = { ["X-API-Key"] = key }
 local cursor = 0
+-- Each kind's share as the upper end of its range of rolls (1..100).
+local kinds = { { "poll", 55 }, { "ack", 75 }, { "batch", 80 }, { "dashboard", 90 }, { "orders", 100 } }
+local only = os.getenv("SP_ONLY")
 
 function init(args)
   math.randomseed(os.time() + (seed or 0) * 7919)
@@ -20,6 +24,11 @@ request = function()
   local tid = 10000000 + p
   local shop = 1 + p % shops -- the shop this person owns (benchmarks/api/fill.py)
   local roll = math.random(1, 100)
+  if only then
+    for i, kind in ipairs(kinds) do
+      if kind[1] == only then roll = kind[2] end
+    end
+  end
   if roll <= 55 then
     return wrk.format("GET", "/api/v1/notifications?telegram_id=" .. tid .. "&limit=50", plain)
   elseif roll <= 75 then

@@ -2,7 +2,7 @@
 
     uv run python -m benchmarks.api [--people 10000] [--shops 500] [--notifications 1000000]
                                     [--workers 2] [--concurrency 64] [--bots 40] [--duration 20]
-                                    [--repeat 3]
+                                    [--repeat 3] [--kinds]
 
 A fresh database (on BENCH_DATABASE_URL's or DATABASE_URL's server, or an embedded one in a
 temporary directory) is migrated and filled by COPY; `sellerpulse`'s app is served by uvicorn
@@ -16,10 +16,13 @@ measure itself).
 - mixed: `--bots` connections polling and acking, batch polls, dashboards and order pages
   (mixed.lua), while a sync writes notifications (writer.py) at the same time.
 
+Each poll-only run is followed by a mixed one (then, with --kinds, by each kind of the mixed
+load alone), `--repeat` times: side by side, so a noisy machine weighs on both alike.
 Prints requests/s, p50, p90, p99 and the responses >= 500 of each run, and where the CPU went
 (per request: the API's workers, PostgreSQL's backends serving them, the load generator; how
 much other processes took meanwhile). A run whose generator used more than a quarter of the
-API's CPU per request is refused (its figures would be the generator's). Figures: README.md.
+API's CPU per request is refused (its figures would be the generator's). Ends with the two
+side by side: each mixed run against the poll-only run next to it, as ratios. Figures: README.md.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,16 +45,16 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from api.app import API_APPLICATION_NAME
-from benchmarks.api.cpu import CpuMeter, CpuUse, children
+from api.serving import served_api
+from benchmarks.api.cpu import CpuMeter, children
 from benchmarks.api.fill import fill
+from benchmarks.api.report import KINDS, Load, Run, report
 from storage import apikeys, migrate, scratch
 from storage.db import session_scope
 
 HERE = Path(__file__).parent
 TELEGRAM_BASE = 10_000_000
 WARM_UP_SECONDS = 3
-# A generator costing more than this share of the API's CPU per request is the bottleneck.
-GENERATOR_SHARE_LIMIT = 0.25
 
 
 @contextlib.contextmanager
@@ -62,51 +64,6 @@ def database() -> Iterator[str]:
         server = scratch.server_url(Path(tmp), "BENCH_DATABASE_URL", "DATABASE_URL")
         with scratch.fresh_database(server, "sp_bench") as url:
             yield url
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(url: str, *, workers: int, port: int, data_dir: str) -> Iterator[tuple[str, int]]:
-    """The API under uvicorn: yields its base URL and the pid of uvicorn's main process."""
-    env = {**os.environ, "DATABASE_URL": url, "SELLERPULSE_DATA_DIR": data_dir, "SELLERPULSE_LOG_LEVEL": "WARNING"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "api.app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/api/v1/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the API did not start")
-            time.sleep(0.2)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def run_wrk(
@@ -168,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bots", type=int, default=40, help="connections of the mixed load")
     parser.add_argument("--duration", type=int, default=20, help="seconds of load")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each load, on the same fill")
+    parser.add_argument(
+        "--kinds", action="store_true", help="also each kind of the mixed load alone (a run each): where it goes"
+    )
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         print("benchmarks.api needs wrk as its load generator: apt-get install wrk", file=sys.stderr)
@@ -193,66 +153,44 @@ def main(argv: list[str] | None = None) -> int:
             key = apikeys.create_key(session, name="bench").secret
         engine.dispose()
         loads = {
-            "poll": ("poll.lua", args.concurrency, {"SP_PEOPLE": str(args.people)}),
-            "mixed": ("mixed.lua", args.bots, {"SP_PEOPLE": str(args.people), "SP_SHOPS": str(args.shops)}),
+            "poll": Load("poll.lua", args.concurrency, {"SP_PEOPLE": str(args.people)}),
+            "mixed": Load("mixed.lua", args.bots, {"SP_PEOPLE": str(args.people), "SP_SHOPS": str(args.shops)}),
         }
-        with serve(url, workers=args.workers, port=free_port(), data_dir=data_dir) as (base, pid):
-            per_poll = sample(base, key, args.people)
+        if args.kinds:
+            for kind in KINDS:
+                loads[f"{kind} alone"] = Load("mixed.lua", args.bots, {**loads["mixed"].env, "SP_ONLY": kind})
+        with served_api(url, Path(data_dir), workers=args.workers) as served:
+            per_poll = sample(served.url, key, args.people)
             idle_load = os.getloadavg()[0]  # what else this machine is running, before our load
             backends = partial(api_backends, url) if on_this_machine(url) else None
-            runs: dict[str, list[tuple[dict[str, float], CpuUse | None]]] = {}
+            runs: dict[str, list[Run]] = {name: [] for name in loads}
             written = 0
-            for name, (script, connections, env) in loads.items():
 
-                def load(seconds: int, script: str = script, connections: int = connections, env: dict = env) -> dict:
-                    return run_wrk(
-                        base, key, script=script, env=env, concurrency=connections, duration=seconds, threads=2
-                    )
+            def measure(name: str, seconds: int) -> Run:
+                nonlocal written
+                load = loads[name]
+                with contextlib.ExitStack() as stack:
+                    writer = stack.enter_context(sync_writer(url, args.shops)) if name != "poll" else None
+                    with CpuMeter([served.pid, *children(served.pid)], backends) as meter:
+                        result = run_wrk(
+                            served.url, key, script=load.script, env=load.env, concurrency=load.connections,
+                            duration=seconds, threads=2,
+                        )  # fmt: skip
+                if writer is not None:
+                    written += writer.written  # type: ignore[attr-defined]
+                return result, meter.use
 
-                # Every worker warm (its connection, prepared statements, caches) before measuring.
-                load(WARM_UP_SECONDS)
-                runs[name] = []
-                for _ in range(args.repeat):
-                    with contextlib.ExitStack() as stack:
-                        writer = stack.enter_context(sync_writer(url, args.shops)) if name == "mixed" else None
-                        with CpuMeter([pid, *children(pid)], backends) as meter:
-                            result = load(args.duration)
-                    if writer is not None:
-                        written += writer.written  # type: ignore[attr-defined]
-                    runs[name].append((result, meter.use))
+            # Every worker warm (its connection, prepared statements, caches) before measuring.
+            for name in ("poll", "mixed"):
+                measure(name, WARM_UP_SECONDS)
+            # Side by side: each poll-only run next to a mixed one, so both see the same machine.
+            for _ in range(args.repeat):
+                for name in loads:
+                    runs[name].append(measure(name, args.duration))
     print(f"machine: {os.cpu_count()} CPUs, load average {idle_load:.1f} just before the runs (other processes)")
     print(f"{args.workers} uvicorn workers, wrk, {args.duration} s a run, {per_poll:.1f} items per poll on average")
-    refused = 0
-    for name, (_, connections, _) in loads.items():
-        what = "poll only" if name == "poll" else f"mixed (sync wrote {written:,} notifications meanwhile)"
-        print(f"{name}: {connections} connections, {what}")
-        for i, (result, use) in enumerate(runs[name], 1):
-            share = generator_share(use, result["requests"])
-            if share is not None and share > GENERATOR_SHARE_LIMIT:
-                refused += 1
-                print(f"  run {i}: REFUSED: the generator used {share:.0%} of the API's CPU per request")
-            else:
-                print(
-                    f"  run {i}: requests/s {result['rps']:,.0f}   p50 {result['p50_ms']:.1f} ms   "
-                    f"p90 {result['p90_ms']:.1f} ms   p99 {result['p99_ms']:.1f} ms   >=500: {result['s5xx']}   "
-                    f"errors {result['errors']}   ({result['requests']:,} requests)"
-                )
-            if use is not None:
-                print(f"         {cpu_line(use, result['requests'], 'wrk')}")
-        if name == "poll":
-            met = sum(r["rps"] >= 1500 and r["p99_ms"] <= 50 for r, _ in runs[name])
-            print(f"  target (>= 1,500 req/s, p99 <= 50 ms): met in {met} of {len(runs[name])} runs")
-        else:
-            clean = sum(r["s5xx"] == 0 and r["p99_ms"] <= 50 for r, _ in runs[name])
-            print(f"  target (0 responses >= 500, p99 <= 50 ms): met in {clean} of {len(runs[name])} runs")
+    refused = report(loads, runs, written)
     return 3 if refused else 0
-
-
-def generator_share(use: CpuUse | None, requests: int) -> float | None:
-    """The generator's CPU per request as a share of the API's (None without /proc)."""
-    if use is None or use.api <= 0 or requests <= 0:
-        return None
-    return use.generator / use.api
 
 
 def api_backends(url: str) -> list[int]:
@@ -269,17 +207,3 @@ def on_this_machine(url: str) -> bool:
     """Whether the database server's processes are this machine's (their CPU is then ours to count)."""
     host = make_url(url).host
     return host in (None, "", "localhost", "127.0.0.1", "::1") or host.startswith("/")
-
-
-def cpu_line(use: CpuUse, requests: int, generator: str) -> str:
-    def ms(seconds: float) -> str:
-        return f"{1000 * seconds / max(1, requests):.2f} ms"
-
-    pg = f"PostgreSQL {ms(use.postgres)}" if use.postgres is not None else "PostgreSQL elsewhere"
-    share = generator_share(use, requests)
-    of_api = f" ({share:.0%} of the API's)" if share is not None else ""
-    return (
-        f"CPU per request: API {ms(use.api)}, {pg}, {generator} {ms(use.generator)}{of_api}; "
-        f"{generator} took {use.generator / use.seconds:.2f} of {os.cpu_count()} CPUs, "
-        f"other processes {use.others / use.seconds:.2f}"
-    )

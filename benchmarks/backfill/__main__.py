@@ -1,6 +1,12 @@
 """Backfill throughput against a raw COPY of the same rows into the same PostgreSQL.
 
     uv run python -m benchmarks.backfill [--wb-rows 1000000] [--allegro-forms 100000]
+    uv run python -m benchmarks.backfill --served [--latency SPEC] [--allegro-forms 12000,60000,200000]
+                                                  [--wb-rows 1000000]
+
+Served mode (benchmarks/backfill/served.py): against the sandbox over HTTP with realistic
+latency, the pipeline against a plain fetch of the same pages with the same concurrency, in
+one run; ratio = fetch time / pipeline time (target at least 0.9). Replay mode, below:
 
 What is measured, in one run, on one fresh database (`BENCH_DATABASE_URL`, else
 `DATABASE_URL`, else an embedded PostgreSQL):
@@ -35,25 +41,36 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.backfill import replay
+from benchmarks.backfill import replay, served
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def _child(*args: str, env: dict[str, str]) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.backfill.run", *args], env=env, check=True, capture_output=True, text=True
-    )
-    sys.stderr.write(out.stderr[-4000:])
+    return _child_of("benchmarks.backfill.run", *args, env=env)
+
+
+def _child_of(module: str, *args: str, env: dict[str, str]) -> dict:
+    out = subprocess.run([sys.executable, "-m", module, *args], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr[-4000:])
+        raise SystemExit(f"{module} {args[0]} failed (exit {out.returncode})")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--wb-rows", type=int, default=1_000_000)
-    parser.add_argument("--allegro-forms", type=int, default=100_000)
+    parser.add_argument("--wb-rows", type=_sizes, default=[1_000_000], help="one size, or several: 1000,50000")
+    parser.add_argument("--allegro-forms", type=_sizes, default=None, help="default 100000; served: 12000,60000,200000")
     parser.add_argument("--cache", type=Path, default=None, help="where recorded responses are kept")
+    parser.add_argument("--served", action="store_true", help="against the sandbox over HTTP, with latency")
+    parser.add_argument("--latency", default=served.DEFAULT_LATENCY, help="the sandbox's --latency (served mode)")
     args = parser.parse_args()
+    if args.served:
+        return _served(args.allegro_forms or [12_000, 60_000, 200_000], args.wb_rows, args.latency)
+    if len(args.wb_rows) > 1 or (args.allegro_forms and len(args.allegro_forms) > 1):
+        parser.error("replay mode takes one size each")
+    args.wb_rows, args.allegro_forms = args.wb_rows[0], (args.allegro_forms or [100_000])[0]
 
     cache = args.cache or Path(tempfile.gettempdir()) / f"sellerpulse-bench-{args.wb_rows}-{args.allegro_forms}"
     env = {**os.environ, "TASK_RETRY_DELAYS": "0"}
@@ -69,6 +86,58 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "backfill.json").write_text(json.dumps(results, indent=2))
     return 0
+
+
+def _sizes(raw: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sizes: whole numbers separated by commas, got {raw!r}") from None
+    if not sizes or min(sizes) < 0:
+        raise argparse.ArgumentTypeError("sizes: at least one, none negative")
+    return sizes
+
+
+def _served(allegro_sizes: list[int], wb_sizes: list[int], latency: str) -> int:
+    env = {**os.environ, "TASK_RETRY_DELAYS": "0"}
+    plan = [("allegro", n, f"allegro-200k:allegro_orders={n}") for n in allegro_sizes if n]
+    plan += [("wb", n, f"wb-1m:wb_orders={n}") for n in wb_sizes if n]
+    print(f"served mode, sandbox latency {latency}; load average before: {_load()}", flush=True)
+    results = []
+    for kind, size, scenario in plan:
+        with served.sandbox(scenario, latency) as sandbox_env:
+            pair = {}
+            for step in ("fetch", "pipeline"):
+                print(f"{kind} {size}: {step} ...", flush=True)
+                pair[step] = _child_of("benchmarks.backfill.served", step, kind, json.dumps(sandbox_env), env=env)
+            results.append({"kind": kind, "size": size, **pair, "load_after": _load()})
+    print(f"load average after: {_load()}")
+    _served_report(results, latency)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "backfill-served.json").write_text(json.dumps({"latency": latency, "runs": results}, indent=2))
+    return 0
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _served_report(results: list[dict], latency: str) -> None:
+    print()
+    print(f"against the sandbox over HTTP, latency {latency}; ratio = plain fetch s / pipeline s (target >= 0.9)")
+    print(
+        f"{'stream':<8} {'rows':>9} {'fetch s':>8} {'pipeline s':>11} {'rows/s':>8} {'ratio':>6} "
+        f"{'RSS MB fetch':>13} {'RSS MB pipeline':>16}   CPU s pipeline (ours + PostgreSQL + sandbox)"
+    )
+    for r in results:
+        fetch, pipe = r["fetch"], r["pipeline"]
+        cpu = pipe["cpu_s"]
+        print(
+            f"{r['kind']:<8} {pipe['rows']:>9} {fetch['seconds']:>8.1f} {pipe['seconds']:>11.1f} "
+            f"{pipe['rows'] / pipe['seconds']:>8.0f} {fetch['seconds'] / pipe['seconds']:>6.2f} "
+            f"{fetch['peak_rss_mb']:>13.0f} {pipe['peak_rss_mb']:>16.0f}   "
+            f"{cpu['python']:.1f} + {cpu['postgres'] or 0:.1f} + {cpu['sandbox']:.1f}   (load after: {r['load_after']})"
+        )
 
 
 def _report(results: list[dict]) -> None:

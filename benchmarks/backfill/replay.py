@@ -44,6 +44,19 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         (self.cache / DONE).write_text("ok")
 
 
+class _FileChunks(httpx.AsyncByteStream):
+    """A recorded body read from disk in network-sized chunks, as a socket delivers it (the
+    client decodes large bodies as they arrive: a body handed over whole would not show it)."""
+
+    def __init__(self, path: Path, size: int = 1 << 16) -> None:
+        self.path, self.size = path, size
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        with self.path.open("rb") as body:
+            while chunk := body.read(self.size):
+                yield chunk
+
+
 class ReplayTransport(httpx.AsyncBaseTransport):
     def __init__(self, cache: Path) -> None:
         self.cache = cache
@@ -55,5 +68,6 @@ class ReplayTransport(httpx.AsyncBaseTransport):
             raise RuntimeError(f"not recorded: {request.method} {request.url.path}?{request.url.query.decode()}")
         meta = json.loads(meta_path.read_text())
         headers = {k: v for k, v in meta["headers"].items() if k.lower() not in {"content-length", "content-encoding"}}
-        body = (self.cache / f"{key}.body").read_bytes()
-        return httpx.Response(meta["status"], headers=headers, content=body, request=request)
+        return httpx.Response(
+            meta["status"], headers=headers, stream=_FileChunks(self.cache / f"{key}.body"), request=request
+        )

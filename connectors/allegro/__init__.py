@@ -5,6 +5,16 @@ from connectors.allegro.client import AllegroClient, CheckoutFormBatch, EventBat
 from connectors.allegro.models import CheckoutForm, CustomerReturn, Offer, OfferEvent, OrderEvent
 
 __all__ = [
-    "AllegroAuth", "AllegroClient", "CheckoutForm", "CheckoutFormBatch", "CustomerReturn",
-    "DeviceAuthorization", "EventBatch", "EventStats", "Offer", "OfferEvent", "OrderEvent", "TokenPair",
+    "AllegroAuth",
+    "AllegroClient",
+    "CheckoutForm",
+    "CheckoutFormBatch",
+    "CustomerReturn",
+    "DeviceAuthorization",
+    "EventBatch",
+    "EventStats",
+    "Offer",
+    "OfferEvent",
+    "OrderEvent",
+    "TokenPair",
 ]

@@ -113,8 +113,13 @@ class AllegroAuth:
         self._sleep, self._clock, self._now = sleep, clock, now
         self._limits, self._registry = limits, registry
         self._host = HostClient(
-            base_url, name="allegro-auth", transport=transport, timeouts=timeouts,
-            retry=retry, sleep=sleep, clock=clock,
+            base_url,
+            name="allegro-auth",
+            transport=transport,
+            timeouts=timeouts,
+            retry=retry,
+            sleep=sleep,
+            clock=clock,
         )
 
     @classmethod
@@ -136,7 +141,11 @@ class AllegroAuth:
         if not self._limits.disabled:
             bucket = self._registry.bucket(self.client_id, "allegro_auth", self._limits.allegro_auth)
         return Call(
-            "POST", path, form=form, bucket=bucket, classify=_oauth_classify,
+            "POST",
+            path,
+            form=form,
+            bucket=bucket,
+            classify=_oauth_classify,
             auth=httpx.BasicAuth(self.client_id, self._secret.get_secret_value()),
         )
 

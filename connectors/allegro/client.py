@@ -93,8 +93,14 @@ class AllegroClient:
         self.concurrency = concurrency
         self._limits, self._registry = limits, registry
         self._host = HostClient(
-            base_url, name="allegro-api", transport=transport, timeouts=timeouts, retry=retry,
-            sleep=sleep, clock=clock, default_headers={"Accept": PUBLIC_V1},
+            base_url,
+            name="allegro-api",
+            transport=transport,
+            timeouts=timeouts,
+            retry=retry,
+            sleep=sleep,
+            clock=clock,
+            default_headers={"Accept": PUBLIC_V1},
         )
 
     @classmethod
@@ -132,8 +138,9 @@ class AllegroClient:
         self, token: Token, from_id: str | None, *, types: Iterable[str] = (), limit: int = JOURNAL_LIMIT
     ) -> AsyncIterator[Page[m.OrderEvent, str | None]]:
         """Events strictly after `from_id` (None: oldest retained), page by page; cursor = last event id."""
-        async for page in self._journal_pages(token, "/order/events", "events", m.ORDER_EVENT_PARSER,
-                                              from_id, types, limit):
+        async for page in self._journal_pages(
+            token, "/order/events", "events", m.ORDER_EVENT_PARSER, from_id, types, limit
+        ):
             yield page
 
     async def order_events(self, token: Token, from_id: str | None, *, types: Iterable[str] = ()) -> EventBatch:
@@ -160,13 +167,20 @@ class AllegroClient:
         self, token: Token, from_id: str | None, *, types: Iterable[str] = (), limit: int = JOURNAL_LIMIT
     ) -> AsyncIterator[Page[m.OfferEvent, str | None]]:
         """Offer events (kept only 24 h) after `from_id`; cursor = last event id."""
-        async for page in self._journal_pages(token, "/sale/offer-events", "offerEvents", m.OFFER_EVENT_PARSER,
-                                              from_id, types, limit):
+        async for page in self._journal_pages(
+            token, "/sale/offer-events", "offerEvents", m.OFFER_EVENT_PARSER, from_id, types, limit
+        ):
             yield page
 
     async def _journal_pages(
-        self, token: Token, path: str, key: str, parser: RowParser[Any],
-        from_id: str | None, types: Iterable[str], limit: int,
+        self,
+        token: Token,
+        path: str,
+        key: str,
+        parser: RowParser[Any],
+        from_id: str | None,
+        types: Iterable[str],
+        limit: int,
     ) -> AsyncIterator[Page[Any, str | None]]:
         paginator = EventJournalPaginator(from_id, limit)
         params: dict[str, Any] = paginator.init_request()
@@ -247,8 +261,12 @@ class AllegroClient:
 
     async def _listing(self, token: Token, window: Window, by: str, offset: int, extra: dict[str, str]) -> Any:
         params = {
-            f"{by}.gte": to_utc_param(window.since), f"{by}.lte": to_utc_param(window.until),
-            "sort": by, "limit": str(LISTING_LIMIT), "offset": str(offset), **extra,
+            f"{by}.gte": to_utc_param(window.since),
+            f"{by}.lte": to_utc_param(window.until),
+            "sort": by,
+            "limit": str(LISTING_LIMIT),
+            "offset": str(offset),
+            **extra,
         }
         body = await self._get(token, "/order/checkout-forms", params)
         require(body, "checkoutForms")
@@ -277,8 +295,14 @@ class AllegroClient:
                 return
 
     async def _window_pages(
-        self, token: Token, plan: ListingPlan, window: Window, by: str, extra: dict[str, str],
-        first: Any, read: WindowRead,
+        self,
+        token: Token,
+        plan: ListingPlan,
+        window: Window,
+        by: str,
+        extra: dict[str, str],
+        first: Any,
+        read: WindowRead,
     ) -> AsyncIterator[Page[m.CheckoutForm, datetime]]:
         for page in self._listing_page(plan, window, first, read):
             yield page
@@ -329,7 +353,11 @@ class AllegroClient:
                 return
 
     async def iter_customer_return_pages(
-        self, token: Token, *, created_from: datetime | None = None, created_to: datetime | None = None,
+        self,
+        token: Token,
+        *,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
         limit: int = 1000,
     ) -> AsyncIterator[Page[m.CustomerReturn, int]]:
         """Customer returns (beta resource); cursor = offset of the next page."""

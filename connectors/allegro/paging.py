@@ -6,7 +6,9 @@
   API refuses ``offset + limit > 10000``, so a window holding more orders than that is
   split into sub-windows (sized from its ``totalCount``) until each fits. Windows are
   read oldest first, and ids already delivered are dropped: orders on a boundary
-  instant fall in two windows, and orders move between pages while they change.
+  instant fall in two windows, and orders move between pages while they change. Only the ids
+  of the window being read and of the one before it are kept (a window's sub-windows count
+  as it): a 200,000-order history does not hold 200,000 ids.
 """
 
 from __future__ import annotations
@@ -63,10 +65,12 @@ class EventJournalPaginator:
 
 @dataclass(frozen=True)
 class Window:
-    """[since, until], both inclusive (Allegro's .gte/.lte)."""
+    """[since, until], both inclusive (Allegro's .gte/.lte); `group`: the window of the plan it
+    was split from (its sub-windows share it)."""
 
     since: datetime
     until: datetime
+    group: int = 0
 
     def split(self, parts: int) -> list[Window]:
         if self.until - self.since < _MIN_WIDTH * 2:
@@ -79,7 +83,7 @@ class Window:
         step = _MIN_WIDTH * math.ceil(width_ms / parts)
         bounds = sorted({min(self.since + step * i, self.until) for i in range(parts)} | {self.until})
         # Adjacent windows share their boundary instant; dedupe removes the overlap.
-        return [Window(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+        return [Window(a, b, self.group) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def parts_needed(total: int) -> int:
@@ -88,12 +92,14 @@ def parts_needed(total: int) -> int:
 
 @dataclass
 class ListingPlan:
-    """Windows still to read, oldest first, and ids delivered so far."""
+    """Windows still to read, oldest first, and the ids delivered by the current window group
+    and the one before it (id -> group)."""
 
     pending: list[Window]
     limit: int = LISTING_LIMIT
-    seen: set[str] = field(default_factory=set)
+    seen: dict[str, int] = field(default_factory=dict)
     splits: int = 0
+    group: int = 0
 
     @classmethod
     def over(
@@ -106,10 +112,19 @@ class ListingPlan:
         while bounds[-1] + max_width < until:
             bounds.append(bounds[-1] + max_width)
         bounds.append(until)
-        return cls([Window(a, b) for a, b in zip(bounds, bounds[1:], strict=False)], limit=limit)
+        windows = [Window(a, b, i) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))]
+        return cls(windows, limit=limit)
 
     def next_window(self) -> Window | None:
-        return self.pending.pop(0) if self.pending else None
+        if not self.pending:
+            return None
+        window = self.pending.pop(0)
+        if window.group > self.group:
+            # Windows are read in order: an order of a group before the previous one cannot
+            # come again (only a boundary instant is shared, with the neighbour).
+            self.group = window.group
+            self.seen = {oid: g for oid, g in self.seen.items() if g >= window.group - 1}
+        return window
 
     def fits(self, total: int) -> bool:
         return total <= OFFSET_CAP
@@ -131,6 +146,6 @@ class ListingPlan:
             if oid is not None and oid in self.seen:
                 continue
             if oid is not None:
-                self.seen.add(oid)
+                self.seen[oid] = self.group
             keep.append(i)
         return keep

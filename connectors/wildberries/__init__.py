@@ -12,6 +12,13 @@ from connectors.wildberries.models import (
 )
 
 __all__ = [
-    "WbCard", "WbFbsOrder", "WbFbsStatus", "WbFeedback", "WbOrder", "WbSale", "WbStockRow",
-    "WbUrls", "WildberriesClient",
+    "WbCard",
+    "WbFbsOrder",
+    "WbFbsStatus",
+    "WbFeedback",
+    "WbOrder",
+    "WbSale",
+    "WbStockRow",
+    "WbUrls",
+    "WildberriesClient",
 ]

@@ -57,6 +57,7 @@ STOCKS_MAX_LIMIT = 250_000
 FBS_STATUS_CHUNK = 1000
 MARKETPLACE_4XX_COST = 10
 STATISTICS_PAGE_ITEMS = 10_000  # models per delivered page (a response is split into several)
+STATISTICS_PART_BYTES = 2 << 20  # a response is decoded in parts of ~2 MB of JSON (~3,000 rows)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,28 @@ class WildberriesClient:
 
     # -- plumbing -------------------------------------------------------------
 
+    def _call(
+        self,
+        category: str,
+        token: Token,
+        method: str,
+        path: str,
+        *,
+        bucket_suffix: str = "",
+        limit: str | None = None,
+        **kw: Any,
+    ) -> Call:
+        """`limit`: a method limited apart from its host's category (the order feed) has its own
+        bucket under that name, with that rate."""
+        secret = _secret(token)
+        value = f"{self._auth_scheme} {secret}" if self._auth_scheme else secret
+        bucket = None
+        if not self.limits.disabled:
+            # WB limits statistics per method (orders and sales each 1/min): one bucket each.
+            key = limit or (f"{category}:{bucket_suffix}" if bucket_suffix else category)
+            bucket = self.registry.bucket(secret, key, self.limits.for_category(limit or category))
+        return Call(method, path, headers={"Authorization": value}, bucket=bucket, **kw)
+
     async def _send(
         self,
         category: str,
@@ -170,21 +193,12 @@ class WildberriesClient:
         limit: str | None = None,
         **kw: Any,
     ) -> Any:
-        """`limit`: a method limited apart from its host's category (the order feed) has its own
-        bucket under that name, with that rate."""
-        secret = _secret(token)
-        value = f"{self._auth_scheme} {secret}" if self._auth_scheme else secret
-        bucket = None
-        if not self.limits.disabled:
-            # WB limits statistics per method (orders and sales each 1/min): one bucket each.
-            key = limit or (f"{category}:{bucket_suffix}" if bucket_suffix else category)
-            bucket = self.registry.bucket(secret, key, self.limits.for_category(limit or category))
-        call = Call(method, path, headers={"Authorization": value}, bucket=bucket, **kw)
+        call = self._call(category, token, method, path, bucket_suffix=bucket_suffix, limit=limit, **kw)
         try:
             body, _ = await self._hosts[category].send(call)
         except BadRequest:
-            if bucket is not None and category == "wb_marketplace":
-                bucket.charge(MARKETPLACE_4XX_COST - 1)  # WB bills a refused request as 10
+            if call.bucket is not None and category == "wb_marketplace":
+                call.bucket.charge(MARKETPLACE_4XX_COST - 1)  # WB bills a refused request as 10
             raise
         return body
 
@@ -228,20 +242,25 @@ class WildberriesClient:
     ) -> AsyncIterator[Page[Any, datetime | None]]:
         params = paginator.init_request()
         while paginator.has_next_page:
-            rows = await self._send("wb_statistics", token, "GET", path, params=params, bucket_suffix=path)
-            rows = [] if rows is None else rows
-            if not isinstance(rows, list):
-                raise PayloadError("statistics response is not a list", path=path)
-            keep = paginator.update_state(rows)
+            # A response holds up to 80,000 rows (57 MB of JSON): decoded as it arrives, in parts
+            # (HostClient.stream_array), each delivered as a page with no cursor; once the body
+            # is complete, a last empty page carries the cursor that covers them all.
+            call = self._call("wb_statistics", token, "GET", path, params=dict(params), bucket_suffix=path)
+            paginator.start_response()
+            async for part in self._hosts["wb_statistics"].stream_array(call, part_bytes=STATISTICS_PART_BYTES):
+                offset = paginator.response_rows
+                keep = paginator.take_part(part)
+                for page in parser.pages(part, keep, None, size=STATISTICS_PAGE_ITEMS):
+                    page.received, page.requests = 0, 0
+                    page.errors = [RowError(e.index + offset, e.message, e.key) for e in page.errors]
+                    yield page
+                    page = None  # drop our reference before parsing the next one
+                part = None
+            paginator.end_response()
             if paginator.stalled:
                 log.warning("%s: a full page at one lastChangeDate; WB cannot page past it", path)
-            # A response holds up to 80,000 rows: delivered as smaller pages, parsed one at a
-            # time, so its decoded rows and its models are never all in memory together.
-            for page in parser.pages(rows, keep, paginator.cursor, size=STATISTICS_PAGE_ITEMS):
-                yield page
-                # Drop our reference before parsing the next one (callers don't hold theirs).
-                page = None
-            rows = None
+            if paginator.kept:
+                yield Page([], paginator.cursor, received=paginator.response_rows, requests=1)
             if paginator.stalled and raise_on_stall:
                 raise PagingStalled("a full page at one lastChangeDate", at=paginator.date_from, path=path)
             paginator.update_request(params)

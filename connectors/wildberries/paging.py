@@ -53,27 +53,64 @@ class LastChangePaginator:
 
     def update_state(self, rows: list[Any]) -> list[int]:
         """Take a decoded page; return the positions of rows to deliver (new, latest per key)."""
+        self.start_response()
+        keep = self.take_part(rows)
+        self.end_response()
+        return keep
+
+    # A response streamed in parts (connectors.http.HostClient.stream_array): start_response,
+    # take_part for each part as it is decoded, end_response once the body is complete.
+
+    def start_response(self) -> None:
+        self._rows, self._kept, self._max_raw = 0, 0, ""
+        self._page_max: datetime | None = None
+        self._at_max: set[Any] = set()
+
+    def take_part(self, rows: list[Any]) -> list[int]:
+        """Positions in `rows` (one part of a response) to deliver: new, the latest per key
+        within the part. A key that comes back in a later part of the same response is
+        delivered again: the store keeps the newest state of a row (an older one is refused as
+        stale, the same one changes nothing), and remembering every key of an 80,000-row
+        response would cost ~20 MB."""
+        fresh, part_max, max_raw = self._select(rows)
+        if max_raw and max_raw >= self._max_raw:
+            if max_raw > self._max_raw:
+                self._max_raw, self._page_max, self._at_max = max_raw, part_max, set()
+            key = self.key
+            self._at_max |= {r.get(key) for r in rows if isinstance(r, dict) and r.get("lastChangeDate") == max_raw}
+        self._rows += len(rows)
+        self._kept += len(fresh)
+        return fresh
+
+    def end_response(self) -> None:
+        """The response is complete: where the next request starts, or that there is none."""
+        page_max, rows = self._page_max, self._rows
         if not rows:
             self.has_next_page = False
-            return []
-        keep, page_max, max_raw = self._select(rows)
-        if not keep or page_max is None or page_max <= self.date_from:
+            return
+        if not self._kept or page_max is None or page_max <= self.date_from:
             # Nothing new, or a page that did not advance: another request repeats it. With a
             # known page size, a full page that did not advance is stuck (rows at that instant
             # may lie beyond it), whether or not it brought new rows.
-            full = len(rows) >= self.full_page_rows if self.full_page_rows is not None else bool(keep)
+            full = rows >= self.full_page_rows if self.full_page_rows is not None else bool(self._kept)
             self.stalled = page_max is not None and page_max <= self.date_from and full
             self.has_next_page = False
-            return keep
-        self._boundary = {
-            (r.get(self.key), max_raw) for r in rows if isinstance(r, dict) and r.get("lastChangeDate") == max_raw
-        }
+            return
+        self._boundary = {(key, self._max_raw) for key in self._at_max}
         self.date_from = page_max
-        self._date_from_param = max_raw  # send WB's own string back, to the digit
+        self._date_from_param = self._max_raw  # send WB's own string back, to the digit
         self.cursor = page_max if self.cursor is None else max(self.cursor, page_max)
-        if self.full_page_rows is not None and len(rows) < self.full_page_rows:
+        if self.full_page_rows is not None and rows < self.full_page_rows:
             self.has_next_page = False
-        return keep
+
+    @property
+    def response_rows(self) -> int:
+        return self._rows
+
+    @property
+    def kept(self) -> int:
+        """Rows of the current response delivered."""
+        return self._kept
 
     def _select(self, rows: list[Any]) -> tuple[list[int], datetime | None, str]:
         return select_latest(rows, self.key, self._boundary)

@@ -19,6 +19,7 @@ from storage.people import register_person
 from storage.settings_repo import update_settings
 from storage.shops import create_shop
 from tests.api.conftest import Bot, RecordingLauncher
+from tests.api.served import end_api_connections
 from tests.connectors.sandbox_harness import Sandbox
 
 A = 31
@@ -69,14 +70,8 @@ def test_inline_poll_checks_key_and_person(served: Bot, clean_engine: Engine) ->
 
 def test_a_lost_connection_is_one_503_then_replaced(served: Bot, clean_engine: Engine) -> None:
     assert served.get("/notifications", params={"telegram_id": A}).status_code == 200
-    with clean_engine.connect() as conn:
-        ended = conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND application_name = 'sellerpulse-api' AND pid <> pg_backend_pid()"
-            )
-        ).all()
-    assert ended and all(ok for (ok,) in ended)
+    ended = end_api_connections(clean_engine)
+    assert ended and all(ended)
     lost = served.get("/notifications", params={"telegram_id": A})
     assert lost.status_code == 503 and lost.json()["error"]["code"] == "unavailable"
     assert served.get("/notifications", params={"telegram_id": A}).status_code == 200

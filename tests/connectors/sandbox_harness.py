@@ -25,11 +25,15 @@ def settings_for(world: World) -> SimpleNamespace:
     from pydantic import SecretStr
 
     return SimpleNamespace(
-        allegro_auth_url=f"{BASE}/allegro-auth", allegro_api_url=f"{BASE}/allegro-api",
-        wb_statistics_url=f"{BASE}/wb-statistics", wb_analytics_url=f"{BASE}/wb-analytics",
-        wb_feedbacks_url=f"{BASE}/wb-feedbacks", wb_content_url=f"{BASE}/wb-content",
+        allegro_auth_url=f"{BASE}/allegro-auth",
+        allegro_api_url=f"{BASE}/allegro-api",
+        wb_statistics_url=f"{BASE}/wb-statistics",
+        wb_analytics_url=f"{BASE}/wb-analytics",
+        wb_feedbacks_url=f"{BASE}/wb-feedbacks",
+        wb_content_url=f"{BASE}/wb-content",
         wb_marketplace_url=f"{BASE}/wb-marketplace",
-        allegro_client_id=world.client_id, allegro_client_secret=SecretStr(world.client_secret),
+        allegro_client_id=world.client_id,
+        allegro_client_secret=SecretStr(world.client_secret),
     )
 
 
@@ -47,20 +51,33 @@ class Sandbox:
     def wb(self, limits: RateLimits | None = None, retry: RetryPolicy = FAST_RETRY, **kw: Any) -> WildberriesClient:
         kw.setdefault("timeouts", Timeouts(connect=2, read=5))
         return WildberriesClient.from_settings(
-            self.settings, transport=self.transport, limits=limits or RateLimits.unlimited(),
-            registry=self.registry, retry=retry, **kw,
+            self.settings,
+            transport=self.transport,
+            limits=limits or RateLimits.unlimited(),
+            registry=self.registry,
+            retry=retry,
+            **kw,
         )
 
     def allegro(self, limits: RateLimits | None = None, retry: RetryPolicy = FAST_RETRY, **kw: Any) -> AllegroClient:
         return AllegroClient.from_settings(
-            self.settings, transport=self.transport, limits=limits or RateLimits.unlimited(),
-            registry=self.registry, retry=retry, timeouts=Timeouts(connect=2, read=5), **kw,
+            self.settings,
+            transport=self.transport,
+            limits=limits or RateLimits.unlimited(),
+            registry=self.registry,
+            retry=retry,
+            timeouts=Timeouts(connect=2, read=5),
+            **kw,
         )
 
     def auth(self, retry: RetryPolicy = FAST_RETRY, **kw: Any) -> AllegroAuth:
         return AllegroAuth.from_settings(
-            self.settings, transport=self.transport, limits=RateLimits.unlimited(),
-            registry=self.registry, retry=retry, **kw,
+            self.settings,
+            transport=self.transport,
+            limits=RateLimits.unlimited(),
+            registry=self.registry,
+            retry=retry,
+            **kw,
         )
 
     def wb_token(self, shop: str = "wb1") -> str:

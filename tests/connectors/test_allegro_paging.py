@@ -68,3 +68,19 @@ def test_a_plan_of_bounded_windows_covers_the_range_in_order() -> None:
     assert plan.pending[-1].until == T0 + timedelta(days=30)
     assert all(a.until == b.since for a, b in zip(plan.pending, plan.pending[1:], strict=False))
     assert len(ListingPlan.over(T0, T0 + timedelta(days=3), max_width=timedelta(days=7)).pending) == 1
+
+
+def test_only_the_ids_of_the_window_being_read_and_the_one_before_are_kept() -> None:
+    plan = ListingPlan.over(T0, T0 + timedelta(days=21), max_width=timedelta(days=7))
+    first = plan.next_window()
+    assert first is not None and plan.take_new([{"id": "a"}, {"id": "edge"}]) == [0, 1]
+    # The window grows past the cap while read: its sub-windows are still that window.
+    plan.split(first, 12_000)
+    plan.next_window()
+    assert plan.take_new([{"id": "a"}, {"id": "b"}]) == [1]
+    while plan.pending and plan.pending[0].group == 0:
+        plan.next_window()
+    plan.next_window()  # the second week: an order on the shared boundary instant is dropped
+    assert plan.take_new([{"id": "edge"}, {"id": "c"}]) == [1]
+    plan.next_window()  # the third: the first week's ids are forgotten, the second's kept
+    assert set(plan.seen) == {"c"} and plan.take_new([{"id": "c"}, {"id": "d"}]) == [1]

@@ -26,8 +26,9 @@ async def test_event_journal_to_the_end_then_forms_by_id_match_truth(sb) -> None
         batch = await api.order_events(token, None)
         stats = await api.event_stats(token)
         again = await api.order_events(token, batch.last_event_id)
-        forms = await api.checkout_forms(token, [e.checkout_form_id for e in batch.events] + [
-            "00000000-0000-4000-8000-000000000000"])
+        forms = await api.checkout_forms(
+            token, [e.checkout_form_id for e in batch.events] + ["00000000-0000-4000-8000-000000000000"]
+        )
     assert batch.events and batch.errors == []
     assert batch.last_event_id == batch.events[-1].id == stats.latest_event_id
     assert again.events == [] and again.last_event_id == batch.last_event_id  # caught up: cursor kept
@@ -135,8 +136,11 @@ async def test_updated_at_window_on_a_live_shop_misses_no_order_that_stayed_in_i
     async with sb.allegro(concurrency=2) as api:
         async for page in api.iter_checkout_form_pages(token, EPOCH, until, by="updatedAt"):
             seen += [f.id for f in page.items]
-    stayed = {fid for fid, form in sb.world.allegro_checkout_forms("allegro1").items()
-              if datetime.fromisoformat(form["updatedAt"]) <= until}
+    stayed = {
+        fid
+        for fid, form in sb.world.allegro_checkout_forms("allegro1").items()
+        if datetime.fromisoformat(form["updatedAt"]) <= until
+    }
     assert len(seen) == len(set(seen))
     assert stayed <= set(seen)
 

@@ -13,8 +13,10 @@ from sellerpulse.settings import Settings
 
 async def test_clients_read_the_settings_attribute_names() -> None:
     settings = Settings(
-        _env_file=None, wb_statistics_url="http://127.0.0.1:9/wb-statistics",
-        allegro_client_id="cid", allegro_client_secret=SecretStr("csecret"),
+        _env_file=None,
+        wb_statistics_url="http://127.0.0.1:9/wb-statistics",
+        allegro_client_id="cid",
+        allegro_client_secret=SecretStr("csecret"),
     )
     async with (
         WildberriesClient.from_settings(settings) as wb,

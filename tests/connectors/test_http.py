@@ -277,3 +277,53 @@ async def test_waits_a_429_asked_for_are_not_failures() -> None:
     with using_retry_budget(budget):
         body, _ = await host(handler, vt).send(Call("GET", "/api/v1/supplier/sales"))
     assert body == [] and vt.now == 200.0
+
+
+class _CutAfter(httpx.AsyncByteStream):
+    """A body that arrives in chunks and breaks off after `keep` bytes, as a dropped connection."""
+
+    def __init__(self, body: bytes, keep: int | None = None) -> None:
+        self.body, self.keep = body, keep
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        end = len(self.body) if self.keep is None else self.keep
+        for start in range(0, end, 50):
+            yield self.body[start : min(start + 50, end)]
+        if self.keep is not None:
+            raise httpx.ReadError("connection reset")
+
+
+ROWS = [{"srid": f"s{i}", "lastChangeDate": "2026-11-20T10:00:00", "subject": "},{"} for i in range(60)]
+ARRAY = json.dumps(ROWS, separators=(",", ":")).encode()
+
+
+async def _parts(client: HostClient) -> list[list[dict]]:
+    return [part async for part in client.stream_array(Call("GET", "/rows"), part_bytes=400)]
+
+
+async def test_stream_array_retries_before_the_first_part_and_decodes_in_parts() -> None:
+    vt = VirtualTime()
+    handler, seen = sequence(
+        lambda r: httpx.Response(503, json={"title": "busy"}),
+        lambda r: httpx.Response(200, stream=_CutAfter(ARRAY, keep=200)),  # cut before a part was complete
+        lambda r: httpx.Response(200, stream=_CutAfter(ARRAY)),
+    )
+    parts = await _parts(host(handler, vt))
+    assert len(seen) == 3 and len(parts) > 3
+    assert [row for part in parts for row in part] == ROWS
+
+
+async def test_stream_array_raises_a_failure_after_rows_were_delivered_and_refuses_non_arrays() -> None:
+    vt = VirtualTime()
+    handler, seen = sequence(lambda r: httpx.Response(200, stream=_CutAfter(ARRAY, keep=len(ARRAY) - 30)))
+    got: list[dict] = []
+    with pytest.raises(errors.NetworkError):
+        async for part in host(handler, vt).stream_array(Call("GET", "/rows"), part_bytes=400):
+            got.extend(part)
+    assert len(seen) == 1 and 0 < len(got) < len(ROWS) and got == ROWS[: len(got)]
+    handler, _ = sequence(lambda r: httpx.Response(200, json={"error": "nope"}))
+    with pytest.raises(errors.PayloadError):
+        await _parts(host(handler, vt))
+    handler, _ = sequence(lambda r: httpx.Response(401, json={"title": "unauthorized"}))
+    with pytest.raises(errors.CredentialsRejected):
+        await _parts(host(handler, vt))

@@ -43,8 +43,9 @@ def timed_sandbox(scale: float) -> tuple[Sandbox, TimingTransport]:
     return sb, sb.transport
 
 
-@pytest.mark.parametrize("limits", [RateLimits.unlimited(), RateLimits(wb_statistics=Rate(1000.0, 1000))],
-                         ids=["no-bucket", "bucket-paused"])
+@pytest.mark.parametrize(
+    "limits", [RateLimits.unlimited(), RateLimits(wb_statistics=Rate(1000.0, 1000))], ids=["no-bucket", "bucket-paused"]
+)
 async def test_wb_429_is_answered_by_waiting_exactly_x_ratelimit_retry(limits: RateLimits) -> None:
     # Sales: 1/min with burst 1, scaled x150 -> one request per 0.4 s.
     sb, transport = timed_sandbox(150.0)

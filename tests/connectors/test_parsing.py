@@ -113,3 +113,37 @@ def test_a_large_array_decodes_in_parts_exactly_as_a_whole(monkeypatch: pytest.M
     assert parsing.decode_json(b'{"not": "an array"}') == {"not": "an array"}
     with pytest.raises(ValueError):
         parsing.decode_json(body[:-7] + b"]")  # cut short: an error, as json.loads gives
+
+
+def _streamed(body: bytes, chunk: int, part_bytes: int) -> tuple[list, list[int], object]:
+    decoder = parsing.ArrayParts(part_bytes)
+    rows, sizes = [], []
+    for start in range(0, len(body), chunk):
+        for part in decoder.feed(body[start : start + chunk]):
+            sizes.append(len(part))
+            rows.extend(part)
+    last = decoder.close()
+    if last is not None:
+        sizes.append(len(last))
+        rows.extend(last)
+    return rows, sizes, decoder.value
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
+def test_an_array_streamed_in_parts_is_exactly_json_loads(chunk: int) -> None:
+    tricky = [
+        wb_order("s1", subject='ends with },{"'),  # a split candidate inside a string
+        wb_order("s2", somethingNew=[{"a": 1}, {"b": "},{"}]),  # ... and inside a nested list
+        *(wb_order(f"s{i}", subject="Лампа") for i in range(3, 40)),
+    ]
+    body = json.dumps(tricky, ensure_ascii=False, separators=(",", ":")).encode()
+    rows, sizes, _ = _streamed(body, chunk, part_bytes=300)
+    assert rows == tricky and len(sizes) > 5  # in parts, none of them the whole body
+    # Nowhere to split (pretty-printed): decoded whole at the end, still exactly.
+    pretty = json.dumps(tricky, indent=1).encode()
+    assert _streamed(pretty, chunk, part_bytes=300)[0] == tricky
+    assert _streamed(b" [] ", chunk, 300)[:2] == ([], [0])
+    assert _streamed(b'{"not": "an array"}', chunk, 300) == ([], [], {"not": "an array"})
+    assert _streamed(b"", chunk, 300) == ([], [], None)
+    with pytest.raises(ValueError):
+        _streamed(body[:-7] + b"]", chunk, 300)  # cut short: an error, as json.loads gives

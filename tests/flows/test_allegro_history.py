@@ -124,3 +124,40 @@ async def test_an_interrupted_backfill_resumes_and_the_shop_says_history_incompl
     assert stored_orders(clean_engine, shop_id).keys() == world.allegro_checkout_forms("allegro1").keys()
     with Session(clean_engine) as s:
         assert history_complete(s, shop_id=shop_id) is True
+
+
+async def test_a_write_failing_mid_overlap_loses_and_repeats_nothing(clean_engine: Engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The second history batch fails to write while the batch after it is being fetched: only
+    the first batch and its resume point are stored, and the next run reads from there."""
+    from tasks import allegro_streams
+
+    app = make_sandbox(scenario=SCENARIO)
+    world: World = app.state.world
+    shop_id = add_shops(clean_engine, world)["allegro1"]
+    real, points = allegro_streams._write_orders, []
+
+    def failing_second_batch(session, ctx, forms, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("read") is not None:
+            points.append((kwargs["read"][1], len(forms)))
+            if len(points) == 2:
+                raise RuntimeError("the database went away mid-batch")
+        return real(session, ctx, forms, **kwargs)
+
+    monkeypatch.setattr(allegro_streams, "_write_orders", failing_second_batch)
+    async with clients_for(app) as clients:
+        first = await sync_one(shop_id, clients=clients)
+        assert [r.stream for r in first if r.status == "failed"] == ["allegro_history"]
+        (written_until, written_forms), _ = points
+        with Session(clean_engine) as s:
+            [pending] = pending_reads(s, shop_id=shop_id)
+        assert pending.done_until == written_until  # progress only for the batch written
+        assert _count(clean_engine, Order, shop_id=shop_id) == written_forms  # the failed one left nothing
+        monkeypatch.setattr(allegro_streams, "_write_orders", real)
+        seq = _last_seq(world)
+        assert all(r.status == "success" for r in await sync_one(shop_id, clients=clients))
+    read_again = _listed_from(world, seq)
+    assert read_again and min(read_again) >= written_until
+    truth = world.allegro_checkout_forms("allegro1")
+    assert stored_orders(clean_engine, shop_id).keys() == truth.keys()
+    assert _count(clean_engine, Order, shop_id=shop_id) == len(truth)
+    assert_allegro_matches(clean_engine, world, "allegro1", shop_id)

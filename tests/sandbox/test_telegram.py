@@ -92,6 +92,7 @@ async def test_flood_limits_block_and_html() -> None:
 @ASYNC
 async def test_global_limit_spans_chats() -> None:
     world = TelegramWorld(TelegramConfig())
+    world.flood.clock = lambda: 1000.0  # frozen: however slowly 40 requests go, no token refills
     async with api(world) as tg:
         for chat in range(1, 41):
             world.user(chat, started=True)
