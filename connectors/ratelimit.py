@@ -73,6 +73,8 @@ class RateLimits:
 
     wb_statistics: Rate = Rate.per_minute(1, 1)
     wb_analytics: Rate = Rate.per_minute(3, 1)
+    # The order feed is limited apart from the rest of analytics: 1 request/min per account.
+    wb_order_feed: Rate = Rate.per_minute(1, 1)
     wb_feedbacks: Rate = Rate(3.0, 6)
     wb_content: Rate = Rate.per_minute(100, 5)
     wb_marketplace: Rate = Rate.per_minute(300, 20)

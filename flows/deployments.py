@@ -16,6 +16,7 @@ from prefect.schedules import Interval, Schedule
 
 from flows.backfill import backfill
 from flows.connect import connect_allegro
+from flows.feed import read_wb_feeds
 from flows.sync import sync_all, sync_shop
 from flows.tokens import refresh_tokens
 from sellerpulse.settings import Settings
@@ -50,6 +51,14 @@ async def build(settings: Settings) -> list[Any]:
             concurrency_limit=ONE_AT_A_TIME,
             description="Sync every active shop (all streams), on a schedule.",
             tags=["sellerpulse", "sync"],
+        ),
+        await read_wb_feeds.ato_deployment(
+            name=read_wb_feeds.name,
+            schedule=every(settings.wb_feed_interval_seconds),
+            parameters={"concurrency": settings.sync_concurrency},
+            concurrency_limit=ONE_AT_A_TIME,
+            description="Read the WB order feed of every active WB shop (real time), about once a minute.",
+            tags=["sellerpulse", "sync", "wb"],
         ),
         await refresh_tokens.ato_deployment(
             name=refresh_tokens.name,

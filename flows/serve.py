@@ -31,6 +31,7 @@ def serve_forever(settings: Settings, *, port: int | None = None) -> int:
         ui = api_url.removesuffix("/api")
         print(
             f"Prefect UI: {ui}  (deployments: sync-all every {settings.sync_interval_seconds} s, "
+            f"read-wb-feeds every {settings.wb_feed_interval_seconds} s, "
             f"refresh-tokens every {settings.token_refresh_interval_seconds} s, backfill on demand)",
             flush=True,
         )

@@ -42,12 +42,16 @@ from tasks import wb_streams as wb
 from tasks.clients import Clients, borrowed_or_new
 from tasks.context import StreamReport, SyncContext, load_context
 from tasks.notifying import notify_shop_status
+from tasks.wb_feed import sync_wb_feed
 
 # Stream name -> Prefect task, per marketplace, in the order a sync runs them (cards and offers
 # first: names and photos are there before the orders that mention them are notified).
 STREAMS: dict[str, dict[str, Task[..., Any]]] = {
     "wb": {
         "cards": wb.sync_wb_cards,
+        # The real-time feed before statistics: a transition both see notifies from the first
+        # (the same dedupe key), so the feed's minute-old view wins the race it should win.
+        "feed": sync_wb_feed,
         "orders": wb.sync_wb_orders,
         "sales": wb.sync_wb_sales,
         "stock": wb.sync_wb_stock,

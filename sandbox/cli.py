@@ -78,6 +78,13 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-rate-limits", action="store_true", help="switch rate limits off (benchmarks)")
     p.add_argument("--rate-limit-scale", type=float, default=1.0)
     p.add_argument("--auto-approve", action="store_true", help="approve Allegro device codes at once (demo)")
+    p.add_argument(
+        "--wb-statistics-refresh",
+        type=float,
+        default=1800.0,
+        help="WB statistics serve what their last refresh saw, every this many seconds (0: at once)",
+    )
+    p.add_argument("--wb-feed-drift", type=float, default=0.0, help="share of order-feed rows missing a field")
     p.add_argument("--row-cap", type=int, default=80_000, help="WB statistics rows per response")
     p.add_argument(
         "--allegro-token-requests",
@@ -133,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
             rate_limit_scale=args.rate_limit_scale,
             auto_approve=args.auto_approve,
             wb_row_cap=args.row_cap,
+            wb_statistics_refresh_s=args.wb_statistics_refresh,
+            wb_feed_drift=args.wb_feed_drift,
             allegro_token_requests=args.allegro_token_requests,
         )
         app = create_app(config)

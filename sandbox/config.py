@@ -20,6 +20,11 @@ class SandboxConfig:
     rate_limit_scale: float = 1.0  # >1 refills buckets faster (tests, demos)
     wb_row_cap: int = 80_000  # WB statistics rows per response
     wb_retention_days: float = 90.0  # WB statistics: changes older than this are not served
+    # WB statistics refresh every this many seconds and serve what the last refresh saw (the
+    # real API: 1800); 0 = at once (the tests' default, like a frozen clock). The order feed is
+    # always real time.
+    wb_statistics_refresh_s: float = 0.0
+    wb_feed_drift: float = 0.0  # share of order-feed rows with a field missing or an unknown status
     auto_approve: bool = False  # device codes approved at once (demo)
     allegro_client_id: str = "sellerpulse-sandbox-client"
     allegro_client_secret: str | None = None  # None: derived from the seed

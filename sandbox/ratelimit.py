@@ -26,6 +26,7 @@ WB_RATES: dict[str, Rate] = {
     "statistics.orders": Rate(60.0, 10),  # Personal/Service token: 1/min, burst 10
     "statistics.sales": Rate(60.0, 1),  # 1/min, burst 1
     "analytics.stocks": Rate(20.0, 1),  # 3/min
+    "analytics.order_feed": Rate(60.0, 1),  # 1/min (a Base token: 1 per 3 h, not modelled)
     "feedbacks": Rate(1 / 3, 6),  # 3/s, burst 6, category-wide
     "content": Rate(0.6, 5),  # 100/min, burst 5
     "marketplace": Rate(0.2, 20, penalty_4xx=10),  # 300/min, burst 20

@@ -39,6 +39,7 @@ from sandbox.requestlog import RequestLog
 from sandbox.scenario import Scenario, ShopSpec, layout_for, load_scenario
 from sandbox.stock import StockModel, StockSku
 from sandbox.timefmt import to_dt, utc_z
+from sandbox.wb import feed as wb_feed
 from sandbox.wb import tokens as wbtokens
 from sandbox.wb.orders import CANCEL_DELAY, RETURN_DELAY, SALE_DELAY, T_CANCEL, T_RETURN, T_SALE, WbOrderModel
 from sandbox.wb.reviews import T_CREATED, WbReviewModel
@@ -49,7 +50,7 @@ class Transition:
     at: datetime  # sandbox time (UTC) the change became visible
     kind: str  # new_order | payment | cancellation | buyout | return | review | stock_low | stock_recovered
     shop: str
-    entity_id: str  # srid / saleID / checkout-form id / return id / feedback id / nmId / offer id
+    entity_id: str  # srid (WB orders, buyouts, returns) / checkout-form id / return id / feedback id / nmId / offer id
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,6 +147,11 @@ class World:
     def now(self) -> float:
         return self.clock.epoch()
 
+    def statistics_now(self) -> float:
+        """The time WB statistics last refreshed: they serve the world as it was then."""
+        now, every = self.now(), self.config.wb_statistics_refresh_s
+        return now if every <= 0 else now - now % every  # on the clock's half hours, as WB
+
     def now_dt(self) -> datetime:
         return self.clock.now()
 
@@ -233,6 +239,10 @@ class World:
     # -- ground truth: WB -----------------------------------------------------
     def wb_orders(self, shop: str) -> dict[str, dict[str, Any]]:
         return {r["srid"]: r for r in self.wb[shop].orders.all_orders(self.now())}
+
+    def wb_feed(self, shop: str) -> dict[str, dict[str, Any]]:
+        """{srid: order-feed row} of the last 31 days, as the feed shows them now."""
+        return {r["srid"]: r for r in wb_feed.all_rows(self.wb[shop].orders, self.now())}
 
     def wb_sales(self, shop: str) -> dict[str, dict[str, Any]]:
         return {r["saleID"]: r for r in self.wb[shop].orders.all_sales(self.now())}
@@ -339,10 +349,12 @@ class World:
         for _t, _tag, i in m.orders.changes_between(lo, hi, tags={T_CANCEL}):
             out.append((m.appear(i) + CANCEL_DELAY, "cancellation", m.srid(i), {}))
         for _t, tag, i in m.sales.changes_between(lo, hi, tags={T_SALE, T_RETURN}):
+            # Keyed by srid: a unit is bought out and returned at most once, and the order feed,
+            # which knows no saleID, reports the same transition.
             if tag == T_SALE:
-                out.append((m.appear(i) + SALE_DELAY, "buyout", m.sale_id(i, "S"), {"srid": m.srid(i)}))
+                out.append((m.appear(i) + SALE_DELAY, "buyout", m.srid(i), {"saleID": m.sale_id(i, "S")}))
             else:
-                out.append((m.appear(i) + RETURN_DELAY, "return", m.sale_id(i, "R"), {"srid": m.srid(i)}))
+                out.append((m.appear(i) + RETURN_DELAY, "return", m.srid(i), {"saleID": m.sale_id(i, "R")}))
         r = entry.reviews
         for t, _tag, j in r.timeline.changes_between(lo, hi, tags={T_CREATED}):
             out.append((t, "review", r.review_id(j), {"stars": r.stars(j), "nmId": r.product(j).nm_id}))

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     prefect_work_pool: str = Field(default="sellerpulse", min_length=1, max_length=100)
     # WB statistics refresh every 30 min: rows can show up with a lastChangeDate already passed.
     wb_lookback_minutes: int = Field(default=180, ge=0, le=24 * 60 * 7)
+    # The WB order feed (real time, tasks.wb_feed): each read starts this far before the previous
+    # read's snapshot, for units shown with a status time already passed (a new order's is its
+    # creation, minutes before WB lists it).
+    wb_feed_lookback_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    # `sellerpulse serve` reads the feed of every WB shop this often, besides every sync; WB
+    # allows one feed request a minute per account, so not below 60.
+    wb_feed_interval_seconds: int = Field(default=60, ge=60)
     # Allegro keeps order events 60 days; a cursor older than that is healed from the order listing.
     allegro_event_retention_hours: float = Field(default=60 * 24, gt=0)
     # Rows WB sends in a full statistics page (documented ~80,000); a shorter page is the last.

@@ -37,7 +37,7 @@ from storage.db import driver_cursor
 
 _stage_counter = itertools.count()
 # The merge also stamps our own `updated_at` on these tables.
-_TABLES_WITH_UPDATED_AT = frozenset({"orders", "wb_sales", "reviews", "products"})
+_TABLES_WITH_UPDATED_AT = frozenset({"orders", "wb_sales", "reviews", "products", "wb_feed_orders"})
 
 
 @dataclass(frozen=True)

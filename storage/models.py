@@ -237,6 +237,35 @@ class Sale(Base):
     updated_at: Mapped[datetime] = _created()
 
 
+class WbFeedOrder(Base):
+    """WB order feed: the current status of each unit (`srid`, as in statistics), seen in real
+    time. Beside `orders`/`wb_sales`, never instead: statistics stay the record for money and
+    the 90-day history; this table is the fast signal (one row per unit, its newest status)."""
+
+    __tablename__ = "wb_feed_orders"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "srid"),
+        CheckConstraint("status IN ('created', 'buyout', 'cancel', 'return', 'returnDefective')", name="status"),
+        Index("ix_wb_feed_orders_shop_status_at", "shop_id", "status_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
+    srid: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    cancel_type: Mapped[str | None] = mapped_column(String(16))  # app, receipt, expire, other
+    status_at: Mapped[datetime | None] = mapped_column(TZ)  # when the current status began
+    ordered_at: Mapped[datetime | None] = mapped_column(TZ)
+    sku: Mapped[str | None] = mapped_column(String(64))  # nmId
+    price: Mapped[Decimal | None] = mapped_column(Money)  # sellerPrice: a hint; statistics hold the money
+    currency: Mapped[str | None] = mapped_column(String(3))
+    is_fbs: Mapped[bool | None] = mapped_column(Boolean)  # isMp: the seller's own warehouse ships it
+    # = status_at: an older answer never overwrites a newer status.
+    source_updated_at: Mapped[datetime | None] = mapped_column(TZ)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    first_seen_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
 class CustomerReturn(Base):
     """Allegro customer returns."""
 

@@ -7,7 +7,7 @@ the cursor is set and the transaction commits):
     add(session, *, shop_id: int, drafts: Sequence[Draft]) -> int
         Multi-row INSERT ... ON CONFLICT (dedupe_key) DO NOTHING; returns how many were new.
     notify_changes(session, *, shop: ShopContext, stream: str, changes: Sequence[RowChange], now) -> int
-        Runs the stream's rule (wb_orders, allegro_orders, wb_sales, wb_reviews, allegro_returns)
+        Runs the stream's rule (wb_orders, allegro_orders, wb_sales, wb_reviews, allegro_returns, wb_feed)
         with catalog names/images, then add().
     notify_stock(session, *, shop: ShopContext, totals: Sequence[TotalChange], now) -> int
         critical_stock (thresholds of the shop's people now) and stock_runout, then add().
@@ -60,7 +60,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from connectors.parsing import gc_paused
-from sellerpulse.notify import rules
+from sellerpulse.notify import feed_rules, rules
 from sellerpulse.notify.delivery import Preferences, Stored
 from sellerpulse.notify.drafts import Draft, ProductInfo, ShopContext
 from sellerpulse.notify.grouping import Group, plan
@@ -117,6 +117,7 @@ _STREAM_RULES = {
     "wb_sales": rules.for_sales,
     "wb_reviews": rules.for_reviews,
     "allegro_returns": rules.for_customer_returns,
+    "wb_feed": feed_rules.for_wb_feed,
 }
 
 

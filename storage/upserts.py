@@ -84,6 +84,25 @@ PRODUCTS = MergeSpec(
     version=None,
 )
 
+# The order feed's newest status per unit; an answer older than the stored status is refused.
+WB_FEED = MergeSpec(
+    table="wb_feed_orders",
+    key="srid",
+    columns=(
+        "status",
+        "cancel_type",
+        "status_at",
+        "ordered_at",
+        "sku",
+        "price",
+        "currency",
+        "is_fbs",
+        "source_updated_at",
+        "raw",
+    ),
+    tracked=("status", "cancel_type", "status_at"),
+)
+
 CUSTOMER_RETURNS = MergeSpec(
     table="customer_returns",
     key="external_id",
@@ -116,6 +135,10 @@ def upsert_reviews(session: Session, *, shop_id: int, rows: Sequence[dict[str, A
 
 def upsert_products(session: Session, *, shop_id: int, rows: Sequence[dict[str, Any]]) -> MergeResult:
     return merge(session, spec=PRODUCTS, shop_id=shop_id, rows=rows)
+
+
+def upsert_wb_feed(session: Session, *, shop_id: int, rows: Sequence[dict[str, Any]]) -> MergeResult:
+    return merge(session, spec=WB_FEED, shop_id=shop_id, rows=rows)
 
 
 def upsert_customer_returns(session: Session, *, shop_id: int, rows: Sequence[dict[str, Any]]) -> MergeResult:

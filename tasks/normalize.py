@@ -83,6 +83,27 @@ def wb_sale(row: wm.WbSale) -> dict[str, Any]:
     }
 
 
+def wb_feed_order(row: wm.WbFeedOrder) -> dict[str, Any] | None:
+    """None for a row we cannot place in a unit's life (no known status, or no time for it):
+    the feed is the fast signal, statistics will bring that unit anyway."""
+    at = row.status_time
+    if row.status not in wm.FEED_STATUSES or at is None:
+        return None
+    return {
+        "srid": row.srid,
+        "status": row.status,
+        "cancel_type": row.cancel_type if row.status == "cancel" else None,
+        "status_at": at,
+        "ordered_at": row.created_at,
+        "sku": None if row.nm_id is None else str(row.nm_id),
+        "price": row.seller_price,
+        "currency": WB_CURRENCY,
+        "is_fbs": row.is_mp,
+        "source_updated_at": at,
+        "raw": row.raw,
+    }
+
+
 def wb_review(row: wm.WbFeedback) -> dict[str, Any]:
     details = row.product_details
     answer = row.answer or {}

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -22,7 +22,7 @@ from connectors.errors import BadRequest, PagingStalled, PayloadError
 from connectors.http import DEFAULT_RETRY, DEFAULT_TIMEOUTS, Call, HostClient, RetryPolicy, Timeouts, gather_bounded
 from connectors.parsing import Page, RowError, RowParser, remap_errors, require
 from connectors.ratelimit import DEFAULT_LIMITS, DEFAULT_REGISTRY, BucketBackend, Clock, RateLimits, Sleep, fingerprint
-from connectors.timeutil import msk_day_param, parse_utc, to_unix
+from connectors.timeutil import msk_day_param, parse_utc, to_unix, to_utc_param
 from connectors.wildberries import models as m
 from connectors.wildberries.paging import (
     ArchivePaginator,
@@ -31,6 +31,7 @@ from connectors.wildberries.paging import (
     FeedbackPaginator,
     LastChangePaginator,
     OffsetPaginator,
+    OrderFeedPaginator,
     select_latest,
 )
 
@@ -41,6 +42,11 @@ Token = str | SecretStr
 ORDERS_PATH = "/api/v1/supplier/orders"
 SALES_PATH = "/api/v1/supplier/sales"
 STOCKS_PATH = "/api/analytics/v1/stocks-report/wb-warehouses"
+ORDER_FEED_PATH = "/api/analytics/v1/order-feed"
+ORDER_FEED_LIMIT = 10_000
+# The feed serves the last 31 days and refuses a period starting earlier; a paged read keeps its
+# start while it pages at 1 request/min (and our clock may run ahead): an hour to spare.
+ORDER_FEED_WINDOW = timedelta(days=31) - timedelta(hours=1)
 FEEDBACKS_PATH = "/api/v1/feedbacks"
 FEEDBACKS_ARCHIVE_PATH = "/api/v1/feedbacks/archive"
 CARDS_PATH = "/content/v2/get/cards/list"
@@ -71,6 +77,34 @@ def _created_unix(row: Any) -> int | None:
     try:
         return int(parse_utc(row["createdDate"]).timestamp())
     except (KeyError, TypeError, ValueError):
+        return None
+
+
+_feed_shapes_logged: set[str] = set()
+
+
+def _feed_shape_once(what: str) -> None:
+    """An order-feed answer unlike the one we expect: logged once per process, never fatal."""
+    if what not in _feed_shapes_logged:
+        _feed_shapes_logged.add(what)
+        log.warning("order feed: %s", what)
+
+
+def _note_unknown_shapes(items: list[m.WbFeedOrder]) -> None:
+    for item in items:
+        if item.status not in m.FEED_STATUSES:
+            _feed_shape_once(f"a row with status {str(item.status)[:40]!r} (not in the spec's list)")
+        elif item.status_time is None:
+            _feed_shape_once(f"a {item.status!r} row without updatedAt")
+        if item.cancel_type is not None and item.cancel_type not in m.FEED_CANCEL_TYPES:
+            _feed_shape_once(f"cancelType {item.cancel_type[:40]!r} (not in the spec's list)")
+
+
+def _snapshot(value: str | None) -> datetime | None:
+    try:
+        return parse_utc(value) if value else None
+    except ValueError:
+        _feed_shape_once(f"snapshotTime {value[:40]!r} is not a date-time")
         return None
 
 
@@ -126,20 +160,40 @@ class WildberriesClient:
 
     # -- plumbing -------------------------------------------------------------
 
-    def _call(self, category: str, token: Token, method: str, path: str, *, bucket_suffix: str = "", **kw: Any) -> Call:
+    def _call(
+        self,
+        category: str,
+        token: Token,
+        method: str,
+        path: str,
+        *,
+        bucket_suffix: str = "",
+        limit: str | None = None,
+        **kw: Any,
+    ) -> Call:
+        """`limit`: a method limited apart from its host's category (the order feed) has its own
+        bucket under that name, with that rate."""
         secret = _secret(token)
         value = f"{self._auth_scheme} {secret}" if self._auth_scheme else secret
         bucket = None
         if not self.limits.disabled:
             # WB limits statistics per method (orders and sales each 1/min): one bucket each.
-            key = f"{category}:{bucket_suffix}" if bucket_suffix else category
-            bucket = self.registry.bucket(secret, key, self.limits.for_category(category))
+            key = limit or (f"{category}:{bucket_suffix}" if bucket_suffix else category)
+            bucket = self.registry.bucket(secret, key, self.limits.for_category(limit or category))
         return Call(method, path, headers={"Authorization": value}, bucket=bucket, **kw)
 
     async def _send(
-        self, category: str, token: Token, method: str, path: str, *, bucket_suffix: str = "", **kw: Any
+        self,
+        category: str,
+        token: Token,
+        method: str,
+        path: str,
+        *,
+        bucket_suffix: str = "",
+        limit: str | None = None,
+        **kw: Any,
     ) -> Any:
-        call = self._call(category, token, method, path, bucket_suffix=bucket_suffix, **kw)
+        call = self._call(category, token, method, path, bucket_suffix=bucket_suffix, limit=limit, **kw)
         try:
             body, _ = await self._hosts[category].send(call)
         except BadRequest:
@@ -252,6 +306,39 @@ class WildberriesClient:
             items, errors = m.STOCK_PARSER.parse(rows)
             yield Page(items, paging.offset, errors, received=len(rows))
             rows = items = None  # type: ignore[assignment]  # one page in memory, not two
+
+    # -- analytics: order feed -------------------------------------------------
+
+    async def iter_order_feed(
+        self, token: Token, since: datetime, *, now: datetime, limit: int = ORDER_FEED_LIMIT
+    ) -> AsyncIterator[Page[m.WbFeedOrder, datetime | None]]:
+        """Units whose current status began at or after `since` (clamped to the feed's 31 days
+        before `now`), newest status first; one page per request, pinned to the first answer's
+        snapshot. Cursor: that snapshot (aware UTC), on every page, or None when WB sent none.
+
+        Tolerant by design (the response schema is cut off in our spec copy): only `srid` is
+        required of a row; an envelope without a list of orders is a PayloadError.
+        """
+        start = max(since, now - ORDER_FEED_WINDOW)
+        paging = OrderFeedPaginator(start=to_utc_param(start), limit=limit)
+        while paging.has_next_page:
+            body = await self._send(
+                "wb_analytics", token, "POST", ORDER_FEED_PATH, json_body=paging.request_body(), limit="wb_order_feed"
+            )
+            data = body.get("data") if isinstance(body, dict) and isinstance(body.get("data"), dict) else body
+            rows = data.get("orders") if isinstance(data, dict) else None
+            if rows is None and isinstance(data, dict) and "orders" in data:
+                rows = []  # "orders": null on an empty selection
+            if not isinstance(rows, list):
+                raise PayloadError("order feed: no list of orders in the response", path=ORDER_FEED_PATH)
+            raw_snapshot = data.get("snapshotTime") if isinstance(data.get("snapshotTime"), str) else None
+            if raw_snapshot is None and paging.offset == 0:
+                _feed_shape_once("no snapshotTime in the answer: later pages are not pinned")
+            paging.update_state(len(rows), raw_snapshot)
+            items, errors = m.FEED_PARSER.parse(rows)
+            _note_unknown_shapes(items)
+            yield Page(items, _snapshot(paging.snapshot), errors, received=len(rows))
+            rows = items = None  # type: ignore[assignment]
 
     # -- feedbacks ------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from connectors.parsing import MoscowTimes, Payload, RowParser, UtcDatetime, UtcDatetimeOpt
+from connectors.parsing import MoscowTimes, MskDatetimeOpt, Payload, RowParser, UtcDatetime, UtcDatetimeOpt
 
 _KOPECKS = Decimal(100)
 
@@ -147,6 +147,33 @@ class WbFbsStatus(Payload):
     wb_status: str | None = Field(None, alias="wbStatus")
 
 
+# Order-feed statuses and cancel types the spec lists; anything else is logged, not guessed at.
+FEED_STATUSES = frozenset({"created", "buyout", "cancel", "return", "returnDefective"})
+FEED_CANCEL_TYPES = frozenset({"app", "receipt", "expire", "other"})
+
+
+class WbFeedOrder(Payload):
+    """One unit in the order feed (key `srid`, the statistics srid), as tolerant as it gets:
+    the response schema is cut off in our spec copy, so only `srid` is required. Times carry
+    an offset (a bare one is Moscow time)."""
+
+    srid: str
+    status: str | None = None
+    cancel_type: str | None = Field(None, alias="cancelType")
+    updated_at: MskDatetimeOpt = Field(None, alias="updatedAt")
+    created_at: MskDatetimeOpt = Field(None, alias="createdAt")
+    nm_id: int | None = Field(None, alias="nmId")
+    chrt_id: int | None = Field(None, alias="chrtId")
+    seller_price: Decimal | None = Field(None, alias="sellerPrice")
+    warehouse_name: str | None = Field(None, alias="warehouseName")
+    is_mp: bool | None = Field(None, alias="isMp")
+
+    @property
+    def status_time(self) -> datetime | None:
+        """When the current status began (for `created` WB sends the creation time)."""
+        return self.updated_at or (self.created_at if self.status == "created" else None)
+
+
 ORDER_PARSER = RowParser(WbOrder, key_field="srid")
 SALE_PARSER = RowParser(WbSale, key_field="saleID")
 STOCK_PARSER = RowParser(WbStockRow, key_field="nmId")
@@ -154,3 +181,4 @@ FEEDBACK_PARSER = RowParser(WbFeedback, key_field="id")
 CARD_PARSER = RowParser(WbCard, key_field="nmID")
 FBS_ORDER_PARSER = RowParser(WbFbsOrder, key_field="id")
 FBS_STATUS_PARSER = RowParser(WbFbsStatus, key_field="id")
+FEED_PARSER = RowParser(WbFeedOrder, key_field="srid")

@@ -180,6 +180,45 @@ class OffsetPaginator:
 
 
 @dataclass
+class OrderFeedPaginator:
+    """Order-feed paging: offset/limit within one snapshot of the data.
+
+    The first request (offset 0) sends no `snapshotTime`; every later one sends the first
+    answer's, else WB cuts the pages from newer data and rows are skipped or doubled. Stops
+    on a short page. An answer without `snapshotTime` leaves later pages unpinned (logged by
+    the caller; srid dedupe and the next read's look-back absorb what that moves).
+    """
+
+    start: str
+    end: str | None = None
+    limit: int = 10_000
+    offset: int = 0
+    snapshot: str | None = None
+    has_next_page: bool = True
+
+    def request_body(self) -> dict[str, Any]:
+        period = {"start": self.start, **({"end": self.end} if self.end else {})}
+        paging: dict[str, Any] = {"limit": self.limit, "offset": self.offset}
+        if self.offset and self.snapshot:
+            paging["snapshotTime"] = self.snapshot
+        return {
+            "selectedPeriod": period,
+            "nmIds": [],
+            "brandNames": [],
+            "subjectIds": [],
+            "tagIds": [],
+            "pagination": paging,
+        }
+
+    def update_state(self, count: int, snapshot: str | None) -> None:
+        if self.offset == 0:
+            self.snapshot = snapshot
+        self.offset += count
+        if count < self.limit:
+            self.has_next_page = False
+
+
+@dataclass
 class FeedbackPaginator:
     """`/api/v1/feedbacks` take/skip paging within WB's bounds (take <= 5000, skip <= 199990).
 

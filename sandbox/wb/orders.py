@@ -151,6 +151,11 @@ class WbOrderModel:
             "priceWithDisc": with_disc,
         }
 
+    def seller_price(self, i: int) -> float:
+        """The price with the seller's discount, known at once (the feed has it; statistics
+        rows may show 0 for a while)."""
+        return float(self._prices(i, True)["priceWithDisc"])
+
     def _common(self, i: int) -> dict[str, Any]:
         product, size_ix = self.product(i)
         size = product.sizes[size_ix]

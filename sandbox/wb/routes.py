@@ -15,6 +15,7 @@ from sandbox.catalog import SELLER_WAREHOUSE, WB_WAREHOUSES
 from sandbox.hashing import h64
 from sandbox.responses import json_array_chunks, json_response, wb_bad_request
 from sandbox.timefmt import parse_wb_date_from, utc_z
+from sandbox.wb import feed as wb_feed
 from sandbox.wb.guard import Guarded, charge_4xx, wb_guard
 from sandbox.wb.orders import CANCEL_DELAY, WbOrderModel, msk_day_start
 from sandbox.wb.reviews import ANSWERED, ARCHIVE, UNANSWERED
@@ -55,7 +56,8 @@ def _statistics(request: Request, kind: str) -> Response:
         return wb_bad_request("invalid dateFrom or flag")
     if flag not in (0, 1):
         return wb_bad_request("flag must be 0 or 1")
-    now, model = world.now(), g.shop.orders
+    # Statistics serve what their last refresh saw (every 30 min on WB; config).
+    now, model = world.statistics_now(), g.shop.orders
     kept_from = now - world.config.wb_retention_days * 86400  # older changes are gone
     rows: Iterator[dict[str, Any]]
     if flag == 0:
@@ -88,6 +90,18 @@ def analytics_router() -> APIRouter:
         items = _stock_items(world, g.shop, body)
         offset, limit = int(body.get("offset", 0)), int(body.get("limit", 250_000))
         return json_response({"data": {"items": items[offset : offset + limit]}}, headers=g.headers())
+
+    @router.post("/api/analytics/v1/order-feed")
+    async def order_feed(request: Request) -> Response:
+        world = _world(request)
+        g = wb_guard(world, request, "analytics", "analytics.order_feed")
+        if not isinstance(g, Guarded):
+            return g
+        try:
+            body = wb_feed.page(g.shop.orders, await _json_body(request), world.now(), world.config.wb_feed_drift)
+        except wb_feed.FeedError as exc:
+            return wb_bad_request(str(exc))
+        return json_response(body, headers=g.headers())
 
     return router
 

@@ -7,7 +7,8 @@ key and the outbox's unique index drops the copy.
 
     new_order      {shop}:new_order:{srid | checkout-form id}:seen | bought | paid
     cancellation   {shop}:cancellation:{order id}:cancelled
-    buyout/return  {shop}:buyout|return:{saleID}:sale ; Allegro {shop}:return:{return id}:customer_return
+    buyout/return  {shop}:buyout|return:{srid}:sale (WB statistics and order feed alike; saleID
+                   when a sale has no srid) ; Allegro {shop}:return:{return id}:customer_return
     negative_review{shop}:negative_review:{feedback id}:new
     critical_stock {shop}:critical_stock:{sku}:{old}>{new}@{snapshot minute}
     stock_runout   {shop}:stock_runout:{sku}:{day}:{horizon}d

@@ -2,7 +2,8 @@
 
 Units and groups
 - A unit is one notification, except a WB basket: the new_order rows of one `gNumber` in
-  the page are one unit (rendered as one message, whatever the grouping setting).
+  the page (or, seen first by the order feed, of one `basket_key`) are one unit (rendered as
+  one message, whatever the grouping setting).
 - Grouping off: every unit is a message. Grouping on: units of one (shop, kind) whose first
   notification is at most `group_timeout` seconds after the group's first one join it, up to
   `max_group_size` notifications (a basket is never split, so a big basket may exceed it).
@@ -82,7 +83,9 @@ def _units(rows: list[Stored]) -> list[list[Stored]]:
     units: list[list[Stored]] = []
     baskets: dict[tuple[int, str], list[Stored]] = {}
     for row in rows:
-        basket = row.payload.get("basket_id") if row.kind == "new_order" else None
+        # The order feed knows no gNumber: its new orders carry `basket_key` (see feed_rules).
+        payload = row.payload
+        basket = (payload.get("basket_id") or payload.get("basket_key")) if row.kind == "new_order" else None
         if not basket:
             units.append([row])
             continue

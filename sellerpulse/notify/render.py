@@ -15,7 +15,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sellerpulse.notify.texts import CURRENCY_SIGNS, DEFAULT_BY_MARKETPLACE, ICONS, LANGUAGES, TITLES, WORDS
+from sellerpulse.notify.texts import (
+    CANCEL_TYPES,
+    CURRENCY_SIGNS,
+    DEFAULT_BY_MARKETPLACE,
+    DEFECTIVE,
+    ICONS,
+    LANGUAGES,
+    TITLES,
+    WORDS,
+)
 
 TELEGRAM_LIMIT = 4096
 TEXT_LIMIT = 700  # review text shown at most this long
@@ -231,6 +240,8 @@ def _currency(payload: Mapping[str, Any], shop: ShopView) -> str | None:
 def _order(payload: Mapping[str, Any], shop: ShopView, lang: str, tz: ZoneInfo) -> str:
     lines = _Lines(lang)
     currency = _currency(payload, shop)
+    # WB order feed: why it was cancelled ("cancelled by the buyer", "not picked up in time", ...).
+    lines.add(_esc_or_none(CANCEL_TYPES[lang].get(str(payload.get("cancel_type")))))
     for item in _items(payload):
         lines.add(product_line(item, lang, currency))
     amount = money(payload.get("amount"), currency, lang)
@@ -245,6 +256,7 @@ def _sale(payload: Mapping[str, Any], shop: ShopView, lang: str, tz: ZoneInfo) -
     lines = _Lines(lang)
     currency = _currency(payload, shop)
     lines.add(product_line({**payload, "price": payload.get("amount")}, lang, currency))
+    lines.add(esc(DEFECTIVE[lang]) if payload.get("defective") else None)
     for_pay = money(payload.get("for_pay"), currency, lang)
     lines.field("for_pay", esc(for_pay) if for_pay else None)
     _place(lines, payload)
@@ -255,7 +267,7 @@ def _sale(payload: Mapping[str, Any], shop: ShopView, lang: str, tz: ZoneInfo) -
 
 
 def _return(payload: Mapping[str, Any], shop: ShopView, lang: str, tz: ZoneInfo) -> str:
-    if payload.get("sale_id"):
+    if payload.get("sale_id") or payload.get("source") == "feed":  # WB: a sale row or the feed's unit
         return _sale(payload, shop, lang, tz)
     lines = _Lines(lang)
     currency = _currency(payload, shop)

@@ -237,7 +237,9 @@ def for_sales(
             "image_url": info.image_url,
             **_wb_place(raw),
         }
-        out.append(_draft(shop, kind, change.key, "sale", payload))
+        # Named by the unit (srid), as the order feed names the same buyout or return; a unit is
+        # bought out, and returned, at most once.
+        out.append(_draft(shop, kind, new.get("srid") or change.key, "sale", payload))
     return out
 
 

@@ -110,6 +110,30 @@ WORDS: dict[str, dict[str, str]] = {
     },
 }
 
+# WB order feed `cancelType`: why an order was cancelled.
+CANCEL_TYPES: dict[str, dict[str, str]] = {
+    "en": {
+        "app": "cancelled by the buyer",
+        "receipt": "refused at pickup",
+        "expire": "not picked up in time",
+        "other": "technical cancellation",
+    },
+    "ru": {
+        "app": "отменён покупателем",
+        "receipt": "отказ при получении",
+        "expire": "не забран из пункта выдачи",
+        "other": "техническая отмена",
+    },
+    "pl": {
+        "app": "anulowane przez kupującego",
+        "receipt": "odmowa przy odbiorze",
+        "expire": "nieodebrane w terminie",
+        "other": "anulowanie techniczne",
+    },
+}
+# A WB `returnDefective`: the buyer returned the item as faulty.
+DEFECTIVE = {"en": "returned as defective", "ru": "возврат по браку", "pl": "zwrot z powodu wady"}
+
 ICONS = {
     "new_order": "🛒",
     "cancellation": "❌",

@@ -92,6 +92,7 @@ def test_a_killed_worker_leaves_no_zombie_run_blocking_the_schedule(
         env = cli_env(sandbox_on_a_port, tmp_path, PREFECT_API_URL=api_url)
         env.update(FLOW_HEARTBEAT_SECONDS=str(HEARTBEAT), ZOMBIE_AFTER_SECONDS=str(ZOMBIE_AFTER))
         env.update(SYNC_INTERVAL_SECONDS="3600")  # one scheduled sync-all, ~15 s after serving starts
+        env.update(WB_FEED_INTERVAL_SECONDS="3600")  # and no feed runs every minute beside it
         env.update(PREFECT_RUNNER_POLL_FREQUENCY="2")  # serve picks up runs sooner than every 10 s
         try:
             setup = subprocess.run([SELLERPULSE, "prefect-setup"], env=env, capture_output=True, text=True)

@@ -86,12 +86,21 @@ async def test_reconnecting_reactivates_the_same_shop(clean_engine: Engine, owne
 def test_prefect_yaml_declares_every_deployment_with_a_real_entrypoint() -> None:
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in config["deployments"]}
-    assert set(deployments) == {"sync-all", "sync-batch", "refresh-tokens", "sync-shop", "backfill", "connect-allegro"}
+    assert set(deployments) == {
+        "sync-all",
+        "sync-batch",
+        "read-wb-feeds",
+        "refresh-tokens",
+        "sync-shop",
+        "backfill",
+        "connect-allegro",
+    }
     for name, d in deployments.items():
         module, _, attr = d["entrypoint"].partition(":")
         flow = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), attr)
         assert flow.name == name
     assert deployments["sync-all"]["schedules"][0]["interval"] == 180
+    assert deployments["read-wb-feeds"]["schedules"][0]["interval"] == 60  # WB: 1 feed request/min
     assert deployments["refresh-tokens"]["schedules"][0]["interval"] == 1800
     assert "schedules" not in deployments["backfill"]
     # On workers, sync-all fans out onto the pool (flows.fanout) instead of syncing in its own process.

@@ -139,6 +139,7 @@ async def test_an_unreachable_host_fails_its_stream_within_the_budget_and_the_re
         runs = {r.stream: r for r in s.scalars(select(SyncRun).where(SyncRun.shop_id == shops["wb1"]))}
     assert {k: r.status for k, r in runs.items()} == {
         "wb_cards": "success",
+        "wb_feed": "success",
         "wb_orders": "success",
         "wb_sales": "success",
         "wb_stock": "success",

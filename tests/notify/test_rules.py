@@ -56,7 +56,7 @@ def test_a_backfill_is_silent_for_history_only() -> None:
         == kinds(rules.for_orders(replace(shop, backfill=False), [live], now=NOW))
         == [("new_order", "7:new_order:srid-1:seen")]
     )
-    assert kinds(rules.for_sales(shop, [first_seen("S1", sale("S1"))], now=NOW)) == [("buyout", "7:buyout:S1:sale")]
+    assert kinds(rules.for_sales(shop, [first_seen("S1", sale("S1"))], now=NOW)) == [("buyout", "7:buyout:s1:sale")]
     allegro = replace(ALLEGRO, notify_from=NOW - timedelta(hours=2), backfill=True)
     old = allegro_order("f9", "BOUGHT", bought_at=NOW - timedelta(days=3))
     cancelled = {**allegro_order("f9", "CANCELLED"), "bought_at": old["bought_at"]}
@@ -190,7 +190,10 @@ def test_sales_kind_comes_from_sale_id_prefix() -> None:
         first_seen("D3", sale("D3")),
     ]
     drafts = rules.for_sales(WB, changes, now=NOW, catalog={"1001": ProductInfo("Платье синее", "https://img/1.jpg")})
-    assert kinds(drafts) == [("buyout", "7:buyout:S1:sale"), ("return", "7:return:R2:sale")]
+    # Named by the unit (srid), as the order feed names the same buyout and return.
+    assert kinds(drafts) == [("buyout", "7:buyout:R-looking-srid:sale"), ("return", "7:return:s1:sale")]
+    no_srid = rules.for_sales(WB, [first_seen("S4", {**sale("S4"), "srid": None})], now=NOW)
+    assert kinds(no_srid) == [("buyout", "7:buyout:S4:sale")]
     assert drafts[0].payload["name"] == "Платье синее" and drafts[0].payload["image_url"] == "https://img/1.jpg"
 
 

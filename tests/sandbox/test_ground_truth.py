@@ -18,8 +18,14 @@ def test_wb_transitions_match_truth(make_app) -> None:
     assert [t.at for t in all_t] == sorted(t.at for t in all_t)
     assert {t.entity_id for t in kinds(world, "wb1", "new_order")} == set(orders)
     assert {t.entity_id for t in kinds(world, "wb1", "cancellation")} == {s for s, r in orders.items() if r["isCancel"]}
-    assert {t.entity_id for t in kinds(world, "wb1", "buyout")} == {s for s in sales if s.startswith("S")}
-    assert {t.entity_id for t in kinds(world, "wb1", "return")} == {s for s in sales if s.startswith("R")}
+    for kind, prefix in (("buyout", "S"), ("return", "R")):
+        seen = {t.entity_id: t.data["saleID"] for t in kinds(world, "wb1", kind)}
+        assert set(seen.values()) == {s for s in sales if s.startswith(prefix)}
+        assert all(sales[sale]["srid"] == srid for srid, sale in seen.items())
+    feed = world.wb_feed("wb1")  # the same world: every transition's srid has its feed row
+    assert {t.entity_id for t in kinds(world, "wb1", "cancellation")} == {
+        s for s, r in feed.items() if r["status"] == "cancel"
+    }
     rv = kinds(world, "wb1", "review")
     assert {t.entity_id: t.data["stars"] for t in rv} == {i: f["productValuation"] for i, f in reviews.items()}
     assert {f["productValuation"] for f in reviews.values()} >= {1, 5}

@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.latency.run import main
+
+sys.exit(main())
