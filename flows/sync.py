@@ -67,6 +67,10 @@ STREAMS: dict[str, dict[str, Task[..., Any]]] = {
 # Streams that continue where they stopped and are tracked as the shop's history
 # (storage.history): their failure does not keep a first sync from ending.
 RESUMABLE = {"allegro_history"}
+# The fast signal beside statistics (tasks/wb_feed.py): a token the feed refuses (some token
+# types are refused, a Base token gets 1 request per 3 hours) must not keep a shop's first sync
+# from ending; statistics, the record, bring every transition anyway.
+FAST_SIGNALS = {"wb_feed"}
 AUTH_STOPS = (CredentialsRejected, ReauthRequired, AccessTokenRejected)
 
 
@@ -110,9 +114,9 @@ async def run_streams(ctx: SyncContext, streams: list[str] | None) -> list[Strea
 
 
 def first_sync_done(marketplace: str, reports: list[StreamReport]) -> bool:
-    """Every stream of the marketplace ran and succeeded, the resumable ones aside."""
+    """Every stream of the marketplace ran and succeeded, the resumable ones and fast signals aside."""
     ok = {r.stream for r in reports if r.status == "success"}
-    wanted = {f"{marketplace}_{name}" for name in STREAMS[marketplace]} - RESUMABLE
+    wanted = {f"{marketplace}_{name}" for name in STREAMS[marketplace]} - RESUMABLE - FAST_SIGNALS
     return wanted <= ok
 
 

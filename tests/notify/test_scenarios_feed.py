@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+import httpx
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from flows.sync import sync_one
+from sandbox.transport import SandboxTransport
 from sandbox.world import World
 from storage.models import Notification, WbFeedOrder
 from tests.flows.conftest import add_shops, clients_for, make_sandbox
@@ -104,3 +106,33 @@ async def test_feed_rows_missing_a_field_never_break_the_sync(clean_engine: Engi
         _to_next_refresh(world)
         await sync_all(shops, clients)
         assert_exact(clean_engine, world, shops)  # statistics filled in whatever the feed's drift hid
+
+
+class _FeedRefused(SandboxTransport):
+    """WB refusing the order feed to this token (some token types get 403 on newer methods)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/order-feed"):
+            body = {"title": "forbidden", "detail": "token type not allowed", "status": 403}
+            return httpx.Response(403, json=body, request=request)
+        return await super().handle_async_request(request)
+
+
+async def test_a_token_the_feed_refuses_still_ends_its_first_sync_and_statistics_notify(
+    clean_engine: Engine,
+) -> None:
+    app = make_sandbox(scenario=SCENARIO, wb_statistics_refresh_s=REFRESH, seed=7)
+    world: World = app.state.world
+    async with clients_for(app, transport=_FeedRefused(app=app)) as clients:
+        shops = _wb_only(clean_engine, world)
+        shop_id = shops["wb1"]
+        first = {r.stream: r.status for r in await sync_one(shop_id, clients=clients)}
+        assert first.pop("wb_feed") == "failed" and set(first.values()) == {"success"}
+        start = notify_from(clean_engine, shop_id)
+        assert start is not None, "the fast signal's refusal kept the first sync from ending"
+        world.advance(4 * 3600)
+        _to_next_refresh(world)
+        await sync_one(shop_id, clients=clients)
+        got = stored(clean_engine, shop_id)
+        assert {kind for kind, _ in got} >= {"new_order"} and all(n == 1 for n in got.values())
+        assert got == expected(world, "wb1", start, world.now_dt())  # statistics, the record, brought all
