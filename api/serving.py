@@ -19,6 +19,8 @@ from pathlib import Path
 
 import httpx
 
+from sellerpulse.processes import stop
+
 READY_PATH = "/api/v1/health/ready"
 # Two workers importing the app on a loaded 2-core machine took over a minute (the full suite).
 READY_TIMEOUT_SECONDS = 120.0
@@ -63,12 +65,7 @@ def served_api(
         _wait_ready(proc, served)
         yield served
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], served: Served) -> None:

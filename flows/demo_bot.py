@@ -31,6 +31,7 @@ from sandbox.telegram import create_app as telegram_app
 from sandbox.telegram.cli import DEFAULT_PORT, DEFAULT_USER
 from sandbox.telegram.state import DEFAULT_TOKEN, TelegramWorld
 from sellerpulse.errors import UserError
+from sellerpulse.processes import stop
 from storage.db import get_engine
 from storage.people import get_person
 from storage.settings_repo import update_settings
@@ -88,11 +89,7 @@ def _bot_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[by
             time.sleep(0.2)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, grace=20)
 
 
 @contextmanager

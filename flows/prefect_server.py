@@ -19,6 +19,7 @@ import httpx
 from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
 from sellerpulse.errors import UserError
+from sellerpulse.processes import stop
 
 READY_TIMEOUT = 90.0
 
@@ -76,8 +77,4 @@ def prefect_server(data_dir: Path, *, port: int | None = None) -> Iterator[str]:
             yield url
     finally:
         os.environ.pop("PREFECT_API_URL", None)
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, grace=15)

@@ -37,10 +37,12 @@ import psycopg
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from benchmarks.api.run import database, free_port, serve
+from api.serving import free_port, served_api
+from benchmarks.api.run import database
 from sandbox.telegram.client import TelegramOperator
 from sandbox.telegram.state import DEFAULT_TOKEN
 from sellerpulse.notify.drafts import Draft
+from sellerpulse.processes import stop
 from storage import apikeys, migrate, outbox, scratch
 from storage.db import session_scope
 
@@ -98,11 +100,7 @@ def process(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subproce
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def accepted(op: TelegramOperator) -> int:
@@ -135,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         telegram = [sys.executable, "-m", "sellerpulse.cli", "telegram", "serve", "--port", str(tg_port),
                     "--time-scale", str(scale)]  # fmt: skip
         with (
-            serve(url, workers=args.api_workers, port=free_port(), data_dir=tmp) as (api_url, _),
+            served_api(url, Path(tmp), workers=args.api_workers, port=free_port()) as api,
             process(telegram, dict(os.environ), logs / "telegram.log"),
         ):
             op = TelegramOperator(tg_url)
@@ -143,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
             op.add_users([{"id": t} for t in ids])
             env = {
                 **os.environ,
-                "SELLERPULSE_API_URL": api_url,
+                "SELLERPULSE_API_URL": api.url,
                 "SELLERPULSE_API_KEY": key,
                 "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN,
                 "TELEGRAM_API_URL": tg_url,
