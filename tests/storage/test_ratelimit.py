@@ -7,6 +7,7 @@ processes on the server's clock.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from connectors.ratelimit import Rate, RateLimits
 from storage.ratelimit import PgBucketBackend, limiter_engine, owner_key
 from tests.connectors.sandbox_harness import make_sandbox
 
-SECRET = "install-secret-key-for-tests"
+SECRET = secrets.token_hex(16)  # the install's key for bucket names: a fresh one per run
 
 
 class FakeClock:

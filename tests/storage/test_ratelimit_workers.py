@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ from connectors.ratelimit import Rate
 from tests.storage.ratelimit_worker import started_together
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "install-secret-key-for-tests"
+SECRET = secrets.token_hex(16)  # the install's key for bucket names: a fresh one per run
 SANDBOX_OPTIONS = "--scenario tiny --speed 1 --rate-limit-scale 1200 --start 2026-11-23T09:00:00+00:00"
 
 
