@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+from typing import Any
 
 
-def stop(process: subprocess.Popen[bytes], *, grace: float = 30.0) -> None:
+def stop(process: subprocess.Popen[Any], *, grace: float = 30.0) -> None:
     """Ask `process` to stop (SIGTERM), wait up to `grace` seconds, then kill it and reap it, so
     nothing we started outlives us and no zombie is left behind."""
     process.terminate()

@@ -32,6 +32,7 @@ from typing import Any
 
 from benchmarks.backfill import run
 from connectors.ratelimit import RateLimits
+from sellerpulse.processes import stop
 
 # 150 ms: the real Allegro API's typical answer to a listing page (and to the token host);
 # WB statistics take longer for a large page (the sandbox's own generation comes on top).
@@ -63,8 +64,7 @@ def sandbox(scenario: str, latency: str) -> Iterator[dict[str, str]]:
         env["SANDBOX_PID"] = str(proc.pid)
         yield env
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop(proc)
 
 
 def _wait_up(url: str) -> None:

@@ -43,6 +43,7 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.ratelimit.backends import KINDS, SECRET, open_backend
 from connectors.ratelimit import Bucket, Rate
+from sellerpulse.processes import stop
 from storage import migrate, scratch
 from storage.ratelimit import PgBucket, PgBucketBackend
 from tests.storage.ratelimit_worker import started_together
@@ -219,8 +220,7 @@ def prefect_server(server: str) -> Iterator[None]:
                 os.environ.pop("PREFECT_API_URL", None)
             else:
                 os.environ["PREFECT_API_URL"] = saved
-            proc.terminate()
-            proc.wait(30)
+            stop(proc)
 
 
 def main() -> None:

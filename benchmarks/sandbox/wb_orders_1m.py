@@ -20,6 +20,8 @@ import time
 import httpx
 import psutil
 
+from sellerpulse.processes import stop
+
 
 def start_server(rows: int, port: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
     cmd = [
@@ -81,8 +83,7 @@ def run(rows: int, port: int) -> dict[str, float]:
                 date_from = page[-1]["lastChangeDate"]
         elapsed = time.perf_counter() - t0
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc, grace=10)
     return {
         "rows": float(len(seen)),
         "pages": float(pages),
