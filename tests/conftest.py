@@ -16,6 +16,23 @@ from sqlalchemy.orm import Session
 from tests.dbutil import fresh_database
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each operation schemathesis generates a node id of its own.
+
+    Its items share the test function's id (`...::test_api_conforms_to_its_schema`, 41 times):
+    pytest-xdist schedules a file's tests by node id, so all but one operation were dropped
+    without a word. The name (`test_...[GET /api/v1/shops]`) is unique; the id is made from it.
+    """
+    from _pytest.nodeid import NodeId  # pytest 9 derives `nodeid` from this structured id
+
+    for item in items:
+        if type(item).__name__ == "SchemathesisFunction" and not item.nodeid.endswith("]"):
+            item._id = NodeId.parse(f"{item.parent.nodeid}::{item.name}")
+    ids = [item.nodeid for item in items]
+    if len(set(ids)) != len(ids):  # never again a test dropped in silence
+        raise pytest.UsageError(f"duplicate test ids: {sorted({i for i in ids if ids.count(i) > 1})[:5]}")
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("sellerpulse-data")

@@ -43,7 +43,7 @@ from tests.flows.truth import assert_allegro_matches, assert_wb_matches
 from tests.notify.scenario import add_owners, expected, notify_from, stored
 
 # Minutes of real processes (a Prefect server, workers, a zombie window): not in the default run.
-pytestmark = [pytest.mark.cluster, pytest.mark.flows, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.flows, pytest.mark.timeout(1200)]
 
 PER_MARKETPLACE = 10
 HEARTBEAT, ZOMBIE_AFTER = 30, 90  # a run starting on a busy machine takes ~30 s to its first heartbeat

@@ -31,8 +31,9 @@ from storage.shops import create_shop
 from tests.cli.conftest import SELLERPULSE, cli_env
 from tests.cli.test_demo_cli import _telemetry_of
 
-# Two serve processes, three flow-run processes and a Prefect server: minutes on a busy 2-core machine.
-pytestmark = [pytest.mark.flows, pytest.mark.timeout(600)]
+# Two serve processes, three flow-run processes and a Prefect server, and heartbeats that must
+# go missing: two to three minutes on a 2-core machine, so it runs with `-m slow`, not by default.
+pytestmark = [pytest.mark.slow, pytest.mark.flows, pytest.mark.timeout(600)]
 
 HEARTBEAT, ZOMBIE_AFTER = 30, 40  # Prefect's shortest heartbeat; the automation's window
 
