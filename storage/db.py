@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from sellerpulse.errors import Failure
 from sellerpulse.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -38,18 +40,55 @@ class DatabaseTarget:
         return f"{shown} ({'embedded' if self.embedded else 'external'})"
 
 
-def _embedded_url(settings: Settings) -> str:
+class EmbeddedServerError(Failure):
+    """The embedded PostgreSQL in the data dir would not start (permissions, disk, a stale lock)."""
+
+    def __init__(self, pgdata: Path, reason: str) -> None:
+        super().__init__(f"cannot start the embedded PostgreSQL in {pgdata}: {reason}")
+
+
+class _Captured(logging.Handler):
+    """pgserver logs a failed pg_ctl/initdb with the command's whole output at ERROR: kept here,
+    so that the user sees the one line that says why instead of twenty."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines += [line.strip() for line in record.getMessage().splitlines() if line.strip()]
+
+
+# The words of a line that says why (initdb's and pg_ctl's "could not access directory ...").
+_WHY = ("could not", "Permission denied", "No space left", "FATAL:", ": error:")
+
+
+def _start_embedded(pgdata: Path) -> Any:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver copes.
         warnings.simplefilter("ignore")
         import pgserver  # imported lazily: it is only needed without DATABASE_URL
 
-    # pgserver logs every pg_ctl command line at INFO; keep the user's log readable.
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    captured = _Captured()
+    pg_log = logging.getLogger("pgserver")
+    pg_log.setLevel(logging.WARNING)  # it logs every pg_ctl command line at INFO
+    pg_log.addHandler(captured)
+    pg_log.propagate = False
+    try:
+        return pgserver.get_server(pgdata, cleanup_mode="stop")
+    except Exception as exc:  # initdb's, pg_ctl's or pgserver's own: all mean "did not start"
+        lines = captured.lines + [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = next((line for line in lines if any(w in line for w in _WHY)), lines[-1] if lines else repr(exc))
+        raise EmbeddedServerError(pgdata, reason) from exc
+    finally:
+        pg_log.removeHandler(captured)
+        pg_log.propagate = True
 
+
+def _embedded_url(settings: Settings) -> str:
     pgdata = settings.sellerpulse_data_dir / "postgres"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = _start_embedded(pgdata)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DB_NAME}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {EMBEDDED_DB_NAME};")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,9 +30,14 @@ def _sellerpulse(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 @pytest.fixture
-def embedded_dir(tmp_path: Path) -> Path:
-    # Short path: PostgreSQL's unix socket path is limited to ~100 bytes.
-    return tmp_path
+def embedded_dir() -> Iterator[Path]:
+    """A data dir outside pytest's temporary root: pytest resets that root to mode 0700 whenever
+    a session starts (another test run on the machine), and PostgreSQL, which pgserver runs as
+    its own user when we are root, must be able to walk the path. Short, too: PostgreSQL's unix
+    socket path is limited to ~100 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="sp-embedded-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_db_upgrade_creates_the_embedded_database_and_processes_share_it(embedded_dir: Path) -> None:
@@ -65,3 +73,14 @@ def test_bad_setting_stops_start_up_naming_it(embedded_dir: Path) -> None:
     assert proc.returncode == 2
     assert "WB_STATISTICS_URL" in err
     assert "Traceback" not in err
+
+
+def test_an_embedded_server_that_cannot_start_is_one_line_and_exit_1(embedded_dir: Path) -> None:
+    (embedded_dir / "postgres").write_text("not a directory")  # what PostgreSQL's files would be
+    status = _sellerpulse("db", "status", env=_cli_env(embedded_dir))
+    out, err = status.communicate(timeout=120)
+    assert status.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"sellerpulse: cannot start the embedded PostgreSQL in {embedded_dir / 'postgres'}: ")
+    assert lines[0].endswith("Not a directory"), lines[0]  # why, in initdb's words
