@@ -40,7 +40,7 @@ from storage.sync_state import LOCK_SYNC, LockBusy, advisory_lock
 from tasks import allegro_streams as allegro
 from tasks import wb_streams as wb
 from tasks.clients import Clients, borrowed_or_new
-from tasks.context import StreamReport, SyncContext, load_context
+from tasks.context import StreamReport, SyncContext, load_context, settled
 from tasks.notifying import notify_shop_status
 from tasks.wb_feed import sync_wb_feed
 
@@ -121,8 +121,9 @@ def first_sync_done(marketplace: str, reports: list[StreamReport]) -> bool:
 
 
 def sync_verdict(reports: list[StreamReport]) -> dict[str, Any]:
-    """For the back-off (storage.backoff): a sync fails when none of its streams succeeded."""
-    if any(r.status == "success" for r in reports):
+    """For the back-off (storage.backoff): a sync fails when none of its streams succeeded (a
+    stream the marketplace limits for now has not failed: the shop is not backed off for it)."""
+    if any(settled(r) for r in reports):
         return {"ok": True, "error": None}
     failed = [r for r in reports if r.error]
     return {"ok": False, "error": f"{failed[0].stream}: {failed[0].error}" if failed else "no stream ran"}
@@ -201,7 +202,7 @@ async def sync_shop(shop_id: int, streams: list[str] | None = None) -> dict[str,
         ),
         description="per stream: counts, requests, time; retries, cursors reached, notifications created",
     )
-    failed = [r.stream for r in reports if r.status != "success"]
+    failed = [r.stream for r in reports if not settled(r)]
     if failed:
         raise RuntimeError(f"stream(s) failed: {', '.join(failed)} (see the summary artifact)")
     return {r.stream: r.counts.as_dict() for r in reports}
@@ -232,7 +233,7 @@ async def sync_many(shop_ids: list[int], *, concurrency: int, as_flows: bool) ->
                 return "failed"
             if not reports:
                 return "skipped"
-            return "ok" if all(r.status == "success" for r in reports) else "failed"
+            return "ok" if all(settled(r) for r in reports) else "failed"
 
     results = await asyncio.gather(*(one(i) for i in shop_ids))
     return dict(zip(shop_ids, results, strict=True))

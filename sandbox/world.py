@@ -175,12 +175,19 @@ class World:
         return self.wb[shop].token
 
     def mint_wb_token_for(
-        self, shop: str, seller_id: str, categories: tuple[str, ...] | list[str], exp: float | None
+        self,
+        shop: str,
+        seller_id: str,
+        categories: tuple[str, ...] | list[str],
+        exp: float | None,
+        kind: str = "personal",
     ) -> str:
+        if kind not in wbtokens.TOKEN_KINDS:
+            raise ValueError(f"unknown WB token kind {kind!r}; known: {', '.join(wbtokens.TOKEN_KINDS)}")
         self._token_ids += 1
         token_id = f"{h64(self.seed, 0x8000, self._token_ids) % 16**32:032x}"
         expires = int(exp if exp is not None else self.clock.epoch() + wbtokens.TOKEN_TTL)
-        claims = wbtokens.WbClaims(token_id, seller_id, wbtokens.mask_for(list(categories)), expires)
+        claims = wbtokens.WbClaims(token_id, seller_id, wbtokens.mask_for(list(categories)), expires, kind)
         return wbtokens.issue(self.wb_key, claims)
 
     def mint_wb_token(
@@ -188,9 +195,11 @@ class World:
         shop: str,
         categories: tuple[str, ...] | list[str] = wbtokens.ALL_CATEGORIES,
         ttl: float = wbtokens.TOKEN_TTL,
+        kind: str = "personal",
     ) -> str:
-        """A new token for a WB shop (e.g. wrong categories or short-lived)."""
-        return self.mint_wb_token_for(shop, self.wb[shop].seller_id, categories, self.clock.epoch() + ttl)
+        """A new token for a WB shop (e.g. wrong categories, short-lived, or a Base token:
+        `kind="base"`, with the Base rates of sandbox.ratelimit and buckets of its own)."""
+        return self.mint_wb_token_for(shop, self.wb[shop].seller_id, categories, self.clock.epoch() + ttl, kind)
 
     def wb_shop_for_seller(self, seller_id: str) -> WbShop | None:
         return next((s for s in self.wb.values() if s.seller_id == seller_id), None)
