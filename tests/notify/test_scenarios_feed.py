@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import httpx
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -179,12 +180,12 @@ async def test_an_order_statistics_list_two_days_late_notifies_once_from_the_fee
         assert got == want, f"missing {sorted(want - got)[:5]}, extra {sorted(got - want)[:5]}"
 
 
-def _base_token_shop(engine: Engine, world: World) -> int:
+def _base_token_shop(engine: Engine, world: World) -> tuple[int, str]:
     token = world.mint_wb_token("wb1", kind="base")  # the sandbox's Base rates (sandbox/ratelimit.py)
     with Session(engine) as session, session.begin():
         shop_id = create_shop(session, marketplace="wb", name="wb1", credentials={"token": token}).id
     add_owners(engine, world, {"wb1": shop_id})
-    return shop_id
+    return shop_id, token
 
 
 def _clients_on_the_sandbox_clock(app) -> Clients:
@@ -210,7 +211,7 @@ async def test_a_base_token_ends_its_first_sync_waits_out_its_limits_and_statist
     app = make_sandbox(scenario=SCENARIO, wb_statistics_refresh_s=REFRESH, seed=7, rate_limits=True)
     world: World = app.state.world
     async with _clients_on_the_sandbox_clock(app) as clients:
-        shop_id = _base_token_shop(clean_engine, world)
+        shop_id, _token = _base_token_shop(clean_engine, world)
         first = await sync_one(shop_id, clients=clients)
         assert {r.stream: r.status for r in first} == dict.fromkeys([r.stream for r in first], "success")
         start = notify_from(clean_engine, shop_id)
@@ -245,3 +246,36 @@ async def test_a_base_token_ends_its_first_sync_waits_out_its_limits_and_statist
         assert {kind for kind, _ in got} == KINDS
         assert got == want, f"missing {sorted(want - got)[:5]}, extra {sorted(got - want)[:5]}"
         assert shop_rows(clean_engine, now=world.now_dt())[0]["limited_until"] == {}
+
+
+async def test_a_base_token_another_tool_just_used_still_ends_its_first_sync_stream_by_stream(
+    clean_engine: Engine,
+) -> None:
+    """Its statistics buckets are spent when the shop is added: orders are allowed again in 3 h,
+    sales in 2 h, not both in one sync. The first sync ends once each has succeeded."""
+    app = make_sandbox(scenario=SCENARIO, wb_statistics_refresh_s=REFRESH, seed=9, rate_limits=True)
+    world: World = app.state.world
+    shop_id, token = _base_token_shop(clean_engine, world)
+    async with httpx.AsyncClient(transport=SandboxTransport(app=app), base_url="http://sb") as other_tool:
+        for kind in ("orders", "sales"):
+            url = f"/wb-statistics/api/v1/supplier/{kind}"
+            answer = await other_tool.get(url, params={"dateFrom": "2026-11-20"}, headers={"Authorization": token})
+            assert answer.status_code == 200
+    async with _clients_on_the_sandbox_clock(app) as clients:
+
+        async def sync() -> dict[str, str]:
+            return {r.stream: r.status for r in await sync_one(shop_id, clients=clients)}
+
+        first = await sync()
+        assert (first["wb_orders"], first["wb_sales"], first["wb_cards"]) == ("limited", "limited", "success")
+        assert notify_from(clean_engine, shop_id) is None
+        world.advance(2 * 3600 + 60)
+        second = await sync()
+        assert (second["wb_orders"], second["wb_sales"]) == ("limited", "success")
+        assert notify_from(clean_engine, shop_id) is None
+        world.advance(3600)
+        third = await sync()
+        assert third["wb_orders"] == "success" and set(third.values()) <= {"success", "limited"}
+        assert notify_from(clean_engine, shop_id) is not None, "each stream succeeded once: the first sync ended"
+    refused = world.limiter.refused()
+    assert refused[("wb1/base", "statistics.orders")] == 1, "asked once, then not before the time WB named"
