@@ -10,9 +10,9 @@ the other one's draft is dropped by the outbox's unique index:
 A unit's life only moves forward (created, then cancel or buyout, then return): a feed answer
 that shows an earlier stage than the one stored is not a transition. A unit seen for the first
 time notifies its order (when placed after the notify-from point, as statistics judge it) and
-its current stage (when that began after the point). Money and the basket come from statistics when they already
-hold the unit (`row["statistics"]`, attached by the stream): they are the record; the feed's
-`sellerPrice` is only a stand-in until then.
+its current stage (when that began after the point). Money and the basket come from statistics
+when they already hold the unit (`row["statistics"]`, attached by the stream): they are the
+record; the feed's `sellerPrice` is only a stand-in until then.
 """
 
 from __future__ import annotations

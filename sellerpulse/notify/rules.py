@@ -5,11 +5,11 @@ storage/changes.py) and returns `Draft`s; `storage.outbox.add` stores them in th
 transaction as the writes. A shop before its first sync (no notify-from point) gets no drafts.
 
 A transition notifies when it happened after the shop's notify-from point, whenever the order
-was created and whichever run (sync or backfill) writes it first: its own time decides (WB: the
-row's date, with a late-arrival window; Allegro: boughtAt, the payment's finishedAt, the
-cancelling change's updatedAt, with a window for the marketplace's clock; a WB new order: its
-`date`, when it was placed, with no late window, as the order feed shows it then), and the dedupe key
-makes a second writer a no-op.
+was created and whichever run (sync or backfill) writes it first: its own time decides (a WB new
+order or cancellation: its `date` / `cancelDate`, with no late window, as the real-time order feed
+shows it then; WB sales and reviews: their date, with a late-arrival window; Allegro: boughtAt,
+the payment's finishedAt, the cancelling change's updatedAt, with a window for the marketplace's
+clock), and the dedupe key makes a second writer a no-op.
 
 One draft per shop event, never per person: people's settings (kind toggles, thresholds,
 horizons, the Allegro paid/unpaid choice) are applied at delivery (`delivery.wants`), so the
