@@ -16,10 +16,11 @@ one. Our clients' rate-limit buckets and waits run on the same clock (a wait of 
   (as `sellerpulse serve` runs it; skipped while the shop's sync holds it).
 
 Each shop's first sync runs first (silent). For each notification of a real transition after
-it (new order, cancellation, buyout, return) the delay is from the sandbox's transition time to
-the end of the run that wrote the outbox row (an upper bound). The two pipelines run side by
-side in one event loop, so each run's measured time also holds the other's work interleaved
-with it (again an upper bound). Prints one JSON document.
+it (new order, cancellation, buyout, return) the delay is from the sandbox's transition time (a
+new order: when it was placed, also if statistics list it days later) to the end of the run that
+wrote the outbox row (an upper bound); transitions not notified by the end are counted per
+kind. The two pipelines run side by side in one event loop, so each run's measured time also
+holds the other's work interleaved with it (again an upper bound). Prints one JSON document.
 """
 
 from __future__ import annotations
