@@ -157,6 +157,11 @@ class ShopOut(BaseModel):
         "(first sync's history, backfill) is still pending; false means 'history incomplete'"
     )
     paused: bool = Field(default=False, description="notifications paused by an owner (the backup goes on)")
+    limited_until: dict[str, datetime] = Field(
+        default_factory=dict,
+        description="streams the marketplace limits this shop's token on (a WB Base token: statistics "
+        "and the order feed 1 request per 2-3 hours), each with when it is read again; empty: none",
+    )
 
 
 TOKEN_PATTERN = r"^[\x21-\x7e]+$"

@@ -8,6 +8,7 @@ marketplace's own error codes/descriptions.
     ConnectorError
     ├── TransientError          try again later; never means the credentials are bad
     │   ├── RateLimited         429 (``retry_after`` seconds, when the host said so)
+    │   │   └── RetryLater      a 429 asking for longer than a run waits (a WB Base token: hours)
     │   ├── ServerError         5xx
     │   ├── NetworkError        connect/read timeout, reset, truncated or undecodable body
     │   └── RetryBudgetSpent    a stream spent its retry budget on failures: fail it now, try next sync
@@ -51,6 +52,13 @@ class RateLimited(TransientError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class RetryLater(RateLimited):
+    """A 429 whose retry time (`retry_after`, always set) is longer than a run waits
+    (`connectors.http.RetryPolicy.max_rate_limit_wait`): this token's limit on this method is far
+    below the usual one (a WB Base token: 1 request per 3 hours on statistics and the order feed).
+    Not worth retrying in this run: the caller should not ask again until then."""
 
 
 class ServerError(TransientError):

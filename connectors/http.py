@@ -5,7 +5,9 @@ Marketplace clients build a :class:`HostClient` per host and call :meth:`HostCli
 with a ready :class:`Call`. Policy per failure:
 
 * 429: wait ``X-Ratelimit-Retry`` (WB), else ``Retry-After``, else exponential backoff
-  with jitter; the wait also pauses the shared bucket. Retried up to the cap.
+  with jitter; the wait also pauses the shared bucket. Retried up to the cap. A retry time
+  longer than ``RetryPolicy.max_rate_limit_wait`` raises :class:`RetryLater` at once (the
+  caller remembers it: tasks.context, storage.stream_limits).
 * 5xx, timeouts, connection errors, truncated/undecodable JSON: backoff with jitter, capped.
 * 401: :class:`CredentialsRejected` at once (never retried: it is not going to change).
 * other 4xx: :class:`BadRequest` / :class:`NotFound`, not retried.
@@ -334,7 +336,12 @@ class HostClient:
     ) -> None:
         if isinstance(exc, errors.RateLimited) and exc.retry_after is not None:
             if exc.retry_after > self.retry.max_rate_limit_wait:
-                raise exc
+                raise errors.RetryLater(
+                    f"{self.name}: rate limited for {exc.retry_after:.0f} s",
+                    retry_after=exc.retry_after,
+                    status=exc.status,
+                    path=exc.path,
+                ) from exc
             if budget is not None and not budget.affords(0.0):
                 raise budget.spent_error() from exc
             delay = exc.retry_after  # the host's pacing: not charged to the budget

@@ -21,6 +21,7 @@ from flows.sync import sync_one
 from storage.db import get_engine
 from storage.models import Shop, ShopStatus
 from tasks.clients import Clients, borrowed_or_new
+from tasks.context import LIMITED, settled
 
 
 def active_wb_shop_ids() -> list[int]:
@@ -31,7 +32,8 @@ def active_wb_shop_ids() -> list[int]:
 
 async def read_feeds(shop_ids: list[int], *, clients: Clients | None = None, concurrency: int = 4) -> dict[int, str]:
     """The `wb_feed` stream of each shop, at most `concurrency` at a time: shop id -> "ok",
-    "failed", or "skipped" (its sync holds the shop, or it is not active)."""
+    "failed", "limited" (WB allows this token no feed request yet: none sent) or "skipped" (its
+    sync holds the shop, or it is not active)."""
     logger = run_logger()
     gate = asyncio.Semaphore(max(1, concurrency))
     async with borrowed_or_new(clients) as shared:
@@ -41,11 +43,13 @@ async def read_feeds(shop_ids: list[int], *, clients: Clients | None = None, con
                 reports = await sync_one(shop_id, ["feed"], clients=shared)
             if not reports:
                 return "skipped"
-            failed = [r.error for r in reports if r.status != "success"]
+            failed = [r.error for r in reports if not settled(r)]
             if failed:
                 logger.warning("order feed of shop %s failed: %s", shop_id, failed[0])
                 return "failed"
-            return "ok"
+            # WB limits this token's feed for hours (a Base token: 1 request per 3 hours): no
+            # request was sent; the read goes on once allowed.
+            return "limited" if any(r.status == LIMITED for r in reports) else "ok"
 
         results = await asyncio.gather(*(one(i) for i in shop_ids))
     return dict(zip(shop_ids, results, strict=True))

@@ -26,7 +26,7 @@ from flows.prefect_server import configured_api_url
 from sellerpulse.errors import Failure
 from storage.backoff import backoffs
 from storage.models import Shop, ShopStatus, SyncRun
-from tasks.context import StreamReport
+from tasks.context import LIMITED, StreamReport
 
 OK, FAILED, SKIPPED = "success", "failed", "skipped"
 
@@ -85,7 +85,7 @@ def _skip_reason(engine: Engine, shop_id: int, kind: str) -> str:
 def outcome_of(engine: Engine, shop_id: int, name: str, rows: list[StreamRow], *, kind: str = "sync") -> Outcome:
     if not rows:
         return Outcome(shop_id, name, SKIPPED, _skip_reason(engine, shop_id, kind))
-    failed = [r.stream for r in rows if r.status != OK]
+    failed = [r.stream for r in rows if r.status not in (OK, LIMITED)]
     return Outcome(shop_id, name, FAILED if failed else OK, f"failed: {', '.join(failed)}" if failed else None, rows)
 
 

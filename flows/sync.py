@@ -21,7 +21,7 @@ from typing import Any
 from prefect import Task, flow, runtime
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from connectors.errors import AccessTokenRejected, CredentialsRejected, ReauthRequired
@@ -33,14 +33,14 @@ from sellerpulse.settings import get_settings
 from storage.backoff import record_outcome
 from storage.db import get_engine
 from storage.migrate import require_head
-from storage.models import Shop, ShopStatus
+from storage.models import Shop, ShopStatus, SyncRun
 from storage.reaping import reap
 from storage.shops import set_status
 from storage.sync_state import LOCK_SYNC, LockBusy, advisory_lock
 from tasks import allegro_streams as allegro
 from tasks import wb_streams as wb
 from tasks.clients import Clients, borrowed_or_new
-from tasks.context import StreamReport, SyncContext, load_context
+from tasks.context import StreamReport, SyncContext, load_context, settled
 from tasks.notifying import notify_shop_status
 from tasks.wb_feed import sync_wb_feed
 
@@ -113,16 +113,28 @@ async def run_streams(ctx: SyncContext, streams: list[str] | None) -> list[Strea
     return reports
 
 
-def first_sync_done(marketplace: str, reports: list[StreamReport]) -> bool:
-    """Every stream of the marketplace ran and succeeded, the resumable ones and fast signals aside."""
-    ok = {r.stream for r in reports if r.status == "success"}
+def first_sync_done(marketplace: str, reports: list[StreamReport], earlier: set[str] | None = None) -> bool:
+    """Every stream of the marketplace succeeded, in this sync or an `earlier` one (a token the
+    marketplace limits to a request every few hours may never get all of them in one sync), the
+    resumable ones and fast signals aside."""
+    ok = {r.stream for r in reports if r.status == "success"} | (earlier or set())
     wanted = {f"{marketplace}_{name}" for name in STREAMS[marketplace]} - RESUMABLE - FAST_SIGNALS
     return wanted <= ok
 
 
+def succeeded_before(engine: Engine, *, shop_id: int) -> set[str]:
+    """The streams of the shop that have had a successful sync run."""
+    with Session(engine) as session:
+        query = select(SyncRun.stream).where(
+            SyncRun.shop_id == shop_id, SyncRun.status == "success", SyncRun.kind == "sync"
+        )
+        return set(session.scalars(query.distinct()))
+
+
 def sync_verdict(reports: list[StreamReport]) -> dict[str, Any]:
-    """For the back-off (storage.backoff): a sync fails when none of its streams succeeded."""
-    if any(r.status == "success" for r in reports):
+    """For the back-off (storage.backoff): a sync fails when none of its streams succeeded (a
+    stream the marketplace limits for now has not failed: the shop is not backed off for it)."""
+    if any(settled(r) for r in reports):
         return {"ok": True, "error": None}
     failed = [r for r in reports if r.error]
     return {"ok": False, "error": f"{failed[0].stream}: {failed[0].error}" if failed else "no stream ran"}
@@ -173,9 +185,11 @@ async def sync_one(
                 started = ctx.now()
                 reports = await run_streams(ctx, streams)
                 await ctx.db(_record_backoff, engine, shop_id=shop_id, **sync_verdict(reports))
-                if ctx.shop.notify_from is None and streams is None and first_sync_done(ctx.shop.marketplace, reports):
-                    # Anything that happened after the first sync started may have been missed by it.
-                    _mark_first_sync_done(shop_id, started)
+                if ctx.shop.notify_from is None and streams is None:
+                    earlier = await ctx.db(succeeded_before, engine, shop_id=shop_id)
+                    if first_sync_done(ctx.shop.marketplace, reports, earlier):
+                        # Anything that happened after the first sync started may have been missed by it.
+                        _mark_first_sync_done(shop_id, started)
                 return reports
         except LockBusy:
             logger.info("another sync of shop %s is running: this one skips", shop_id)
@@ -201,7 +215,7 @@ async def sync_shop(shop_id: int, streams: list[str] | None = None) -> dict[str,
         ),
         description="per stream: counts, requests, time; retries, cursors reached, notifications created",
     )
-    failed = [r.stream for r in reports if r.status != "success"]
+    failed = [r.stream for r in reports if not settled(r)]
     if failed:
         raise RuntimeError(f"stream(s) failed: {', '.join(failed)} (see the summary artifact)")
     return {r.stream: r.counts.as_dict() for r in reports}
@@ -232,7 +246,7 @@ async def sync_many(shop_ids: list[int], *, concurrency: int, as_flows: bool) ->
                 return "failed"
             if not reports:
                 return "skipped"
-            return "ok" if all(r.status == "success" for r in reports) else "failed"
+            return "ok" if all(settled(r) for r in reports) else "failed"
 
     results = await asyncio.gather(*(one(i) for i in shop_ids))
     return dict(zip(shop_ids, results, strict=True))

@@ -165,9 +165,12 @@ def operator_router() -> APIRouter:
                 shop,
                 body.get("categories") or ("content", "analytics", "marketplace", "statistics", "feedbacks"),
                 float(body.get("ttl_seconds", 180 * 86400)),
+                kind=str(body.get("kind") or "personal"),
             )
         except KeyError as exc:
             return _err(400, f"unknown category {exc}")
+        except ValueError as exc:
+            return _err(400, str(exc))
         return json_response({"token": token})
 
     @r.get("/faults")

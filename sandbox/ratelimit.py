@@ -26,11 +26,32 @@ WB_RATES: dict[str, Rate] = {
     "statistics.orders": Rate(60.0, 10),  # Personal/Service token: 1/min, burst 10
     "statistics.sales": Rate(60.0, 1),  # 1/min, burst 1
     "analytics.stocks": Rate(20.0, 1),  # 3/min
-    "analytics.order_feed": Rate(60.0, 1),  # 1/min (a Base token: 1 per 3 h, not modelled)
+    "analytics.order_feed": Rate(60.0, 1),  # 1/min
     "feedbacks": Rate(1 / 3, 6),  # 3/s, burst 6, category-wide
     "content": Rate(0.6, 5),  # 100/min, burst 5
     "marketplace": Rate(0.2, 20, penalty_4xx=10),  # 300/min, burst 20
 }
+# A Base token (facts page: "a plain Base token gets 1 per 3 hours on orders, 1 per 2 hours on
+# sales", the feed "Base token: 1 per 3 hours", feedbacks "a Base token: 5 per hour"; bursts
+# are not given: 1, and 5 for feedbacks, one hour's allowance). Other buckets as any token's.
+WB_BASE_RATES: dict[str, Rate] = {
+    "statistics.orders": Rate(3 * 3600.0, 1),
+    "statistics.sales": Rate(2 * 3600.0, 1),
+    "analytics.order_feed": Rate(3 * 3600.0, 1),
+    "feedbacks": Rate(720.0, 5),
+}
+
+
+def wb_rate(bucket: str, kind: str = "personal") -> Rate:
+    """The rate of a WB bucket for a token of that kind (sandbox.wb.tokens.TOKEN_KINDS)."""
+    return WB_BASE_RATES.get(bucket, WB_RATES[bucket]) if kind == "base" else WB_RATES[bucket]
+
+
+def wb_owner(shop: str, kind: str = "personal") -> str:
+    """Buckets are per seller account and token type: a Base token has buckets of its own."""
+    return shop if kind == "personal" else f"{shop}/{kind}"
+
+
 ALLEGRO_RATE = Rate(60.0 / 9000.0, 9000)
 ALLEGRO_BLOCK_SECONDS = 60.0
 

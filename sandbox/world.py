@@ -12,7 +12,8 @@ Ground truth (all at the current sandbox time, `world.now()`):
   (orders older than 365 days excluded, as the API has dropped them);
 * `allegro_offers(shop)`: {offer id: offer with stock};
 * `allegro_customer_returns(shop)`: {return id: return};
-* `transitions(shop, since, until)`: the real transitions, time-ordered:
+* `transitions(shop, since, until)`: the real transitions, time-ordered, at the time they
+  happened (a WB new_order when it was placed, its `date`, even if statistics list it days later):
   new_order, payment (Allegro: READY_FOR_PROCESSING), cancellation, buyout,
   return, review (data: stars),
   stock_low / stock_recovered (product total crossing `low_stock_level`;
@@ -47,7 +48,7 @@ from sandbox.wb.reviews import T_CREATED, WbReviewModel
 
 @dataclass(frozen=True)
 class Transition:
-    at: datetime  # sandbox time (UTC) the change became visible
+    at: datetime  # sandbox time (UTC) the change happened (a new WB order: when placed, its `date`)
     kind: str  # new_order | payment | cancellation | buyout | return | review | stock_low | stock_recovered
     shop: str
     entity_id: str  # srid (WB orders, buyouts, returns) / checkout-form id / return id / feedback id / nmId / offer id
@@ -174,12 +175,19 @@ class World:
         return self.wb[shop].token
 
     def mint_wb_token_for(
-        self, shop: str, seller_id: str, categories: tuple[str, ...] | list[str], exp: float | None
+        self,
+        shop: str,
+        seller_id: str,
+        categories: tuple[str, ...] | list[str],
+        exp: float | None,
+        kind: str = "personal",
     ) -> str:
+        if kind not in wbtokens.TOKEN_KINDS:
+            raise ValueError(f"unknown WB token kind {kind!r}; known: {', '.join(wbtokens.TOKEN_KINDS)}")
         self._token_ids += 1
         token_id = f"{h64(self.seed, 0x8000, self._token_ids) % 16**32:032x}"
         expires = int(exp if exp is not None else self.clock.epoch() + wbtokens.TOKEN_TTL)
-        claims = wbtokens.WbClaims(token_id, seller_id, wbtokens.mask_for(list(categories)), expires)
+        claims = wbtokens.WbClaims(token_id, seller_id, wbtokens.mask_for(list(categories)), expires, kind)
         return wbtokens.issue(self.wb_key, claims)
 
     def mint_wb_token(
@@ -187,9 +195,11 @@ class World:
         shop: str,
         categories: tuple[str, ...] | list[str] = wbtokens.ALL_CATEGORIES,
         ttl: float = wbtokens.TOKEN_TTL,
+        kind: str = "personal",
     ) -> str:
-        """A new token for a WB shop (e.g. wrong categories or short-lived)."""
-        return self.mint_wb_token_for(shop, self.wb[shop].seller_id, categories, self.clock.epoch() + ttl)
+        """A new token for a WB shop (e.g. wrong categories, short-lived, or a Base token:
+        `kind="base"`, with the Base rates of sandbox.ratelimit and buckets of its own)."""
+        return self.mint_wb_token_for(shop, self.wb[shop].seller_id, categories, self.clock.epoch() + ttl, kind)
 
     def wb_shop_for_seller(self, seller_id: str) -> WbShop | None:
         return next((s for s in self.wb.values() if s.seller_id == seller_id), None)
@@ -344,8 +354,12 @@ class World:
         entry = self.wb[shop]
         m = entry.orders
         out: list[tuple[int, str, str, dict[str, Any]]] = []
-        for i in m.orders.indices_appearing(lo, hi):
-            out.append((m.appear(i), "new_order", m.srid(i), {"gNumber": m.g_number(i), "nmId": m.product(i)[0].nm_id}))
+        # A new order happens when it is placed (its `date`, when the real-time feed shows it),
+        # not when statistics list it (1-30 min later, 1-3 days for 12 % of baskets).
+        for i in m.orders.indices_appearing(lo, hi + wb_feed.MAX_LISTING_DELAY):
+            placed = m.order_date(i)
+            if m.orders.in_range(i) and lo <= placed <= hi:
+                out.append((placed, "new_order", m.srid(i), {"gNumber": m.g_number(i), "nmId": m.product(i)[0].nm_id}))
         for _t, _tag, i in m.orders.changes_between(lo, hi, tags={T_CANCEL}):
             out.append((m.appear(i) + CANCEL_DELAY, "cancellation", m.srid(i), {}))
         for _t, tag, i in m.sales.changes_between(lo, hi, tags={T_SALE, T_RETURN}):

@@ -6,7 +6,7 @@ indistinguishable from one that does not exist. Keyword-only; callers own the tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from storage.history import history_complete_expr
 from storage.models import Membership, Person, Role, Shop, ShopStatus
 from storage.settings_repo import ensure_settings
 from storage.shops import add_member, set_status
+from storage.stream_limits import limits_of
 
 PROFILE_FIELDS = ("username", "first_name", "last_name", "language", "time_zone")
 
@@ -27,6 +28,8 @@ class MemberShop:
     role: str
     # Its first sync finished and no history read is pending (storage.history).
     history_complete: bool = False
+    # Streams the marketplace limits this shop's token on, until when (storage.stream_limits).
+    limited_until: dict[str, datetime] = field(default_factory=dict)
 
 
 def get_person(session: Session, *, telegram_id: int) -> Person | None:
@@ -69,7 +72,8 @@ def member_shops(session: Session, *, person_id: int, limit: int, offset: int) -
     )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.execute(query.order_by(Shop.id).limit(limit).offset(offset)).all()
-    return [MemberShop(shop=s, role=r, history_complete=bool(h)) for s, r, h in rows], total
+    limited = _limits(session, [s.id for s, _r, _h in rows])
+    return [MemberShop(s, r, bool(h), limited[s.id]) for s, r, h in rows], total
 
 
 def member_shop(session: Session, *, person_id: int, shop_id: int) -> MemberShop | None:
@@ -78,7 +82,15 @@ def member_shop(session: Session, *, person_id: int, shop_id: int) -> MemberShop
         .join(Membership, Membership.shop_id == Shop.id)
         .where(Membership.person_id == person_id, Shop.id == shop_id)
     ).first()
-    return None if row is None else MemberShop(shop=row[0], role=row[1], history_complete=bool(row[2]))
+    if row is None:
+        return None
+    return MemberShop(row[0], row[1], bool(row[2]), _limits(session, [row[0].id])[row[0].id])
+
+
+def _limits(session: Session, shop_ids: list[int]) -> dict[int, dict[str, datetime]]:
+    """Per shop, {stream without its marketplace prefix: until} of the limits in force now."""
+    found = limits_of(session, shop_ids=shop_ids, now=datetime.now(UTC))
+    return {i: {s.split("_", 1)[-1]: at for s, at in sorted(v.items())} for i, v in found.items()}
 
 
 def rename_shop(session: Session, *, shop: Shop, name: str) -> Shop:

@@ -20,17 +20,22 @@ import anyio
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from connectors.errors import RetryLater
 from connectors.http import RetryBudget, using_retry_budget
 from connectors.parsing import gc_paused
 from sellerpulse.settings import Settings
 from storage.history import history_complete
 from storage.models import Shop
 from storage.shops import credentials_of
+from storage.stream_limits import clear_limit, limited_until, record_limit
 from storage.sync_state import LockHolder, RunCounts, finish_run, get_cursor, start_run
 from tasks.clients import Clients
 from tasks.notifying import notify_if_failing
 
 T = TypeVar("T")
+# A stream's report status when the marketplace limits this token for longer than a run waits
+# (not a failure: it reads on once allowed).
+LIMITED = "limited"
 
 
 @dataclass(frozen=True)
@@ -62,11 +67,16 @@ class ShopInfo:
 @dataclass
 class StreamReport:
     stream: str
-    status: str = "success"
+    status: str = "success"  # or "failed", or LIMITED
     counts: RunCounts = field(default_factory=RunCounts)
     seconds: float = 0.0
     error: str | None = None
     note: str | None = None  # what the caller should know (e.g. a range clamped to the retention)
+
+
+def settled(report: StreamReport) -> bool:
+    """The stream did not fail: it succeeded, or the marketplace limits this token for now."""
+    return report.status in ("success", LIMITED)
 
 
 @dataclass
@@ -134,9 +144,36 @@ def load_context(
         )
 
 
+def _retry_later(exc: BaseException) -> RetryLater | None:
+    """The RetryLater behind a failure, if that is what it was (maybe wrapped on its way up)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None or isinstance(seen, RetryLater):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _limited(report: StreamReport, until: datetime) -> StreamReport:
+    report.status = LIMITED
+    report.error = (
+        f"the marketplace allows this token its next request at {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    )
+    return report
+
+
 async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], Awaitable[None]]) -> StreamReport:
-    """Run one stream with a sync-run record; failures are recorded, then re-raised for retries."""
+    """Run one stream with a sync-run record; failures are recorded, then re-raised for retries.
+
+    A stream the marketplace limited for longer than a run waits (connectors.errors.RetryLater:
+    a WB Base token gets 1 statistics request per 2-3 hours) is not a failure: the time it named
+    is kept (storage.stream_limits), the report says `limited`, and until then every run of the
+    stream returns `limited` at once, without a request; after it, the stream reads on from its
+    cursor."""
     report = StreamReport(stream)
+    until = await ctx.db(_read_limit, ctx, stream)
+    if until is not None and ctx.now() < until:
+        return _limited(report, until)
     run_id = await ctx.db(
         start_run,
         ctx.engine,
@@ -158,6 +195,20 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
             await body(report.counts)
     except BaseException as exc:
         budget.pause()
+        later = _retry_later(exc)
+        if later is not None and later.retry_after is not None:
+            report.seconds = time.perf_counter() - started
+            until = await ctx.in_transaction(
+                lambda s: record_limit(
+                    s, shop_id=ctx.shop.id, stream=stream, now=ctx.now(), retry_after=later.retry_after
+                )
+            )
+            _limited(report, until)
+            await ctx.db(
+                finish_run, ctx.engine, run_id=run_id, status="skipped", counts=report.counts, error=report.error
+            )
+            ctx.log.info("%s of shop %s: %s", stream, ctx.shop.name, report.error)
+            return report
         report.status, report.error = "failed", _describe(exc)
         report.seconds = time.perf_counter() - started
         await ctx.db(finish_run, ctx.engine, run_id=run_id, status="failed", counts=report.counts, error=report.error)
@@ -165,6 +216,8 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
         await ctx.in_transaction(lambda s: notify_if_failing(s, ctx=ctx, stream=stream, error=report.error))
         raise
     report.seconds = time.perf_counter() - started
+    if until is not None:
+        await ctx.in_transaction(lambda s: clear_limit(s, shop_id=ctx.shop.id, stream=stream))
     await ctx.db(finish_run, ctx.engine, run_id=run_id, status="success", counts=report.counts)
     ctx.log.info("%s of shop %s: %s in %.1f s", stream, ctx.shop.name, report.counts.as_dict(), report.seconds)
     return report
@@ -172,6 +225,11 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
 
 def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
+
+
+def _read_limit(ctx: SyncContext, stream: str) -> datetime | None:
+    with Session(ctx.engine) as session:
+        return limited_until(session, shop_id=ctx.shop.id, stream=stream)
 
 
 def read_cursor(ctx: SyncContext, stream: str) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from prefect import Task, task
 from prefect.cache_policies import NONE
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from connectors.errors import RetryBudgetSpent, TransientError
+from connectors.errors import RetryBudgetSpent, RetryLater, TransientError
 from sellerpulse.settings import get_settings
 
 # Read once, when the task decorators are evaluated.
@@ -25,6 +25,8 @@ RETRY_DELAYS = get_settings().retry_delays
 def is_transient(exc: BaseException | None) -> bool:
     if isinstance(exc, RetryBudgetSpent):
         return False  # transient, but the stream has already been retried for as long as it may
+    if isinstance(exc, RetryLater):
+        return False  # the marketplace said when: asking again sooner only burns its limit
     if isinstance(exc, TransientError | OperationalError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated

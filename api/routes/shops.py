@@ -59,6 +59,7 @@ def shop_out(found: MemberShop) -> ShopOut:
         created_at=s.created_at,  # type: ignore[arg-type]
         history_complete=found.history_complete,
         paused=s.paused_at is not None,
+        limited_until=found.limited_until,
     )
 
 

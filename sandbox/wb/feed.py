@@ -2,12 +2,16 @@
 
 "Updated in real time": a row shows the unit's status at the moment asked (statistics, by
 contrast, serve what their last refresh saw, see `World.statistics_now`). Each unit of
-`sandbox.wb.orders` becomes one row, visible from when the order appears, with its current
-status and that status's time (`updatedAt`):
+`sandbox.wb.orders` becomes one row, visible from when it is ordered (its statistics `date`),
+with its current status and that status's time (`updatedAt`). The 1-3 days by which
+statistics list some orders late are the statistics pipeline's ("orders and sales can arrive
+1-3 days late"): the feed shows such an order the moment it is placed. Statuses:
 
 * `created` (its time is `createdAt`, the statistics `date`), then one of
-* `cancel` after 3 h, with a `cancelType` (app 55 %, receipt 20 %, expire 20 %, other 5 %),
-* `buyout` after 2 days, then maybe `return` after 9 days (1 in 4 of them `returnDefective`).
+* `cancel` 3 h after statistics list the unit, with a `cancelType` (app 55 %, receipt 20 %,
+  expire 20 %, other 5 %),
+* `buyout` 2 days after that listing, then maybe `return` after 9 days (1 in 4 of them
+  `returnDefective`); these are the times statistics show them, so both sources agree.
 
 `selectedPeriod` filters by the current status's time (newest first, ties by srid); only the
 last 31 days may be asked for. Paging: `offset`/`limit` over the selection as of
@@ -34,8 +38,8 @@ WINDOW_DAYS = 31
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 50
 # Orders show in statistics 1 min to 3 days after their `date`: how far past a period's end
-# an order may appear and still have its `createdAt` inside it.
-_MAX_LATE = 3 * 86400 + 1800
+# a unit may appear there and still have its `createdAt` (its feed `created` time) inside it.
+MAX_LISTING_DELAY = 3 * 86400 + 1800
 _CANCEL_TYPES = ((0.55, "app"), (0.75, "receipt"), (0.95, "expire"), (1.0, "other"))
 _CITIES = (("Москва", "Центральный"), ("Казань", "Приволжский"), ("Санкт-Петербург", "Северо-Западный"))
 _S_CTYPE, _S_DEFECT, _S_DRIFT, _S_DRIFT_KIND, _S_CITY = 40, 41, 42, 43, 44
@@ -52,7 +56,7 @@ class FeedError(ValueError):
 
 
 def status_at(m: WbOrderModel, i: int, t: float) -> tuple[str, float]:
-    """The unit's feed status at sandbox time `t` and since when (it must have appeared)."""
+    """The unit's feed status at sandbox time `t` and since when (it must be ordered by `t`)."""
     appear = m.appear(i)
     if m.cancelled(i) and t >= appear + CANCEL_DELAY:
         return "cancel", appear + CANCEL_DELAY
@@ -72,7 +76,8 @@ def _candidates(m: WbOrderModel, start: float, end: float, t: float) -> set[int]
     """Units whose status at `t` may have its time in [start, end]: one range per status."""
     hi = min(end, t)
     found: set[int] = set()
-    found.update(m.orders.indices_appearing(start, min(hi + _MAX_LATE, t)))  # created
+    # created: ordered in the period, listed by statistics up to MAX_LISTING_DELAY later (maybe after t)
+    found.update(m.orders.indices_appearing(start, hi + MAX_LISTING_DELAY))
     for delay in (CANCEL_DELAY, SALE_DELAY, RETURN_DELAY):
         found.update(m.orders.indices_appearing(start - delay, hi - delay))
     return found
@@ -82,7 +87,7 @@ def select(m: WbOrderModel, start: float, end: float, t: float) -> list[tuple[fl
     """(status time, srid, index, status) of the rows in the period at snapshot `t`, newest first."""
     rows = []
     for i in _candidates(m, start, end, t):
-        if not m.orders.in_range(i) or m.appear(i) > t:
+        if not m.orders.in_range(i) or m.order_date(i) > t:
             continue
         status, at = status_at(m, i, t)
         if start <= at <= end:

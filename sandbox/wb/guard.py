@@ -5,16 +5,17 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.ratelimit import WB_RATES, Decision
+from sandbox.ratelimit import Decision, wb_owner, wb_rate
 from sandbox.responses import wb_429, wb_problem
 from sandbox.wb import tokens as wbtokens
 from sandbox.world import WbShop, World
 
 
 class Guarded:
-    def __init__(self, shop: WbShop, decision: Decision) -> None:
+    def __init__(self, shop: WbShop, decision: Decision, kind: str = "personal") -> None:
         self.shop = shop
         self.decision = decision
+        self.kind = kind  # the token's type: its buckets and rates
 
     def headers(self) -> dict[str, str]:
         return {"X-Ratelimit-Remaining": str(self.decision.remaining)}
@@ -42,14 +43,14 @@ def wb_guard(world: World, request: Request, category: str, bucket: str) -> Guar
         return wb_problem(401, "unauthorized", "token is expired", now, origin)
     if not claims.allows(category):
         return wb_problem(401, "unauthorized", "token scope not allowed", now, origin)
-    rate = WB_RATES[bucket]
-    decision = world.limiter.take(shop.spec.name, bucket, rate, now)
+    rate = wb_rate(bucket, claims.kind)
+    decision = world.limiter.take(wb_owner(shop.spec.name, claims.kind), bucket, rate, now)
     if not decision.allowed:
         return wb_429(decision, now, origin)
-    return Guarded(shop, decision)
+    return Guarded(shop, decision, claims.kind)
 
 
-def charge_4xx(world: World, shop: WbShop, bucket: str) -> None:
+def charge_4xx(world: World, g: Guarded, bucket: str) -> None:
     """WB marketplace: each 4xx counts as 10 requests (1 already taken)."""
-    rate = WB_RATES[bucket]
-    world.limiter.charge(shop.spec.name, bucket, rate, world.now(), rate.penalty_4xx - 1)
+    rate = wb_rate(bucket, g.kind)
+    world.limiter.charge(wb_owner(g.shop.spec.name, g.kind), bucket, rate, world.now(), rate.penalty_4xx - 1)

@@ -323,7 +323,7 @@ def marketplace_router() -> APIRouter:
             return g
         parsed = _fbs_list_params(request, world.now())
         if isinstance(parsed, str):
-            charge_4xx(world, g.shop, "marketplace")
+            charge_4xx(world, g, "marketplace")
             return wb_bad_request(parsed)
         limit, next_id, lo, hi = parsed
         m = g.shop.orders
@@ -347,7 +347,7 @@ def marketplace_router() -> APIRouter:
         body = await _json_body(request)
         ids = body.get("orders") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not 1 <= len(ids) <= 1000 or not all(isinstance(x, int) for x in ids):
-            charge_4xx(world, g.shop, "marketplace")
+            charge_4xx(world, g, "marketplace")
             return wb_bad_request("orders: 1..1000 integer ids")
         m, now = g.shop.orders, world.now()
         out = []

@@ -1,7 +1,12 @@
 """WB API tokens: JWT-shaped (`header.payload.signature`, base64url) with the
 claims the real ones carry: `id` (token id, what the request log stores),
 `s` (category bitmask), `sid` (seller), `exp` (unix seconds). Signed with a
-per-sandbox HMAC key so a tampered or foreign token is "malformed"."""
+per-sandbox HMAC key so a tampered or foreign token is "malformed".
+
+The token type (facts page: limits are per seller account AND token type; "a plain Base token
+gets 1 per 3 hours on orders") rides in the sandbox's own claim `kind` ("personal", the default,
+or "base"); how real tokens mark their type is not on the facts page, so a client must learn a
+token's limits from its 429s, never from this claim."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ CATEGORY_BITS: dict[str, int] = {
 }
 ALL_CATEGORIES = ("content", "analytics", "marketplace", "statistics", "feedbacks")
 TOKEN_TTL = 180 * 86400
+TOKEN_KINDS = ("personal", "base")
 
 
 def _b64(data: bytes) -> str:
@@ -46,6 +52,7 @@ class WbClaims:
     seller_id: str
     mask: int
     exp: int
+    kind: str = "personal"  # TOKEN_KINDS: which rate limits apply (sandbox.ratelimit.wb_rate)
 
     def allows(self, category: str) -> bool:
         return bool(self.mask & (1 << CATEGORY_BITS[category]))
@@ -68,6 +75,8 @@ def issue(key: bytes, claims: WbClaims) -> str:
         "t": False,
         "uid": 1,
     }
+    if claims.kind != "personal":
+        body["kind"] = claims.kind
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     sig = _b64(hmac.new(key, f"{header}.{payload}".encode(), hashlib.sha256).digest())
     return f"{header}.{payload}.{sig}"
@@ -82,6 +91,9 @@ def verify(key: bytes, token: str) -> WbClaims:
         raise TokenError("token is malformed: signature is invalid")
     try:
         body = json.loads(_unb64(parts[1]))
-        return WbClaims(str(body["id"]), str(body["sid"]), int(body["s"]), int(body["exp"]))
+        kind = str(body.get("kind", "personal"))
+        if kind not in TOKEN_KINDS:
+            raise ValueError(kind)
+        return WbClaims(str(body["id"]), str(body["sid"]), int(body["s"]), int(body["exp"]), kind)
     except (ValueError, KeyError, TypeError):
         raise TokenError("token is malformed") from None

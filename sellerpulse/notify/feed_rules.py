@@ -9,10 +9,10 @@ the other one's draft is dropped by the outbox's unique index:
 
 A unit's life only moves forward (created, then cancel or buyout, then return): a feed answer
 that shows an earlier stage than the one stored is not a transition. A unit seen for the first
-time notifies its order (when fresh, as statistics judge it) and its current stage (when that
-began after the notify-from point). Money and the basket come from statistics when they already
-hold the unit (`row["statistics"]`, attached by the stream): they are the record; the feed's
-`sellerPrice` is only a stand-in until then.
+time notifies its order (when placed after the notify-from point, as statistics judge it) and
+its current stage (when that began after the point). Money and the basket come from statistics
+when they already hold the unit (`row["statistics"]`, attached by the stream): they are the
+record; the feed's `sellerPrice` is only a stand-in until then.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sellerpulse.notify.drafts import Draft, Kind, ShopContext
-from sellerpulse.notify.rules import Catalog, _draft, _fresh, _product
+from sellerpulse.notify.rules import Catalog, _draft, _product, after_point
 from storage.changes import RowChange
 
 STAGE = {"created": 0, "cancel": 1, "buyout": 1, "return": 2, "returnDefective": 2}
@@ -48,7 +48,7 @@ def _unit(shop: ShopContext, change: RowChange, now: datetime, catalog: Catalog 
     payload = _payload(change, catalog)
     out: list[Draft] = []
     if old is None:
-        if _fresh(shop, new.get("ordered_at") or new.get("status_at"), now):
+        if after_point(shop, new.get("ordered_at") or new.get("status_at")):
             out.append(_draft(shop, Kind.new_order, change.key, "seen", payload))
         if status != "created" and _after(shop, new.get("status_at")):
             out.append(_stage(shop, change, status, payload))

@@ -5,10 +5,11 @@ storage/changes.py) and returns `Draft`s; `storage.outbox.add` stores them in th
 transaction as the writes. A shop before its first sync (no notify-from point) gets no drafts.
 
 A transition notifies when it happened after the shop's notify-from point, whenever the order
-was created and whichever run (sync or backfill) writes it first: its own time decides (WB: the
-row's date, with a late-arrival window; Allegro: boughtAt, the payment's finishedAt, the
-cancelling change's updatedAt, with a window for the marketplace's clock), and the dedupe key
-makes a second writer a no-op.
+was created and whichever run (sync or backfill) writes it first: its own time decides (a WB new
+order or cancellation: its `date` / `cancelDate`, with no late window, as the real-time order feed
+shows it then; WB sales and reviews: their date, with a late-arrival window; Allegro: boughtAt,
+the payment's finishedAt, the cancelling change's updatedAt, with a window for the marketplace's
+clock), and the dedupe key makes a second writer a no-op.
 
 One draft per shop event, never per person: people's settings (kind toggles, thresholds,
 horizons, the Allegro paid/unpaid choice) are applied at delivery (`delivery.wants`), so the
@@ -127,16 +128,28 @@ def for_orders(
     return [draft for change in changes for draft in rule(shop, change, now, catalog)]
 
 
+def after_point(shop: ShopContext, at: datetime | None) -> bool:
+    """A WB order (or its cancellation) is news if it happened after the notify-from point, with
+    no late window. Statistics list some orders 1-3 days after their `date`, but the real-time
+    order feed shows each one when it is placed (and a shop's first feed read is history): an
+    order placed before the point and listed after it was history at the first sync, not news."""
+    return at is None or shop.notify_from is None or at > shop.notify_from
+
+
 def _wb_order(shop: ShopContext, change: RowChange, now: datetime, catalog: Catalog | None) -> list[Draft]:
     new, old = change.new, change.old
     cancelled = bool(new.get("is_cancelled"))
     if old is None:
-        # First seen: one new_order per srid; one that arrives already cancelled is also a cancellation.
-        if not _fresh(shop, new.get("bought_at"), now):
+        # First seen: one new_order per srid; one that arrives already cancelled is also a
+        # cancellation (judged by its own time: an order placed before the point can be
+        # cancelled after it).
+        placed = after_point(shop, new.get("bought_at"))
+        cancelled_after = cancelled and after_point(shop, new.get("cancelled_at") or new.get("bought_at"))
+        if not placed and not cancelled_after:
             return []
         payload = _order_payload(change, catalog)
-        out = [_draft(shop, Kind.new_order, change.key, "seen", payload)]
-        if cancelled:
+        out = [_draft(shop, Kind.new_order, change.key, "seen", payload)] if placed else []
+        if cancelled_after:
             out.append(_cancellation(shop, change, payload, was_paid=True))
         return out
     if cancelled and not old.get("is_cancelled"):

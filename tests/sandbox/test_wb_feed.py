@@ -35,6 +35,30 @@ async def test_a_new_order_is_in_the_feed_at_once_and_in_statistics_at_the_next_
         assert srid in {r["srid"] for r in stats}
 
 
+async def test_an_order_statistics_list_days_late_is_in_the_feed_from_when_it_was_placed(make_app) -> None:
+    """The 1-3 days are the statistics pipeline's (facts page); the feed is real time. Its later
+    statuses come when statistics show them, and the transitions say it was placed at its date."""
+    app = make_app(scenario="tiny:live=1,wb_orders=2500", rate_limits=False)
+    world = app.state.world
+    model = world.wb["wb1"].orders
+    i = model.visible_count(world.now())
+    while not (model.order_date(i) > world.now() and model.appear(i) - model.order_date(i) > 86400):
+        i += 1
+    srid, headers = model.srid(i), {"Authorization": world.wb_token("wb1")}
+    world.advance(model.order_date(i) - world.now() - 1)
+    assert srid not in world.wb_feed("wb1"), "not before it is placed"
+    world.advance(2)
+    async with httpx.AsyncClient(transport=SandboxTransport(app=app), base_url="http://sb") as sb:
+        body = {"selectedPeriod": {"start": utc_z(world.now() - 600)}, "pagination": {"limit": 10_000}}
+        rows = {r["srid"]: r for r in (await sb.post(FEED, json=body, headers=headers)).json()["data"]["orders"]}
+    assert rows[srid]["status"] == "created" and rows[srid]["createdAt"] == rows[srid]["updatedAt"]
+    assert srid not in world.wb_orders("wb1"), "statistics list it a day or more later"
+    placed = [t for t in world.transitions("wb1") if t.entity_id == srid and t.kind == "new_order"]
+    assert [t.at.timestamp() for t in placed] == [model.order_date(i)]
+    world.advance(model.appear(i) - world.now())
+    assert srid in world.wb_orders("wb1") and world.wb_feed("wb1")[srid]["status"] == "created"
+
+
 async def test_the_feeds_period_paging_and_limit(make_app) -> None:
     app = make_app(scenario="tiny:live=1")
     world = app.state.world
