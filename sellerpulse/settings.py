@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     token_refresh_interval_seconds: int = Field(default=1800, ge=60)
     token_refresh_window_seconds: int = Field(default=4 * 3600, ge=60)
     sync_concurrency: int = Field(default=4, ge=1, le=1000)
+    # One sync (or backfill) of a shop at a time (storage.leases): its lease lasts this long by
+    # the database's clock unless renewed (every third of it while the sync runs); a process
+    # killed with -9 frees its shops this long after its last renewal.
+    sync_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
     # With workers (prefect.yaml, flows.fanout): sync-all starts runs of sync-batch of this many
     # shops each, on a work queue per marketplace; at most this many batches of a marketplace
     # run at once over all workers (set on the queues by `sellerpulse prefect-setup`).
