@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,12 +16,14 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
+from flows.backfill import backfill_one
 from flows.sync import sync_one
 from sandbox.transport import SandboxTransport
 from sandbox.world import World
 from storage import leases
 from storage.leases import LeaseLost
 from storage.models import Base
+from tasks.clients import Clients
 from tests.flows.conftest import add_shops, clients_for, make_sandbox
 from tests.flows.truth import assert_wb_matches
 from tests.notify.scenario import add_owners, expected, notify_from, stored
@@ -154,3 +157,23 @@ async def test_a_stalled_sync_whose_lease_was_taken_over_writes_nothing_after(
             {"t": stalled_token[0]},
         ).all()
     assert [(s, e.startswith("crashed:")) for s, e in runs] == [("failed", True)]
+
+
+async def test_a_backfill_runs_under_a_lease_of_its_own_beside_a_sync(
+    clean_engine: Engine, world: World, clients: Clients, shops: dict[str, int]
+) -> None:
+    shop = shops["wb1"]
+    since = (world.now_dt() - timedelta(days=3)).date()
+    other = leases.take(clean_engine, shop_id=shop, kind="backfill", seconds=60)
+    assert other is not None
+    assert await backfill_one(shop, since, clients=clients) == []  # another backfill holds the shop
+    leases.release(clean_engine, other)
+    sync = leases.take(clean_engine, shop_id=shop, kind="sync", seconds=60)  # a sync runs meanwhile
+    assert sync is not None
+    reports = await backfill_one(shop, since, clients=clients)
+    assert reports and all(r.status == "success" for r in reports), [(r.stream, r.error) for r in reports]
+    with clean_engine.connect() as conn:
+        tokens = conn.execute(text("SELECT DISTINCT lease_token FROM sync_runs WHERE kind = 'backfill'")).all()
+        left = conn.execute(text("SELECT kind FROM sync_leases")).scalars().all()
+    # Every backfill run names the backfill's own lease (taken after the sync's); it is released.
+    assert len(tokens) == 1 and tokens[0][0] > sync.token and left == ["sync"]
