@@ -29,8 +29,9 @@ from flows.common import flow_run_id, reap_shop, shop_label, slug, summary_markd
 from flows.logs import run_logger
 from flows.summary import summary_key
 from storage.db import get_engine
+from storage.leases import LeaseBusy, hold
 from storage.migrate import require_head
-from storage.sync_state import LOCK_BACKFILL, LockBusy, RunCounts, advisory_lock
+from storage.sync_state import RunCounts
 from tasks import allegro_streams, wb_history, wb_reviews
 from tasks.clients import Clients, borrowed_or_new
 from tasks.context import StreamReport, SyncContext, load_context, run_stream
@@ -138,13 +139,14 @@ async def backfill_one(
                 raise ValueError(f"backfill of {ctx.shop.marketplace} cannot read: {', '.join(sorted(unknown))}")
             progress = Progress(f"backfill of {ctx.shop.name} {since}..{until}")
             await progress.start()
-            with advisory_lock(engine, namespace=LOCK_BACKFILL, key=shop_id) as lock:
-                ctx.lock = lock
+            seconds = clients.settings.sync_lease_seconds
+            async with hold(engine, shop_id=shop_id, kind="backfill", seconds=seconds) as lease:
+                ctx.hold(lease)
                 await ctx.db(reap_shop, ctx)
                 if ctx.shop.marketplace == "wb":
                     return await _wb_history(ctx, since, until, chosen, progress)
                 return [await _allegro_window(ctx, since, until, progress)]
-        except LockBusy:
+        except LeaseBusy:
             logger.info("another backfill of shop %s is running: this one skips", shop_id)
             return []
 

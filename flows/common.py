@@ -48,7 +48,7 @@ def summary_markdown(title: str, reports: list[StreamReport]) -> str:
 
 def reap_shop(ctx: SyncContext) -> None:
     """Runs of this shop left `running` by a process that died are marked failed (and counted).
-    Called once the shop's lock is taken (`ctx.lock`), before any run starts under it."""
+    Called once the shop's lease is taken (`ctx.lease`), before any run starts under it."""
     failing_after = timedelta(seconds=ctx.settings.sync_failing_after_seconds)
-    for dead in reap(ctx.engine, failing_after=failing_after, shop_id=ctx.shop.id, taken=ctx.lock):
+    for dead in reap(ctx.engine, failing_after=failing_after, shop_id=ctx.shop.id):
         ctx.log.warning("run %s (%s) of shop %s had crashed: marked failed", dead.run_id, dead.stream, ctx.shop.name)

@@ -21,7 +21,7 @@ from flows.sync import sync_all, sync_shop
 from flows.tokens import refresh_tokens
 from sellerpulse.settings import Settings
 
-# Overlapping scheduled runs would only queue up behind the per-shop locks: skip instead.
+# Overlapping scheduled runs would only queue up behind the per-shop leases: skip instead.
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
 
 

@@ -8,10 +8,11 @@ deployment on the marketplace's own work queue (`wb`, `allegro`). Each queue has
 limit of its own (`sellerpulse prefect-setup`): WB's 1 request/min per token keeps WB batches
 long, and they can fill only their own queue, never the slots Allegro's shops use.
 
-Any worker runs any batch; two runs never sync one shop at once (the shop's advisory lock,
-storage.sync_state): a shop already being synced is skipped by the second. A batch whose
-worker died is no obstacle: the next cycle puts its shops in new batches (only batches not yet
-started are left out), the lock died with the worker's connection, and the dead run records
+Any worker runs any batch; two runs never sync one shop at once (the shop's lease,
+storage.leases): a shop already being synced is skipped by the second. A batch whose worker
+died is no obstacle: the next cycle puts its shops in new batches (only batches not yet
+started are left out); their leases expire SYNC_LEASE_SECONDS after the worker's last renewal
+(a shop still leased is skipped by that cycle, taken by the next), and the dead run records
 are reaped (storage.reaping).
 """
 

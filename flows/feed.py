@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from flows.logs import run_logger
 from flows.sync import sync_one
 from storage.db import get_engine
+from storage.leases import LeaseLost
 from storage.models import Shop, ShopStatus
 from tasks.clients import Clients, borrowed_or_new
 from tasks.context import LIMITED, settled
@@ -40,7 +41,11 @@ async def read_feeds(shop_ids: list[int], *, clients: Clients | None = None, con
 
         async def one(shop_id: int) -> str:
             async with gate:
-                reports = await sync_one(shop_id, ["feed"], clients=shared)
+                try:
+                    reports = await sync_one(shop_id, ["feed"], clients=shared)
+                except LeaseLost as exc:  # it stalled past its lease: a sync took the shop over
+                    logger.warning("order feed of shop %s stopped: %s", shop_id, exc)
+                    return "failed"
             if not reports:
                 return "skipped"
             failed = [r.error for r in reports if not settled(r)]

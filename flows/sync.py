@@ -1,7 +1,9 @@
 """sync-shop and sync-all: orchestration only (which shop, which streams, in what order).
 
-One sync of a shop at a time, across processes and machines: an advisory lock in PostgreSQL.
-A second sync of the same shop skips and says so in its log. The first sync of a shop is
+One sync of a shop at a time, across processes and machines: a lease row in PostgreSQL with a
+fencing token (storage.leases), renewed while the sync runs. A second sync of the same shop
+skips and says so in its log; a sync whose lease was lost (it stalled past the lease and
+another took the shop over) stops with LeaseLost and writes nothing more. The first sync of a shop is
 silent; when it has finished every stream, the shop's notify-from point is set. A stream that
 resumes where it stopped (the Allegro order history) does not hold that back: the shop says
 "history incomplete" until it is done, and notifies live changes meanwhile.
@@ -32,11 +34,11 @@ from flows.summary import summary_key, sync_summary
 from sellerpulse.settings import get_settings
 from storage.backoff import record_outcome
 from storage.db import get_engine
+from storage.leases import LeaseBusy, LeaseLost, hold
 from storage.migrate import require_head
 from storage.models import Shop, ShopStatus, SyncRun
 from storage.reaping import reap
 from storage.shops import set_status
-from storage.sync_state import LOCK_SYNC, LockBusy, advisory_lock
 from tasks import allegro_streams as allegro
 from tasks import wb_streams as wb
 from tasks.clients import Clients, borrowed_or_new
@@ -80,9 +82,9 @@ def sync_run_name() -> str:
     return f"sync-{marketplace}-{slug(name)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-def _mark_first_sync_done(shop_id: int, at: datetime) -> None:
+def _mark_first_sync_done(engine: Engine, shop_id: int, at: datetime) -> None:
     """From `at` on, changes notify. Set once: a later sync never moves it."""
-    with Session(get_engine()) as session, session.begin():
+    with Session(engine) as session, session.begin():
         session.execute(update(Shop).where(Shop.id == shop_id, Shop.notify_from.is_(None)).values(notify_from=at))
 
 
@@ -102,6 +104,10 @@ async def run_streams(ctx: SyncContext, streams: list[str] | None) -> list[Strea
         stream = f"{ctx.shop.marketplace}_{name}"  # as the stream records its own runs
         try:
             reports.append(await run(ctx))
+        except LeaseLost as exc:
+            # Another process has the shop now: nothing more may be written; the caller raises.
+            reports.append(StreamReport(stream=stream, status="failed", error=f"LeaseLost: {exc}"))
+            break
         except AUTH_STOPS as exc:
             # The other streams would be refused too: stop (a WB key refused: tell the owners once).
             reports.append(StreamReport(stream=stream, status="failed", error=f"{type(exc).__name__}: {exc}"))
@@ -170,28 +176,32 @@ def mark_broken(engine: Engine, *, shop_id: int, reason: str) -> None:
 async def sync_one(
     shop_id: int, streams: list[str] | None = None, *, clients: Clients | None = None, wait_seconds: float = 0.0
 ) -> list[StreamReport]:
-    """The body of sync-shop, callable without Prefect (tests, benchmarks)."""
+    """The body of sync-shop, callable without Prefect (tests, benchmarks). [] if another sync
+    holds the shop; LeaseLost if this one lost its lease on the way (it wrote nothing after)."""
     logger = run_logger()
     engine = get_engine()
     async with borrowed_or_new(clients) as clients:
+        seconds = clients.settings.sync_lease_seconds
         try:
-            with advisory_lock(engine, namespace=LOCK_SYNC, key=shop_id, wait_seconds=wait_seconds) as lock:
+            async with hold(engine, shop_id=shop_id, kind="sync", seconds=seconds, wait_seconds=wait_seconds) as lease:
                 ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=flow_run_id())
-                ctx.log, ctx.lock = logger, lock
+                ctx.log = logger
+                ctx.hold(lease)
                 await ctx.db(reap_shop, ctx)
                 if ctx.shop.status != ShopStatus.active.value:
                     logger.info("shop %s is %s: not syncing", ctx.shop.name, ctx.shop.status)
                     return []
                 started = ctx.now()
                 reports = await run_streams(ctx, streams)
-                await ctx.db(_record_backoff, engine, shop_id=shop_id, **sync_verdict(reports))
+                ctx.check_lease()  # lost on the way (the fence refused a write): say so, write nothing more
+                await ctx.db(_record_backoff, ctx.engine, shop_id=shop_id, **sync_verdict(reports))
                 if ctx.shop.notify_from is None and streams is None:
-                    earlier = await ctx.db(succeeded_before, engine, shop_id=shop_id)
+                    earlier = await ctx.db(succeeded_before, ctx.engine, shop_id=shop_id)
                     if first_sync_done(ctx.shop.marketplace, reports, earlier):
                         # Anything that happened after the first sync started may have been missed by it.
-                        _mark_first_sync_done(shop_id, started)
+                        await ctx.db(_mark_first_sync_done, ctx.engine, shop_id, started)
                 return reports
-        except LockBusy:
+        except LeaseBusy:
             logger.info("another sync of shop %s is running: this one skips", shop_id)
             return []
 

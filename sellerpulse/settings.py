@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     token_refresh_interval_seconds: int = Field(default=1800, ge=60)
     token_refresh_window_seconds: int = Field(default=4 * 3600, ge=60)
     sync_concurrency: int = Field(default=4, ge=1, le=1000)
+    # One sync (or backfill) of a shop at a time (storage.leases): its lease lasts this long by
+    # the database's clock unless renewed (every third of it while the sync runs); a process
+    # killed with -9 frees its shops this long after its last renewal.
+    sync_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+    # Connections of a process's database pool (and as many again in a burst): with the lease no
+    # shop holds one while it syncs, so this, times the processes, is what an install needs of
+    # the server's max_connections (each sync-batch run is a process of its own).
+    db_pool_size: int = Field(default=10, ge=1, le=200)
     # With workers (prefect.yaml, flows.fanout): sync-all starts runs of sync-batch of this many
     # shops each, on a work queue per marketplace; at most this many batches of a marketplace
     # run at once over all workers (set on the queues by `sellerpulse prefect-setup`).

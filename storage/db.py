@@ -119,7 +119,7 @@ def get_target() -> DatabaseTarget:
 
 @lru_cache(maxsize=1)
 def get_engine() -> Engine:
-    return make_engine(get_target().url)
+    return make_engine(get_target().url, pool_size=get_settings().db_pool_size)
 
 
 @lru_cache(maxsize=1)

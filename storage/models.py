@@ -25,6 +25,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Numeric,
+    Sequence,
     SmallInteger,
     String,
     Text,
@@ -387,10 +388,9 @@ class SyncRun(Base):
     requests: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
-    # The advisory lock the run ran under (namespace, shop id) and the PostgreSQL backend that
-    # held it: a `running` run whose backend no longer holds it died (storage.reaping).
-    lock_namespace: Mapped[int | None] = mapped_column(Integer)
-    lock_pid: Mapped[int | None] = mapped_column(Integer)
+    # The fencing token of the shop's lease (storage.leases) the run ran under: a `running` run
+    # whose lease is gone or has expired died (storage.reaping).
+    lease_token: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Notification(Base):
@@ -605,3 +605,21 @@ class SyncBackoff(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     last_error: Mapped[str | None] = mapped_column(Text)
     failed_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class SyncLease(Base):
+    """One sync (or backfill) of a shop at a time (storage.leases): the holder, its fencing
+    token (from the sequence `sync_lease_tokens`: every take a larger one) and when the lease
+    expires by the database's clock unless renewed. Deleted when the holder is done."""
+
+    __tablename__ = "sync_leases"
+    __table_args__ = (CheckConstraint("kind IN ('sync', 'backfill')", name="kind"),)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200), nullable=False)
+    token: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    taken_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+SYNC_LEASE_TOKENS = Sequence("sync_lease_tokens", metadata=Base.metadata)

@@ -53,7 +53,9 @@ def _retention(ctx: SyncContext) -> tuple[timedelta, timedelta]:
 def tokens(ctx: SyncContext) -> ShopTokens:
     """The shop's access token for the client (one per run: requests share its renewals)."""
     if ctx.allegro_tokens is None:
-        ctx.allegro_tokens = ShopTokens(ctx.engine, ctx.clients, shop_id=ctx.shop.id, credentials=ctx.credentials)
+        ctx.allegro_tokens = ShopTokens(
+            ctx.unfenced_engine or ctx.engine, ctx.clients, shop_id=ctx.shop.id, credentials=ctx.credentials
+        )
     return ctx.allegro_tokens
 
 

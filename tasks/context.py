@@ -25,10 +25,11 @@ from connectors.http import RetryBudget, using_retry_budget
 from connectors.parsing import gc_paused
 from sellerpulse.settings import Settings
 from storage.history import history_complete
+from storage.leases import Lease, LeaseLost, fenced
 from storage.models import Shop
 from storage.shops import credentials_of
 from storage.stream_limits import clear_limit, limited_until, record_limit
-from storage.sync_state import LockHolder, RunCounts, finish_run, get_cursor, start_run
+from storage.sync_state import RunCounts, finish_run, get_cursor, start_run
 from tasks.clients import Clients
 from tasks.notifying import notify_if_failing
 
@@ -89,12 +90,27 @@ class SyncContext:
     flow_run_id: str | None = None
     # Allegro: the shop's access token as the client takes it (tasks.tokens.ShopTokens), made on first use.
     allegro_tokens: Any = None
-    lock: LockHolder | None = None  # the shop lock this sync or backfill holds
+    # The shop lease this sync or backfill holds (storage.leases); once held, `engine` is fenced
+    # by it (a commit after the lease was lost writes nothing) and `unfenced_engine` is the
+    # engine without the fence, for what must be kept whoever holds the shop (a rotated token).
+    lease: Lease | None = None
+    unfenced_engine: Engine | None = None
     # Per stream, across its task's retries (Prefect hands the same context to each attempt).
     retry_budgets: dict[str, RetryBudget] = field(default_factory=dict)
     log: logging.Logger | logging.LoggerAdapter[Any] = field(
         default_factory=lambda: logging.getLogger("sellerpulse.sync")
     )
+
+    def hold(self, lease: Lease) -> None:
+        """From now on every write of this context is fenced by `lease`."""
+        self.unfenced_engine = self.unfenced_engine or self.engine
+        self.engine = fenced(self.unfenced_engine, lease)
+        self.lease = lease
+
+    def check_lease(self) -> None:
+        """Stop (LeaseLost) if the heartbeat found the lease lost: no use reading what cannot be written."""
+        if self.lease is not None and self.lease.lost:
+            raise self.lease.lost_error()
 
     @property
     def settings(self) -> Settings:
@@ -171,6 +187,7 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
     stream returns `limited` at once, without a request; after it, the stream reads on from its
     cursor."""
     report = StreamReport(stream)
+    ctx.check_lease()
     until = await ctx.db(_read_limit, ctx, stream)
     if until is not None and ctx.now() < until:
         return _limited(report, until)
@@ -181,7 +198,7 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
         stream=stream,
         kind=ctx.kind,
         flow_run_id=ctx.flow_run_id,
-        lock=ctx.lock,
+        lease_token=ctx.lease.token if ctx.lease else None,
     )
     started = time.perf_counter()
     budget = ctx.retry_budget(stream)
@@ -211,6 +228,11 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
             return report
         report.status, report.error = "failed", _describe(exc)
         report.seconds = time.perf_counter() - started
+        if isinstance(exc, LeaseLost):
+            # Another process holds the shop now: its sync records runs and failures; this one
+            # can write nothing (its run is reaped as crashed).
+            ctx.log.error("%s of shop %s stopped: %s", stream, ctx.shop.name, exc)
+            raise
         await ctx.db(finish_run, ctx.engine, run_id=run_id, status="failed", counts=report.counts, error=report.error)
         ctx.log.warning("%s of shop %s failed: %s", stream, ctx.shop.name, report.error)
         await ctx.in_transaction(lambda s: notify_if_failing(s, ctx=ctx, stream=stream, error=report.error))

@@ -20,7 +20,13 @@ shop's first sync is waited for (warm-up, not measured), then `--cycles` cycles 
 - violations: requests the sandbox refused with 429 by its rate limits (must be 0);
 - PostgreSQL CPU per shop sync: CPU of the backends of sellerpulse's and Prefect's databases
   (sampled per backend pid) in the window, per full shop sync;
-- efficiency: throughput with N workers / (N x throughput with 1).
+- efficiency: throughput with N workers / (N x throughput with 1);
+- connections: the most connections open to sellerpulse's database at once (and how many of
+  them were running a statement), sampled every second in the window: what the per-shop
+  one-at-a-time lock costs the server (max_connections);
+- batch start-up: per sync-batch run, from Pending (the worker starts its process) to its first
+  shop's first stream, beside the time its shops' syncs took (first stream start to last end);
+- the load average (1 min) at the window's start and end and its highest sample in between.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from pathlib import Path
 
 import psutil
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from storage import scratch
 
@@ -60,22 +67,82 @@ class Result:
     violations: int
     pg_cpu_ms: float | None
     startup_s: float
+    conn_peak: int = 0
+    conn_active_peak: int = 0
+    prefect_conn_peak: int = 0
+    batch_startup_s: float | None = None
+    batch_sync_s: float | None = None
+    batches: int = 0
+    load: tuple[float, float, float] = (0.0, 0.0, 0.0)  # start, highest, end of the window
+    warmed: int = 0  # shops whose first sync ended before the window
 
 
-def _cpu_sampler(url: str, databases: list[str], stop: threading.Event, seen: dict[int, float]) -> None:
-    """CPU seconds per backend pid of `databases`, the highest seen (a backend's CPU only grows)."""
+@dataclass
+class Samples:
+    """What the sampler saw: CPU seconds per backend pid (the highest: it only grows), the peak
+    connections per database (open, and running a statement), the 1-min load averages."""
+
+    cpu: dict[int, float]
+    peak: dict[str, int]
+    active_peak: dict[str, int]
+    load: list[float]
+
+
+def _cpu_sampler(url: str, databases: list[str], stop: threading.Event, seen: Samples) -> None:
     engine = create_engine(url)
     while not stop.is_set():
         with contextlib.suppress(Exception), engine.connect() as conn:
-            pids = conn.execute(
-                text("SELECT pid FROM pg_stat_activity WHERE datname = ANY(:d)"), {"d": databases}
-            ).scalars()
-            for pid in pids:
+            rows = conn.execute(
+                text(
+                    "SELECT pid, datname, state FROM pg_stat_activity "
+                    "WHERE datname = ANY(:d) AND pid <> pg_backend_pid()"
+                ),
+                {"d": databases},
+            ).all()
+            for name in databases:
+                mine = [r for r in rows if r.datname == name]
+                seen.peak[name] = max(seen.peak.get(name, 0), len(mine))
+                busy = sum(1 for r in mine if r.state not in ("idle", None))
+                seen.active_peak[name] = max(seen.active_peak.get(name, 0), busy)
+            for row in rows:
                 with contextlib.suppress(psutil.Error):
-                    cpu = psutil.Process(pid).cpu_times()
-                    seen[pid] = max(seen.get(pid, 0.0), cpu.user + cpu.system)
+                    cpu = psutil.Process(row.pid).cpu_times()
+                    seen.cpu[row.pid] = max(seen.cpu.get(row.pid, 0.0), cpu.user + cpu.system)
+        seen.load.append(os.getloadavg()[0])
         stop.wait(1.0)
     engine.dispose()
+
+
+def _batch_timing(db_url: str, prefect_url: str, t0: datetime, t1: datetime) -> tuple[float | None, float | None, int]:
+    """Median seconds from a sync-batch run's Pending (its process being started) to its first
+    stream, and from there to its last stream's end, over the batches whose first stream began in
+    the window; and how many they were."""
+    prefect = create_engine(prefect_url)
+    with prefect.connect() as conn:
+        pending = dict(
+            conn.execute(
+                text(
+                    "SELECT s.flow_run_id::text, min(s.timestamp) FROM flow_run_state s JOIN flow_run f "
+                    "ON f.id = s.flow_run_id WHERE s.type = 'PENDING' AND f.name LIKE 'sync-batch-%' "
+                    "GROUP BY s.flow_run_id"
+                )
+            ).all()
+        )
+    prefect.dispose()
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        spans = conn.execute(
+            text("SELECT flow_run_id, min(started_at), max(finished_at) FROM sync_runs GROUP BY flow_run_id")
+        ).all()
+    engine.dispose()
+    startup, sync = [], []
+    for run_id, first, last in spans:
+        if run_id in pending and first is not None and t0 <= first <= t1:
+            startup.append((first - pending[run_id]).total_seconds())
+            if last is not None:
+                sync.append((last - first).total_seconds())
+    med = statistics.median
+    return (med(startup) if startup else None, med(sync) if sync else None, len(startup))
 
 
 def _add_shops(world: object) -> None:
@@ -179,20 +246,32 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
             try:
                 state = wait_for_state(state_file, cluster, timeout=900)
                 startup = time.monotonic() - started
-                _wait("every shop's first sync", lambda: len({s for s, _ in _full_syncs(db_url)}) == shops, 1800)
-                stop, seen = threading.Event(), {}
+                try:
+                    _wait("every shop's first sync", lambda: len({s for s, _ in _full_syncs(db_url)}) == shops,
+                          args.warmup_timeout)  # fmt: skip
+                    warmed = shops
+                except TimeoutError:  # measured anyway: a configuration that cannot keep up says so
+                    warmed = len({s for s, _ in _full_syncs(db_url)})
+                    print(f"  warm-up: only {warmed} of {shops} shops synced once in {args.warmup_timeout:.0f} s")
+                stop = threading.Event()
+                seen = Samples({}, {}, {}, [])
                 databases = [db_url.rsplit("/", 1)[1], state.prefect_database]
                 sampler = threading.Thread(target=_cpu_sampler, args=(db_url, databases, stop, seen), daemon=True)
                 sampler.start()
                 time.sleep(3)
-                cpu_before = dict(seen)
+                cpu_before = dict(seen.cpu)
+                seen.peak.clear()
+                seen.active_peak.clear()
+                seen.load.clear()
                 seq = max((r.seq for r in world.log.entries()), default=0)
                 t0 = datetime.now(UTC)
                 time.sleep(args.cycles * interval)
                 t1 = datetime.now(UTC)
-                cpu_after = dict(seen)
+                cpu_after = dict(seen.cpu)
                 stop.set()
                 sampler.join(timeout=10)
+                prefect_url = str(make_url(db_url).set(database=state.prefect_database))
+                timing = _batch_timing(db_url, prefect_url, t0, t1)
             finally:
                 cluster.send_signal(signal.SIGTERM)
                 try:
@@ -205,7 +284,21 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
             refused = [r for r in world.log.entries(since_seq=seq) if r.status == 429 and r.fault is None]
             syncs = _full_syncs(db_url)
     cpu = sum(cpu_after.get(pid, 0.0) - cpu_before.get(pid, 0.0) for pid in cpu_after)
-    return _result(workers, shops, args.cycles, interval * args.scale / 180, syncs, t0, t1, startup, len(refused), cpu)
+    result = _result(
+        workers, shops, args.cycles, interval * args.scale / 180, syncs, t0, t1, startup, len(refused), cpu
+    )
+    loads = seen.load or [0.0]
+    return replace(
+        result,
+        conn_peak=seen.peak.get(databases[0], 0),
+        conn_active_peak=seen.active_peak.get(databases[0], 0),
+        prefect_conn_peak=seen.peak.get(databases[1], 0),
+        batch_startup_s=timing[0],
+        batch_sync_s=timing[1],
+        batches=timing[2],
+        load=(loads[0], max(loads), loads[-1]),
+        warmed=warmed,
+    )
 
 
 def _drop(server: str, name: str) -> None:
@@ -266,13 +359,12 @@ def main() -> None:
     parser.add_argument("--wb", type=int, default=1000)
     parser.add_argument("--allegro", type=int, default=1000)
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument(
-        "--scale", type=float, default=6.0, help="sandbox s per real s (cycle: 180/scale s)"
-    )
+    parser.add_argument("--scale", type=float, default=6.0, help="sandbox s per real s (cycle: 180/scale s)")
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--queue-limit", type=int, default=8)
+    parser.add_argument("--warmup-timeout", type=float, default=1800.0, help="s for every shop's first sync")
     args = parser.parse_args()
     if 180.0 / args.scale < 30:
         parser.error("--scale at most 6: sync-all runs at most every 30 s (SYNC_INTERVAL_SECONDS)")
@@ -297,6 +389,17 @@ def main() -> None:
         cpu = f"{r.pg_cpu_ms:.1f} ms" if r.pg_cpu_ms is not None else "n/a"
         print(f"| {r.workers} | {r.shops} | {r.shops_every_cycle:.0f} | {r.shops_every_cycle / r.shops:.0%} | {p95} "
               f"| {r.violations} | {cpu} | {eff:.2f} | {r.startup_s:.0f} s |")  # fmt: skip
+    print(
+        "\n| workers | connections to sellerpulse's database, peak (running a statement) | to Prefect's, peak "
+        "| sync-batch runs started | batch start-up, median | its shops' syncs, median "
+        "| load average (start / max / end) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        up = f"{r.batch_startup_s:.1f} s" if r.batch_startup_s is not None else "n/a"
+        sync = f"{r.batch_sync_s:.1f} s" if r.batch_sync_s is not None else "n/a"
+        print(f"| {r.workers} | {r.conn_peak} ({r.conn_active_peak}) | {r.prefect_conn_peak} | {r.batches} | {up} "
+              f"| {sync} | {r.load[0]:.1f} / {r.load[1]:.1f} / {r.load[2]:.1f} |")  # fmt: skip
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

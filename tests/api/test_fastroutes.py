@@ -249,7 +249,7 @@ def test_a_dashboard_the_route_must_write_for_is_the_routes(
     settings gets the defaults stored: both writes are the route's, so the fast path hands
     such a request on (it would have shown the run `running`)."""
     with session_scope(clean_engine) as session:
-        session.add(SyncRun(shop_id=shops["a"], stream="wb_stocks", status="running", started_at=NOW, lock_pid=1))
+        session.add(SyncRun(shop_id=shops["a"], stream="wb_stocks", status="running", started_at=NOW, lease_token=1))
         session.execute(
             text("DELETE FROM notification_settings WHERE person_id = (SELECT id FROM people WHERE telegram_id = :t)"),
             {"t": A},

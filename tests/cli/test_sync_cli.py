@@ -10,10 +10,10 @@ from pathlib import Path
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
+from storage import leases
 from storage.models import Shop
 from storage.people import register_person
 from storage.shops import create_shop
-from storage.sync_state import LOCK_SYNC, advisory_lock
 
 
 def _shops(engine: Engine, world) -> dict[str, int]:
@@ -43,8 +43,12 @@ def test_sync_reports_each_stream_and_fails_when_a_shop_fails(
     ids = _shops(clean_engine, sandbox_on_a_port.world)
 
     # Another process syncs "Busy" meanwhile: this run skips it, and says so.
-    with advisory_lock(clean_engine, namespace=LOCK_SYNC, key=ids["busy"]):
+    busy = leases.take(clean_engine, shop_id=ids["busy"], kind="sync", seconds=600)
+    assert busy is not None
+    try:
         first = cli("sync", "--json")
+    finally:
+        leases.release(clean_engine, busy)
     assert first.code == 1, first  # "Bad"'s token is refused
     result = json.loads(first.out)
     by_shop = {s["shop"]: s for s in result["shops"]}

@@ -1,5 +1,5 @@
-"""Runs that die: a sync killed with SIGKILL leaves its run `running`; it is reaped (marked
-failed, with the reason), shows so in the API, and counts towards sync_failing."""
+"""Runs that die: a sync killed with SIGKILL leaves its run `running`; once its lease expires
+it is reaped (marked failed, with the reason), shows so in the API, and counts towards sync_failing."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from flows.sync import sync_one
 from sandbox.world import World
-from storage import apikeys, reaping
+from storage import apikeys, leases, reaping
 from storage.db import session_scope
 from storage.models import Membership, Notification, Person, SyncRun
-from storage.sync_state import LOCK_SYNC, advisory_lock, failing_since, start_run
+from storage.sync_state import failing_since, start_run
 from tasks.clients import Clients
 from tests.api.conftest import Bot, RecordingLauncher
 
@@ -50,14 +50,17 @@ def _add_owner(engine: Engine, shop_id: int) -> int:
         return owner.id
 
 
-def _held_lock_pid(engine: Engine, shop_id: int) -> int | None:
+LEASE_SECONDS = 3  # the child's SYNC_LEASE_SECONDS: its shop is free this long after it dies
+
+
+def _live_lease_token(engine: Engine, shop_id: int) -> int | None:
     with engine.connect() as conn:
         return conn.execute(
             text(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = :ns "
-                "AND objid = :shop AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                "SELECT token FROM sync_leases WHERE shop_id = :shop AND kind = 'sync' "
+                "AND expires_at > clock_timestamp()"
             ),
-            {"ns": LOCK_SYNC, "shop": shop_id},
+            {"shop": shop_id},
         ).scalar()
 
 
@@ -69,7 +72,7 @@ async def test_a_sync_killed_with_sigkill_is_reaped_shown_failed_and_counted(
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.flows.hanging_sync", str(shop_id)],
         cwd=ROOT,
-        env=os.environ.copy(),
+        env={**os.environ, "SYNC_LEASE_SECONDS": str(LEASE_SECONDS)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -77,7 +80,7 @@ async def test_a_sync_killed_with_sigkill_is_reaped_shown_failed_and_counted(
         _wait_for(lambda: "wb_orders" in _runs(clean_engine, shop_id) or child.poll() is not None, "the child's run")
         assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
         alive = _runs(clean_engine, shop_id)["wb_orders"]
-        assert alive.status == "running" and alive.lock_pid == _held_lock_pid(clean_engine, shop_id)
+        assert alive.status == "running" and alive.lease_token == _live_lease_token(clean_engine, shop_id)
         # While its process lives, nobody reaps it.
         assert reaping.reap(clean_engine, failing_after=timedelta(hours=1)) == []
         child.send_signal(signal.SIGKILL)
@@ -87,9 +90,9 @@ async def test_a_sync_killed_with_sigkill_is_reaped_shown_failed_and_counted(
             child.kill()
             child.wait()
     assert child.returncode == -signal.SIGKILL
-    # PostgreSQL ends the dead process's sessions and frees the lock; the run record still says
-    # `running` (nothing finished it). Say it died two hours ago, unnoticed until now.
-    _wait_for(lambda: _held_lock_pid(clean_engine, shop_id) is None, "PostgreSQL to free the dead process's lock")
+    # Nothing renews the dead process's lease: it expires; the run record still says `running`
+    # (nothing finished it). Say it died two hours ago, unnoticed until now.
+    _wait_for(lambda: _live_lease_token(clean_engine, shop_id) is None, "the dead process's lease to expire")
     with Session(clean_engine) as s, s.begin():
         s.execute(update(SyncRun).values(started_at=SyncRun.started_at - timedelta(hours=2)))
     assert _runs(clean_engine, shop_id)["wb_orders"].status == "running"
@@ -102,7 +105,7 @@ async def test_a_sync_killed_with_sigkill_is_reaped_shown_failed_and_counted(
         runs = Bot(http, secret).get(f"/shops/{shop_id}/sync-runs", params={"telegram_id": 555_001}).json()["items"]
     crashed = [r for r in runs if r["stream"] == "wb_orders"]
     assert [r["status"] for r in crashed] == ["failed"] and crashed[0]["finished_at"]
-    assert crashed[0]["error"].startswith("crashed:") and "lock" in crashed[0]["error"]
+    assert crashed[0]["error"].startswith("crashed:") and "lease" in crashed[0]["error"]
     # And it counts: the stream has been failing for two hours, the owners are told once.
     with Session(clean_engine) as s:
         assert (
@@ -112,27 +115,33 @@ async def test_a_sync_killed_with_sigkill_is_reaped_shown_failed_and_counted(
         told = s.scalars(select(Notification).where(Notification.kind == "sync_failing")).all()
     assert [n.payload["stream"] for n in told] == ["wb_orders"]
     assert told[0].payload["error"].startswith("crashed:")
-    # The next sync of the shop runs normally (the lock is free) and finds nothing left to reap.
+    # The next sync of the shop runs normally (the lease expired) and finds nothing left to reap.
     reports = await sync_one(shop_id, clients=clients)
     assert all(r.status == "success" for r in reports), [(r.stream, r.error) for r in reports]
     assert _runs(clean_engine, shop_id)["wb_orders"].status == "success"
 
 
-async def test_a_sync_reaps_its_shops_dead_runs_when_it_takes_the_lock(
+async def test_a_sync_reaps_its_shops_dead_runs_when_it_takes_the_lease(
     clean_engine: Engine, world: World, clients: Clients, shops: dict[str, int]
 ) -> None:
     shop_id = shops["wb1"]
-    # A run made under the lock by a session that then went away (as a killed process's does).
-    with advisory_lock(clean_engine, namespace=LOCK_SYNC, key=shop_id) as lock:
-        dead = start_run(clean_engine, shop_id=shop_id, stream="wb_stock", lock=lock)
-    # And one recorded before runs named their lock (no holder), with no sync running now.
+    # A run made under a lease that then expired unrenewed (as a killed process's does).
+    lease = leases.take(clean_engine, shop_id=shop_id, kind="sync", seconds=600)
+    assert lease is not None
+    dead = start_run(clean_engine, shop_id=shop_id, stream="wb_stock", lease_token=lease.token)
+    with clean_engine.begin() as conn:
+        conn.execute(text("UPDATE sync_leases SET expires_at = clock_timestamp() - interval '1 second'"))
+    # And one recorded before runs named their lease (no token), with no sync running now.
     legacy = start_run(clean_engine, shop_id=shop_id, stream="wb_cards")
-    other = start_run(clean_engine, shop_id=shops["allegro1"], stream="allegro_orders")
-    with advisory_lock(clean_engine, namespace=LOCK_SYNC, key=shops["allegro1"]):
-        reports = await sync_one(shop_id, clients=clients)
-        with Session(clean_engine) as s:
-            status = {r.id: (r.status, r.error) for r in s.scalars(select(SyncRun))}
+    busy = leases.take(clean_engine, shop_id=shops["allegro1"], kind="sync", seconds=600)
+    assert busy is not None
+    other = start_run(clean_engine, shop_id=shops["allegro1"], stream="allegro_orders", lease_token=busy.token)
+    reports = await sync_one(shop_id, clients=clients)
+    with Session(clean_engine) as s:
+        status = {r.id: (r.status, r.error) for r in s.scalars(select(SyncRun))}
     assert all(r.status == "success" for r in reports)
     assert status[dead][0] == status[legacy][0] == "failed" and status[dead][1].startswith("crashed:")
-    # Another shop's run is left alone by this shop's sync (and its shop's lock is held).
+    # Another shop's run is left alone by this shop's sync, and by a reap of every shop: its
+    # lease is alive.
     assert status[other] == ("running", None)
+    assert reaping.reap(clean_engine, failing_after=timedelta(hours=1)) == []

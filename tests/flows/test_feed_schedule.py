@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from flows.feed import active_wb_shop_ids, read_feeds
 from flows.sync import sync_one
 from sandbox.world import World
+from storage.leases import hold
 from storage.models import Shop, SyncCursor
-from storage.sync_state import LOCK_SYNC, advisory_lock
 from tests.flows.conftest import clients_for
 
 
@@ -32,7 +32,7 @@ async def test_the_feed_flow_reads_each_active_wb_shop_and_skips_one_being_synce
         changed = {key for key in after if after[key] != before.get(key)}
         assert changed == {(shops["wb1"], "wb_feed")}, "the feed and nothing else"
         world.advance(60)
-        with advisory_lock(clean_engine, namespace=LOCK_SYNC, key=shops["wb1"]):  # a sync runs
+        async with hold(clean_engine, shop_id=shops["wb1"], kind="sync", seconds=60):  # a sync runs
             assert await read_feeds([shops["wb1"]], clients=clients) == {shops["wb1"]: "skipped"}
         with Session(clean_engine) as s, s.begin():
             s.get(Shop, shops["wb1"]).status = "disabled"
