@@ -10,6 +10,7 @@ what is valid.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -83,7 +84,7 @@ class PollFastPath:
             return await self.app(scope, receive, send)
         secret = _header(scope, KEY_HEADER)
 
-        def work(cur: psycopg.Cursor[Any]) -> bytes:
+        def work(cur: psycopg.Cursor[Any]) -> bytes | fastroutes.Steps:
             return route.answer(cur, secret, **args)
 
         try:
@@ -126,7 +127,10 @@ class PollFastPath:
         await Response(body, media_type="application/json")(scope, receive, send)
 
 
-Work = Callable[[psycopg.Cursor[Any]], bytes]
+Work = Callable[[psycopg.Cursor[Any]], "bytes | fastroutes.Steps"]
+# How long the steps of an answer (fastroutes.Steps) may hold the event loop before the loop
+# serves the worker's other requests: one person's page of a batch poll is ~0.1 ms.
+SLICE_SECONDS = 0.001
 
 
 async def _on_loop(scope: Scope, loop_connection: LoopConnection, work: Work) -> Response:
@@ -137,7 +141,8 @@ async def _on_loop(scope: Scope, loop_connection: LoopConnection, work: Work) ->
     async def run() -> Response:
         cur = await loop_connection.cursor()
         with loop_connection.using(cur):
-            return _response(scope, cur, work)
+            done = _response(scope, cur, work)
+        return await _finished(done)
 
     return await _answered(run())
 
@@ -148,15 +153,32 @@ async def _in_thread(scope: Scope, work: Work) -> Response:
     commit), during which the event loop goes on serving the worker's other requests."""
     state = scope["app"].state
 
-    def run() -> Response:
+    def run() -> Response | fastroutes.Steps:
         with state.read_sessionmaker() as session, session.begin(), driver_cursor(session) as cur:
             return _response(scope, cur, work)
 
     async def in_slot() -> Response:
         async with state.db_slots():
-            return await run_in_threadpool(run)
+            done = await run_in_threadpool(run)
+        return await _finished(done)  # the slot and its connection free already
 
     return await _answered(in_slot())
+
+
+async def _finished(done: Response | fastroutes.Steps) -> Response:
+    """The response, once the steps of an answer that has them have run on the event loop, a
+    slice of at most SLICE_SECONDS at a time, the loop serving the worker's other requests in
+    between (in a thread, the same Python held the GIL against the loop: see fastroutes.Steps)."""
+    if isinstance(done, Response):
+        return done
+    until = time.perf_counter() + SLICE_SECONDS
+    for step in done:
+        if step is not None:
+            return Response(step, media_type="application/json")
+        if time.perf_counter() >= until:
+            await asyncio.sleep(0)
+            until = time.perf_counter() + SLICE_SECONDS
+    raise RuntimeError("an answer's steps ended without its body")
 
 
 async def _answered(answer: Awaitable[Response]) -> Response:
@@ -172,11 +194,13 @@ async def _answered(answer: Awaitable[Response]) -> Response:
         return _database_down(exc)
 
 
-def _response(scope: Scope, cur: psycopg.Cursor[Any], work: Work) -> Response:
-    """The answer of `work`, or the error's: a failed authentication counted on the same
-    cursor (api.throttle), before the 401 (or 429) goes out."""
+def _response(scope: Scope, cur: psycopg.Cursor[Any], work: Work) -> Response | fastroutes.Steps:
+    """The answer of `work` (or its steps, to run on the loop: _finished), or the error's: a
+    failed authentication counted on the same cursor (api.throttle), before the 401 (or 429)
+    goes out."""
     try:
-        return Response(work(cur), media_type="application/json")
+        done = work(cur)
+        return Response(done, media_type="application/json") if isinstance(done, bytes) else done
     except ApiError as exc:
         if not throttle.is_auth_failure(exc):
             raise
