@@ -149,8 +149,8 @@ async def _on_loop(scope: Scope, loop_connection: LoopConnection, work: Work) ->
 
 async def _in_thread(scope: Scope, work: Work) -> Response:
     """`work` in a thread, in a database slot, on a pooled connection in autocommit (the read
-    sessions'): for statements that wait on PostgreSQL for long (a batch poll's pages, an ack's
-    commit), during which the event loop goes on serving the worker's other requests."""
+    sessions'): for statements that wait on PostgreSQL for long (a batch poll's 50 pages),
+    during which the event loop goes on serving the worker's other requests."""
     state = scope["app"].state
 
     def run() -> Response | fastroutes.Steps:

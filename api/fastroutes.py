@@ -124,7 +124,7 @@ class FastRoute:
     answer: Callable[..., bytes | Steps]
     has_body: bool = False
     # In a thread rather than on the event loop: the statement waits on PostgreSQL for long
-    # (api.fastpath: a batch poll's pages, an ack's commit); the loop serves others meanwhile.
+    # (api.fastpath: a batch poll's statement for 50 people); the loop serves others meanwhile.
     in_thread: bool = False
 
 
@@ -297,7 +297,9 @@ def _dashboard(cur: psycopg.Cursor[Any], secret: str | None, *, telegram_id: int
 
 
 ROUTES = (
-    FastRoute("POST", re.compile(rf"{API}/notifications/ack"), _parse_ack, _ack, has_body=True, in_thread=True),
+    # On the loop: its commit no longer waits for the WAL flush (storage.outbox.ACK_ASYNC), so it
+    # costs what a poll costs; in a thread it waited for a slot, a thread and the GIL.
+    FastRoute("POST", re.compile(rf"{API}/notifications/ack"), _parse_ack, _ack, has_body=True),
     FastRoute("POST", re.compile(rf"{API}/notifications/poll"), _parse_batch, _batch, has_body=True, in_thread=True),
     FastRoute("GET", re.compile(rf"{API}/shops/([0-9]{{1,19}})/dashboard"), _parse_dashboard, _dashboard),
     FastRoute("GET", re.compile(rf"{API}/shops/([0-9]{{1,19}})/orders"), _parse_orders, _orders),

@@ -263,13 +263,13 @@ def test_a_dashboard_the_route_must_write_for_is_the_routes(
 
 
 def test_a_lost_connection_is_one_503_then_replaced(served: Bot, shops: dict[str, int], clean_engine: Engine) -> None:
-    """On the loop's own connection (orders) and on a pooled one, in a thread (the ack)."""
+    """On the loop's own connection (orders, the ack) and on a pooled one, in a thread (the batch poll)."""
     q = {"telegram_id": A}
 
     def ask() -> list[httpx.Response]:
         return [
             served.get(f"/shops/{shops['a']}/orders", params=q),
-            served.post("/notifications/ack", params=q, json={"cursor": 1}),
+            served.post("/notifications/poll", json={"telegram_ids": [A]}),
         ]
 
     assert [r.status_code for r in ask()] == [200, 200]
@@ -278,3 +278,5 @@ def test_a_lost_connection_is_one_503_then_replaced(served: Bot, shops: dict[str
     lost = ask()
     assert [(r.status_code, r.json()["error"]["code"]) for r in lost] == [(503, "unavailable")] * 2
     assert [r.status_code for r in ask()] == [200, 200]
+    acked = served.post("/notifications/ack", params=q, json={"cursor": 1})  # the loop's connection, again
+    assert acked.status_code == 200
