@@ -28,7 +28,6 @@ from api import fastroutes, throttle
 from api.errors import ApiError, database_unavailable, is_database_down, log
 from api.limits import replay
 from api.schemas import MAX_ID
-from storage.db import driver_cursor
 
 POLL_PATH = "/api/v1/notifications"
 KEY_HEADER = b"x-api-key"
@@ -88,10 +87,7 @@ class PollFastPath:
             return route.answer(cur, secret, **args)
 
         try:
-            if route.in_thread:
-                answer = await _in_thread(scope, work)
-            else:
-                answer = await _on_loop(scope, loop_connection, work)
+            answer = await _on_loop(scope, loop_connection, work)
         except fastroutes.FallThrough:
             return await self.app(scope, receive, send)
         await answer(scope, receive, send)
@@ -128,9 +124,13 @@ class PollFastPath:
 
 
 Work = Callable[[psycopg.Cursor[Any]], "bytes | fastroutes.Steps"]
-# How long the steps of an answer (fastroutes.Steps) may hold the event loop before the loop
-# serves the worker's other requests: one person's page of a batch poll is ~0.1 ms.
-SLICE_SECONDS = 0.001
+# How much CPU the steps of an answer (fastroutes.Steps) may take on the event loop before the
+# loop serves the worker's other requests (one person's page of a batch poll is ~0.1 ms). Not
+# much less: each time it lets go, the batch waits behind every request the loop has ready
+# (with 1 ms slices under the mixed load, a batch poll took 550 ms at the median and made all
+# of the slowest 1%); 50 people's pages are about one slice. CPU, not wall time: on a busy
+# machine the worker's own descheduling would count and the batch would yield for nothing.
+SLICE_SECONDS = 0.005
 
 
 async def _on_loop(scope: Scope, loop_connection: LoopConnection, work: Work) -> Response:
@@ -147,37 +147,19 @@ async def _on_loop(scope: Scope, loop_connection: LoopConnection, work: Work) ->
     return await _answered(run())
 
 
-async def _in_thread(scope: Scope, work: Work) -> Response:
-    """`work` in a thread, in a database slot, on a pooled connection in autocommit (the read
-    sessions'): for statements that wait on PostgreSQL for long (a batch poll's 50 pages),
-    during which the event loop goes on serving the worker's other requests."""
-    state = scope["app"].state
-
-    def run() -> Response | fastroutes.Steps:
-        with state.read_sessionmaker() as session, session.begin(), driver_cursor(session) as cur:
-            return _response(scope, cur, work)
-
-    async def in_slot() -> Response:
-        async with state.db_slots():
-            done = await run_in_threadpool(run)
-        return await _finished(done)  # the slot and its connection free already
-
-    return await _answered(in_slot())
-
-
 async def _finished(done: Response | fastroutes.Steps) -> Response:
     """The response, once the steps of an answer that has them have run on the event loop, a
-    slice of at most SLICE_SECONDS at a time, the loop serving the worker's other requests in
-    between (in a thread, the same Python held the GIL against the loop: see fastroutes.Steps)."""
+    slice of about SLICE_SECONDS of CPU at a time, the loop serving the worker's other requests
+    in between (in a thread, the same Python held the GIL against the loop: fastroutes.Steps)."""
     if isinstance(done, Response):
         return done
-    until = time.perf_counter() + SLICE_SECONDS
+    until = time.thread_time() + SLICE_SECONDS
     for step in done:
         if step is not None:
             return Response(step, media_type="application/json")
-        if time.perf_counter() >= until:
+        if time.thread_time() >= until:
             await asyncio.sleep(0)
-            until = time.perf_counter() + SLICE_SECONDS
+            until = time.thread_time() + SLICE_SECONDS
     raise RuntimeError("an answer's steps ended without its body")
 
 

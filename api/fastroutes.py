@@ -45,10 +45,10 @@ class FallThrough(Exception):
 
 
 # An answer's CPU-heavy Python, apart from its statement: None after each step, the body last.
-# api.fastpath runs the statement in a thread and these steps on the event loop, a slice at a
-# time. In the thread, 50 people's pages held the GIL for milliseconds against the event loop
-# of the same worker, which waited up to the interpreter's switch interval (5 ms) for it at every
-# step of every request it served meanwhile (benchmarks/api/README.md, the tail).
+# api.fastpath runs these on the event loop a slice at a time, after the statement. In a
+# thread, 50 people's pages held the GIL for milliseconds against the worker's event loop,
+# which waited up to the interpreter's switch interval (5 ms) for it at every step of every
+# request it served meanwhile (benchmarks/api/README.md, where the tail came from).
 Steps = Iterator[bytes | None]
 
 
@@ -123,9 +123,6 @@ class FastRoute:
     # The answer's body, or the steps that make it (Steps); raises ApiError (401, 404) or FallThrough.
     answer: Callable[..., bytes | Steps]
     has_body: bool = False
-    # In a thread rather than on the event loop: the statement waits on PostgreSQL for long
-    # (api.fastpath: a batch poll's statement for 50 people); the loop serves others meanwhile.
-    in_thread: bool = False
 
 
 def _digest(secret: str | None) -> str:
@@ -186,8 +183,8 @@ def _parse_batch(match: re.Match[str], query: bytes, body: bytes) -> dict[str, A
 
 
 def _batch(cur: psycopg.Cursor[Any], secret: str | None, *, telegram_ids: list[int], limit: int) -> Steps:
-    """The statement and the key's check here (in a thread: api.fastpath); the pages, 50 people's
-    grouping and rendering (~0.1 ms of Python each), are the steps it returns."""
+    """The statement and the key's check here; the pages, 50 people's grouping and rendering
+    (~0.1 ms of Python each), are the steps it returns (api.fastpath runs them in slices)."""
     digest, now = _digest(secret), datetime.now(UTC)
     found = caller.poll_many_as(cur, key_digest=digest, telegram_ids=telegram_ids, limit=limit)
     _check(cur, None if found is None else found.key, digest, now)
@@ -297,10 +294,12 @@ def _dashboard(cur: psycopg.Cursor[Any], secret: str | None, *, telegram_id: int
 
 
 ROUTES = (
-    # On the loop: its commit no longer waits for the WAL flush (storage.outbox.ACK_ASYNC), so it
-    # costs what a poll costs; in a thread it waited for a slot, a thread and the GIL.
+    # On the loop, both: the ack's commit no longer waits for the WAL flush (storage.outbox.ACK_ASYNC),
+    # so it costs what a poll costs; a batch poll's statement is ~4 ms of PostgreSQL for 50 people.
+    # In a thread (as before) each waited for a slot, a thread, the GIL (the loop holds it while
+    # busy: a batch's statement took 27-35 ms for its ~4 ms), then for the loop again.
     FastRoute("POST", re.compile(rf"{API}/notifications/ack"), _parse_ack, _ack, has_body=True),
-    FastRoute("POST", re.compile(rf"{API}/notifications/poll"), _parse_batch, _batch, has_body=True, in_thread=True),
+    FastRoute("POST", re.compile(rf"{API}/notifications/poll"), _parse_batch, _batch, has_body=True),
     FastRoute("GET", re.compile(rf"{API}/shops/([0-9]{{1,19}})/dashboard"), _parse_dashboard, _dashboard),
     FastRoute("GET", re.compile(rf"{API}/shops/([0-9]{{1,19}})/orders"), _parse_orders, _orders),
 )
