@@ -56,8 +56,8 @@ class Acked:
 
 # storage.outbox.ack for the person found, in the same statement: never backwards, never past
 # the newest notification; its commit does not wait for the WAL flush (storage.outbox.ACK_ASYNC:
-# why a cursor may, and what it cost). Local to the statement's own transaction: the pooled
-# connection's later writes are durable as ever.
+# why a cursor may, and what it cost). Local to the statement's own transaction: the fast
+# path's connection commits every later write (a key's touch) durably as ever.
 _ACK = f"""
 WITH caller AS (
     SELECT k.id, k.key_hash, k.revoked_at, k.last_used_at, p.id AS person_id
