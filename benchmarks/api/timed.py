@@ -3,8 +3,9 @@
     uvicorn benchmarks.api.timed:create_app --factory     (SP_TIMING_DIR=where to write)
 
 Per request: its kind, when it started and ended (wall clock, so runs can be cut out), how
-long the fast path's work took (the statement and the Python around it, on whichever thread
-ran it) and how much CPU that thread spent in it, and whether the documented route answered
+long the fast path's work took (the statement and the Python around it; for a batch poll, its
+statement and key check: its pages are made after, by api.fastpath._finished) and how much CPU
+the thread that ran it spent in it, and whether the documented route answered
 it (a fall-through). Per worker: every moment its event loop woke up more than 2 ms late (a
 probe sleeping 1 ms at a time: the loop was busy with something else, or the process was not
 running), and every garbage collection with its duration. Written as one JSON file per worker
