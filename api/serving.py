@@ -41,11 +41,17 @@ def free_port() -> int:
 
 @contextmanager
 def served_api(
-    database_url: str, data_dir: Path, *, workers: int = 2, port: int | None = None, env: Mapping[str, str] = {}
+    database_url: str,
+    data_dir: Path,
+    *,
+    workers: int = 2,
+    port: int | None = None,
+    env: Mapping[str, str] = {},
+    factory: str = "api.app:create_app",
 ) -> Iterator[Served]:
-    """uvicorn serving `api.app:create_app` until the block ends; `env`: extra environment
-    (settings such as API_POOL_SIZE). Raises RuntimeError, with the log's tail, when the server
-    exits or does not become ready in time."""
+    """uvicorn serving `factory` (the app's; benchmarks.api.tail serves it wrapped in a timer)
+    until the block ends; `env`: extra environment (settings such as API_POOL_SIZE). Raises
+    RuntimeError, with the log's tail, when the server exits or does not become ready in time."""
     environ = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -54,7 +60,7 @@ def served_api(
         **env,
     }
     port = port or free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1"]
+    cmd = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "api.log"  # a file, not a pipe nobody reads: a full pipe would block the server

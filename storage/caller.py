@@ -3,7 +3,7 @@ digest, the person by Telegram id, the shop they belong to, and what the request
 the ack it writes), for the API's fast path (api.fastroutes).
 
     ack_as(cur, *, key_digest, telegram_id, cursor) -> Acked | None
-    poll_many_as(cur, *, key_digest, telegram_ids, limit, now) -> ManyPages | None
+    poll_many_as(cur, *, key_digest, telegram_ids, limit) -> ManyPages | None   (pages made by .page())
     orders_as(cur, *, key_digest, telegram_id, shop_id, status, limit, offset) -> OrdersPage | None
     dashboard_as(cur, *, key_digest, telegram_id, shop_id, windows, since) -> Dashboard | None
 
@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 
 from storage.apikeys import StoredKey
-from storage.outbox import Page, page_bounds, page_of, pages_sql
+from storage.outbox import ACK_ASYNC, Page, page_bounds, page_of, pages_sql
 from storage.queries import PeriodWindows
 from storage.reaping import HOLDER_GONE
 
@@ -55,8 +55,10 @@ class Acked:
 
 
 # storage.outbox.ack for the person found, in the same statement: never backwards, never past
-# the newest notification.
-_ACK = """
+# the newest notification; its commit does not wait for the WAL flush (storage.outbox.ACK_ASYNC:
+# why a cursor may, and what it cost). Local to the statement's own transaction: the fast
+# path's connection commits every later write (a key's touch) durably as ever.
+_ACK = f"""
 WITH caller AS (
     SELECT k.id, k.key_hash, k.revoked_at, k.last_used_at, p.id AS person_id
     FROM api_keys k
@@ -71,7 +73,7 @@ WITH caller AS (
         updated_at = now()
     RETURNING last_notification_id
 )
-SELECT caller.*, (SELECT last_notification_id FROM acked) FROM caller
+SELECT caller.*, (SELECT last_notification_id FROM acked), {ACK_ASYNC} FROM caller
 """
 
 
@@ -89,7 +91,14 @@ def ack_as(cur: psycopg.Cursor[Any], *, key_digest: str, telegram_id: int, curso
 @dataclass(frozen=True, slots=True)
 class ManyPages:
     key: StoredKey
-    pages: dict[int, Page]  # telegram id -> page, for the registered people asked for
+    rows: dict[int, Sequence[Any]]  # telegram id -> what page() makes their page of, for the people found
+    limit: int
+    fetch: int
+
+    def page(self, telegram_id: int, now: datetime) -> Page:
+        """One person's page: the Python part of a batch poll (its CPU), apart from the
+        statement, so api.fastpath runs it on the event loop in slices (api.fastroutes)."""
+        return page_of(self.rows[telegram_id], limit=self.limit, fetch=self.fetch, now=now)
 
 
 # The people by Telegram id, each after their stored cursor (storage.outbox.poll_many's query).
@@ -107,7 +116,7 @@ WHERE k.key_hash = %(digest)s
 
 
 def poll_many_as(
-    cur: psycopg.Cursor[Any], *, key_digest: str, telegram_ids: Sequence[int], limit: int, now: datetime
+    cur: psycopg.Cursor[Any], *, key_digest: str, telegram_ids: Sequence[int], limit: int
 ) -> ManyPages | None:
     limit, fetch = page_bounds(limit)
     rows = cur.execute(
@@ -115,8 +124,8 @@ def poll_many_as(
     ).fetchall()
     if not rows:
         return None
-    pages = {row[4]: page_of(row[6:], limit=limit, fetch=fetch, now=now) for row in rows if row[4] is not None}
-    return ManyPages(key=_key(rows[0]), pages=pages)
+    found = {row[4]: row[6:] for row in rows if row[4] is not None}
+    return ManyPages(key=_key(rows[0]), rows=found, limit=limit, fetch=fetch)
 
 
 # -- orders ---------------------------------------------------------------------------------

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from sellerpulse.notify import rules
 from sellerpulse.notify.drafts import Draft, ShopContext
-from storage import apikeys, outbox
+from storage import apikeys, caller, outbox, scratch
 from storage.changes import RowChange
-from storage.db import driver_cursor
+from storage.db import driver_cursor, session_scope
 from storage.models import Notification
 from storage.sync_state import failing_since
 from tests.notify import dbfixtures as db
@@ -375,3 +377,38 @@ def test_stock_runout_once_a_day_for_the_chosen_horizon(session: Session) -> Non
     assert snapshot("d", 5) == 2  # 5 days: under 7 and 10 now
     kinds = {p.id: [i.kind for i in outbox.poll(session, person_id=p.id, now=LATER).items] for p in (week, fortnight)}
     assert kinds == {week.id: ["stock_runout"], fortnight.id: ["stock_runout"]}
+
+
+def test_an_ack_commits_without_waiting_for_the_flush_and_nothing_else_does(clean_engine: Engine) -> None:
+    """An ack's transaction commits without waiting for the WAL flush (outbox.ACK_ASYNC), the
+    route's (outbox.ack) and the fast path's (caller.ack_as) alike; the setting is the ack
+    transaction's own, so the connection's next one (the API's connections serve every other
+    write too) waits for the flush as ever."""
+    with session_scope(clean_engine) as session:
+        s, p = db.shop(session), db.person(session)
+        db.member(session, s, p)
+        outbox.add(session, shop_id=s.id, drafts=[draft(1), draft(2)])
+        secret = apikeys.create_key(session, name="bot").secret
+        person_id, telegram_id = p.id, p.telegram_id
+        newest = session.scalar(select(func.max(Notification.id)))
+
+    def durability(run: Callable[[], object]) -> str:
+        run()
+        return conn.execute(text("SHOW synchronous_commit")).scalar_one()
+
+    with clean_engine.connect() as conn:
+        ack = Session(bind=conn)
+        assert (
+            durability(lambda: outbox.ack(ack, person_id=person_id, cursor=newest - 1)) == "off"
+        )  # its commit included
+        ack.commit()
+        assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+    with psycopg.connect(scratch.libpq_url(clean_engine.url.render_as_string(hide_password=False))) as raw:
+        raw.autocommit = True  # as the API's fast path runs it: the statement is its own transaction
+        found = caller.ack_as(
+            raw.cursor(), key_digest=apikeys.hash_key(secret), telegram_id=telegram_id, cursor=newest + 9
+        )
+        assert found is not None and found.cursor == newest  # never past the newest
+        assert raw.execute("SHOW synchronous_commit").fetchone() == ("on",)
+    with session_scope(clean_engine) as session:
+        assert outbox.stored_cursor(session, person_id=person_id) == newest
