@@ -79,10 +79,14 @@ def test_the_demo_keeps_to_its_own_data_dir(tmp_path: Path, clean_engine: Engine
         api = f"http://127.0.0.1:{api_port}"
         assert f"Bot API         {api}/docs" in printed
         key = re.search(r"X-API-Key: (\S+);", printed).group(1)
-        shops = httpx.get(f"{api}/api/v1/shops", params={"telegram_id": demo_bot.DEMO_USER}, headers={"X-API-Key": key})
+        # A generous timeout: on a loaded machine the API's first answer (a cold worker) took over
+        # httpx's default 5 s; what is checked is the answer, not how fast it came.
+        shops = httpx.get(
+            f"{api}/api/v1/shops", params={"telegram_id": demo_bot.DEMO_USER}, headers={"X-API-Key": key}, timeout=30
+        )
         assert shops.status_code == 200, shops.text
         assert sorted(s["name"] for s in shops.json()["items"]) == ["allegro1", "wb1"]  # the demo owner's
-        assert httpx.get(f"{api}/docs-assets/swagger-ui-bundle.js").status_code == 200
+        assert httpx.get(f"{api}/docs-assets/swagger-ui-bundle.js", timeout=30).status_code == 200
 
         # The bot runs against the Telegram stand-in, for the demo owner.
         assert "Telegram bot    the stand-in at http://127.0.0.1:" in printed
