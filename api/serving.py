@@ -8,7 +8,6 @@ that goes away, load): the API's tests (tests/api) and its benchmark (benchmarks
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from sellerpulse.processes import stop
+from sellerpulse.processes import free_port, stop
 
 READY_PATH = "/api/v1/health/ready"
 # Two workers importing the app on a loaded 2-core machine took over a minute (the full suite).
@@ -31,12 +30,6 @@ class Served:
     url: str  # http://127.0.0.1:PORT
     pid: int  # uvicorn's main process (its workers are its children)
     log: Path  # the server's stdout and stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -7,7 +7,6 @@ a child process (its database in the sellerpulse data dir), and is stopped on ex
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,19 +18,13 @@ import httpx
 from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
 from sellerpulse.errors import UserError
-from sellerpulse.processes import stop
+from sellerpulse.processes import free_port, stop
 
 READY_TIMEOUT = 90.0
 
 
 def configured_api_url() -> str | None:
     return PREFECT_API_URL.value() or None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], deadline: float) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -13,6 +17,7 @@ from fastapi import FastAPI
 from sandbox import SandboxConfig, create_app
 from sandbox.transport import SandboxTransport
 from sandbox.world import World
+from sellerpulse.processes import free_port, stop
 
 ALLEGRO_ACCEPT = "application/vnd.allegro.public.v1+json"
 ALLEGRO_BETA = "application/vnd.allegro.beta.v1+json"
@@ -52,6 +57,38 @@ def wb_headers(world: World, shop: str = "wb1") -> dict[str, str]:
 
 def allegro_headers(world: World, shop: str = "allegro1", accept: str = ALLEGRO_ACCEPT) -> dict[str, str]:
     return {"Authorization": f"Bearer {world.allegro_pair(shop).access_token}", "Accept": accept}
+
+
+@contextmanager
+def served_sandbox(*options: str, until: str) -> Iterator[tuple[dict[str, str], str]]:
+    """`python -m sandbox` (the real entry point) on a free port: the settings it prints, read up
+    to the line of `until`, and its base URL once it answers; stopped afterwards."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--port", str(port), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        env: dict[str, str] = {}
+        assert proc.stdout is not None
+        while until not in env:
+            key, _, value = proc.stdout.readline().strip().partition("=")
+            assert key, "sandbox exited early"
+            env[key] = value
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert httpx.get(base + "/").json()["status"] == "ok"
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "sandbox did not come up"
+                time.sleep(0.05)  # polling a server that is starting up, not waiting for a result
+        yield env, base
+    finally:
+        stop(proc, grace=10)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 
 import httpx
@@ -14,7 +10,7 @@ import pytest
 
 from sandbox import cli
 from sandbox.clock import SandboxClock
-from tests.sandbox.conftest import ALLEGRO_ACCEPT
+from tests.sandbox.conftest import ALLEGRO_ACCEPT, served_sandbox
 
 
 def parser() -> argparse.ArgumentParser:
@@ -84,30 +80,10 @@ def test_bad_fault_spec_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_real_server_prints_settings_and_approves(tmp_path) -> None:
-    port = 18000 + os.getpid() % 2000
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", str(port), "--scenario", "lively", "--speed", "0"]
-        + ["--allegro-token-requests", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        env = {}
-        assert proc.stdout is not None
-        while "ALLEGRO_REFRESH_TOKEN_ALLEGRO2" not in env:
-            key, _, value = proc.stdout.readline().strip().partition("=")
-            assert key, "sandbox exited early"
-            env[key] = value
+    options = ("--scenario", "lively", "--speed", "0", "--allegro-token-requests", "2")
+    with served_sandbox(*options, until="ALLEGRO_REFRESH_TOKEN_ALLEGRO2") as (env, base):
         assert {"WB_TOKEN_WB1", "WB_TOKEN_WB2", "ALLEGRO_ACCESS_TOKEN_ALLEGRO1", "ALLEGRO_CLIENT_SECRET"} <= set(env)
-        base = env["ALLEGRO_AUTH_URL"].rsplit("/", 1)[0]
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                assert httpx.get(base + "/").json()["status"] == "ok"
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "sandbox did not come up"
+        assert env["ALLEGRO_AUTH_URL"].rsplit("/", 1)[0] == base
         d = httpx.post(
             env["ALLEGRO_AUTH_URL"] + "/auth/oauth/device",
             data={"client_id": env["ALLEGRO_CLIENT_ID"]},
@@ -131,9 +107,6 @@ def test_real_server_prints_settings_and_approves(tmp_path) -> None:
         headers = {"Authorization": f"Bearer {tok.json()['access_token']}", "Accept": ALLEGRO_ACCEPT}
         codes = [httpx.get(env["ALLEGRO_API_URL"] + "/order/event-stats", headers=headers).status_code for _ in "abc"]
         assert codes == [200, 200, 401]
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_clock_speed_frozen_and_advance() -> None:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from sandbox.latency import LatencySpecError, parse_latency
-from tests.sandbox.conftest import allegro_headers, client_for
+from tests.sandbox.conftest import ALLEGRO_ACCEPT, allegro_headers, client_for, served_sandbox
 
 LISTING = "/allegro-api/order/checkout-forms"
 
@@ -53,32 +51,11 @@ async def test_latency_holds_requests_concurrently_and_is_switched_by_the_operat
 
 def test_cli_serves_with_latency_over_a_socket() -> None:
     """The real entry point: `--latency` is applied, and concurrent requests are held together."""
-    port = 20000 + os.getpid() % 2000
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", str(port), "--scenario", "tiny", "--speed", "0"]
-        + ["--latency", "allegro-api=500", "--no-rate-limits"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        env: dict[str, str] = {}
-        assert proc.stdout is not None
-        while "ALLEGRO_ACCESS_TOKEN_ALLEGRO1" not in env:
-            key, _, value = proc.stdout.readline().strip().partition("=")
-            assert key, "sandbox exited early"
-            env[key] = value
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                assert httpx.get(base + "/").json()["status"] == "ok"
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "sandbox did not come up"
+    options = ("--scenario", "tiny", "--speed", "0", "--latency", "allegro-api=500", "--no-rate-limits")
+    with served_sandbox(*options, until="ALLEGRO_ACCESS_TOKEN_ALLEGRO1") as (env, base):
         headers = {
             "Authorization": f"Bearer {env['ALLEGRO_ACCESS_TOKEN_ALLEGRO1']}",
-            "Accept": "application/vnd.allegro.public.v1+json",
+            "Accept": ALLEGRO_ACCEPT,
         }
 
         async def fetch_four() -> list[int]:
@@ -95,6 +72,3 @@ def test_cli_serves_with_latency_over_a_socket() -> None:
             [sys.executable, "-m", "sandbox", "--latency", "allegro-api=x"], capture_output=True, text=True, timeout=60
         )
         assert bad.returncode == 2 and "not a number" in bad.stderr and "Traceback" not in bad.stderr
-    finally:
-        proc.terminate()
-        proc.wait(10)
