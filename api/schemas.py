@@ -377,7 +377,10 @@ class OrderOut(Model):
     id: int
     external_id: str
     basket_id: str | None
-    status: str
+    status: str = Field(
+        description="new, paid, processing, sent, delivered, cancelled or returned, as of now: a WB order is "
+        "`delivered` or `returned` once the order feed or the sales report has its buyout or return"
+    )
     marketplace_status: str | None
     fulfillment_status: str | None
     is_cancelled: bool

@@ -156,15 +156,16 @@ class OrdersPage:
 
 
 def _orders_sql(status: bool) -> str:
+    # The view, as the route reads it (storage.queries.ORDER_STATUSES): a WB order's status as of now.
     where = "o.shop_id = m.shop_id" + (" AND o.status = %(status)s" if status else "")
     columns = ", ".join(f"o.{c}" for c in ORDER_COLUMNS)
     order = "o.bought_at DESC NULLS LAST, o.id DESC"
     return f"""
 SELECT {_KEY}, p.id, m.shop_id, t.total, {columns}
 {_CALLER}
-LEFT JOIN LATERAL (SELECT count(*) AS total FROM orders o WHERE {where}) t ON true
+LEFT JOIN LATERAL (SELECT count(*) AS total FROM order_statuses o WHERE {where}) t ON true
 LEFT JOIN LATERAL (
-    SELECT {columns} FROM orders o WHERE {where} ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s
+    SELECT {columns} FROM order_statuses o WHERE {where} ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s
 ) o ON true
 WHERE k.key_hash = %(digest)s
 ORDER BY {order}
@@ -253,7 +254,7 @@ SELECT {_KEY}, p.id, p.time_zone, sh.id, sh.currency, s.person_id IS NOT NULL,
 LEFT JOIN shops sh ON sh.id = m.shop_id
 LEFT JOIN notification_settings s ON s.person_id = p.id
 LEFT JOIN LATERAL (
-    SELECT {", ".join(figures)} FROM orders o WHERE o.shop_id = sh.id AND o.bought_at >= %(earliest)s
+    SELECT {", ".join(figures)} FROM order_statuses o WHERE o.shop_id = sh.id AND o.bought_at >= %(earliest)s
 ) fig ON true
 LEFT JOIN LATERAL (
     SELECT count(*) AS n FROM (

@@ -145,7 +145,8 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("shop_id", "external_id"),
-        Index("ix_orders_shop_bought", "shop_id", "bought_at"),
+        # Newest first, as order lists page them (migration 0016_order_statuses).
+        Index("ix_orders_shop_recent", "shop_id", text("bought_at DESC NULLS LAST"), text("id DESC")),
         Index("ix_orders_shop_status_bought", "shop_id", "status", "bought_at"),
         Index("ix_orders_shop_basket", "shop_id", "basket_id"),
     )

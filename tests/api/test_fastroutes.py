@@ -22,7 +22,7 @@ from api.services import ConnectorWbVerifier
 from sellerpulse.notify.drafts import Draft
 from storage import apikeys, caller, outbox
 from storage.db import session_scope
-from storage.models import ApiKey, NotificationSettings, Order, Review, Stock, SyncRun
+from storage.models import ApiKey, NotificationSettings, Order, Review, Sale, Stock, SyncRun, WbFeedOrder
 from storage.people import invite, register_person
 from storage.settings_repo import update_settings
 from storage.shops import create_shop
@@ -81,6 +81,9 @@ def _data(session: Any, sid: int) -> None:
         )
     session.add_all(
         [
+            # What statistics' orders do not know yet: o-1 returned (sales), o-3 cancelled (feed).
+            Sale(shop_id=sid, sale_id=f"R{sid}", srid=f"o{sid}-1", kind="return", sold_at=NOW, raw={}),
+            WbFeedOrder(shop_id=sid, srid=f"o{sid}-3", status="cancel", status_at=NOW - timedelta(hours=1), raw={}),
             Stock(shop_id=sid, sku="1", size="M", warehouse="Koledino", quantity=2),
             Stock(shop_id=sid, sku="2", size="", warehouse="Kazan", quantity=40),
             Review(shop_id=sid, external_id="r1", stars=1, created_at_source=NOW - timedelta(hours=2), raw={}),
@@ -156,7 +159,7 @@ def test_dashboard_answers_like_the_route(served: Bot, shops: dict[str, int]) ->
         assert d["critical_stocks"] == 1 and d["reviews"]["new"] == 2
         assert {p["name"]: p["orders"] for p in d["periods"]}[
             "30d"
-        ] == 4  # i = 1, 3, 4, 5 (0: bought at the end, now; 2: cancelled)
+        ] == 3  # i = 1, 4, 5 (0: bought at the end, now; 2: cancelled; 3: cancelled in the feed)
     start = {p["name"]: p["start"] for p in d["periods"]}["today"]
     assert start.endswith(("+01:00", "+02:00"))  # W's midnight, in W's zone
 
@@ -169,7 +172,12 @@ def test_orders_answer_like_the_route(served: Bot, shops: dict[str, int]) -> Non
     page = both(served, "GET", path, params={"telegram_id": A, "limit": 2, "offset": 3}).json()
     assert page["items"] == every["items"][3:5] and (page["limit"], page["offset"]) == (2, 3)
     new = both(served, "GET", path, params={"telegram_id": A, "status": "new"}).json()
-    assert new["total"] == 3 and {o["status"] for o in new["items"]} == {"new"}
+    assert new["total"] == 1 and {o["status"] for o in new["items"]} == {"new"}  # i = 5; 1 returned, 3 cancelled
+    shown = {o["external_id"]: (o["status"], o["is_cancelled"]) for o in every["items"]}
+    sid = shops["a"]
+    assert shown[f"o{sid}-1"] == ("returned", False) and shown[f"o{sid}-3"] == ("cancelled", True)
+    cancelled = both(served, "GET", path, params={"telegram_id": A, "status": "cancelled"}).json()
+    assert {o["external_id"] for o in cancelled["items"]} == {f"o{sid}-2", f"o{sid}-3"}
     assert both(served, "GET", path, params={"telegram_id": A, "offset": 50}).json()["items"] == []
 
 
