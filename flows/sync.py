@@ -16,6 +16,10 @@ owner must log in again (`needs_reauth`).
 
 from __future__ import annotations
 
+# First: marks when the flows' code began to be imported (flows.startup: where start-up goes).
+from flows import startup  # isort: skip
+
+# isort: split
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,6 +78,7 @@ RESUMABLE = {"allegro_history"}
 # from ending; statistics, the record, bring every transition anyway.
 FAST_SIGNALS = {"wb_feed"}
 AUTH_STOPS = (CredentialsRejected, ReauthRequired, AccessTokenRejected)
+startup.mark("flows_loaded")
 
 
 def sync_run_name() -> str:
@@ -99,6 +104,9 @@ async def run_streams(ctx: SyncContext, streams: list[str] | None) -> list[Strea
     # same function runs bare.
     in_flow = FlowRunContext.get() is not None
     reports: list[StreamReport] = []
+    if in_flow and "first_stream" not in startup.phases():
+        startup.mark("first_stream")
+        run_logger().info("%s", startup.line())
     for name in chosen:
         run = table[name] if in_flow else table[name].fn
         stream = f"{ctx.shop.marketplace}_{name}"  # as the stream records its own runs
@@ -184,6 +192,7 @@ async def sync_one(
         seconds = clients.settings.sync_lease_seconds
         try:
             async with hold(engine, shop_id=shop_id, kind="sync", seconds=seconds, wait_seconds=wait_seconds) as lease:
+                startup.mark("first_lease")
                 ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=flow_run_id())
                 ctx.log = logger
                 ctx.hold(lease)
@@ -242,6 +251,7 @@ async def sync_many(shop_ids: list[int], *, concurrency: int, as_flows: bool) ->
     calling flow (a batch of a worker: cheap for the server)."""
     logger = run_logger()
     markets = dict(zip(shop_ids, (shop_label(i)[0] for i in shop_ids), strict=True))
+    startup.mark("shops_looked_up")
     gates = {m: asyncio.Semaphore(max(1, concurrency)) for m in set(markets.values())}
 
     async def one(shop_id: int) -> str:
@@ -309,7 +319,9 @@ def sync_batch_run_name() -> str:
 @flow(name="sync-batch", flow_run_name=sync_batch_run_name, retries=0)
 async def sync_batch(shop_ids: list[int], concurrency: int = 4) -> dict[str, str]:
     """Sync these shops (one marketplace's batch, started by sync-all), `concurrency` at a time."""
+    startup.mark("flow_body")
     require_head(get_engine())
+    startup.mark("schema_checked")
     results = await sync_many(shop_ids, concurrency=concurrency, as_flows=False)
     failed = sorted(i for i, r in results.items() if r == "failed")
     if failed:

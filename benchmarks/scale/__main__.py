@@ -42,7 +42,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,6 +50,7 @@ import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from benchmarks.scale.phases import PHASES, startup_phases
 from storage import scratch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +74,8 @@ class Result:
     batch_startup_s: float | None = None
     batch_sync_s: float | None = None
     batches: int = 0
+    phases: dict[str, float] = field(default_factory=dict)  # median seconds per start-up phase
+    phase_runs: int = 0
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)  # start, highest, end of the window
     warmed: int = 0  # shops whose first sync ended before the window
 
@@ -272,6 +275,7 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
                 sampler.join(timeout=10)
                 prefect_url = str(make_url(db_url).set(database=state.prefect_database))
                 timing = _batch_timing(db_url, prefect_url, t0, t1)
+                phases, phase_runs = startup_phases(prefect_url)
             finally:
                 cluster.send_signal(signal.SIGTERM)
                 try:
@@ -298,6 +302,8 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
         batches=timing[2],
         load=(loads[0], max(loads), loads[-1]),
         warmed=warmed,
+        phases=phases,
+        phase_runs=phase_runs,
     )
 
 
@@ -400,6 +406,13 @@ def main() -> None:
         sync = f"{r.batch_sync_s:.1f} s" if r.batch_sync_s is not None else "n/a"
         print(f"| {r.workers} | {r.conn_peak} ({r.conn_active_peak}) | {r.prefect_conn_peak} | {r.batches} | {up} "
               f"| {sync} | {r.load[0]:.1f} / {r.load[1]:.1f} / {r.load[2]:.1f} |")  # fmt: skip
+    heads = " | ".join(f"{r.workers} worker(s)" for r in results)
+    print(f"\n| start-up phase of a sync-batch run (median s) | {heads} |")
+    print("|---|" + "---:|" * len(results))
+    for name in [p[0] for p in PHASES] + ["Pending to first stream"]:
+        cells = [f"{r.phases[name]:.1f}" if name in r.phases else "n/a" for r in results]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print("| batch runs counted | " + " | ".join(str(r.phase_runs) for r in results) + " |")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
