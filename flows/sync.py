@@ -24,6 +24,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
 from prefect import Task, flow, runtime
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
@@ -34,6 +35,7 @@ from connectors.errors import AccessTokenRejected, CredentialsRejected, ReauthRe
 from flows import fanout
 from flows.common import flow_run_id, reap_shop, shop_label, slug
 from flows.logs import run_logger
+from flows.pool import queue_limits
 from flows.summary import summary_key, sync_summary
 from sellerpulse.settings import get_settings
 from storage.backoff import record_outcome
@@ -43,9 +45,10 @@ from storage.migrate import require_head
 from storage.models import Shop, ShopStatus, SyncRun
 from storage.reaping import reap
 from storage.shops import set_status
+from storage.sync_state import database_now, synced_since
 from tasks import allegro_streams as allegro
 from tasks import wb_streams as wb
-from tasks.clients import Clients, borrowed_or_new
+from tasks.clients import Clients, borrowed_or_new, make_clients
 from tasks.context import StreamReport, SyncContext, load_context, settled
 from tasks.notifying import notify_shop_status
 from tasks.wb_feed import sync_wb_feed
@@ -181,11 +184,22 @@ def mark_broken(engine: Engine, *, shop_id: int, reason: str) -> None:
             notify_shop_status(session, shop=shop, kind="shop_needs_reauth")
 
 
+async def _synced(shop_id: int, since: datetime) -> bool:
+    return shop_id in await anyio.to_thread.run_sync(synced_since, get_engine(), [shop_id], since)
+
+
 async def sync_one(
-    shop_id: int, streams: list[str] | None = None, *, clients: Clients | None = None, wait_seconds: float = 0.0
+    shop_id: int,
+    streams: list[str] | None = None,
+    *,
+    clients: Clients | None = None,
+    wait_seconds: float = 0.0,
+    unless_synced_since: datetime | None = None,
 ) -> list[StreamReport]:
     """The body of sync-shop, callable without Prefect (tests, benchmarks). [] if another sync
-    holds the shop; LeaseLost if this one lost its lease on the way (it wrote nothing after)."""
+    holds the shop, or (`unless_synced_since`) a sync of it began at or after that time (checked
+    under the lease: two runs of a cycle never both sync a shop); LeaseLost if this one lost its
+    lease on the way (it wrote nothing after)."""
     logger = run_logger()
     engine = get_engine()
     async with borrowed_or_new(clients) as clients:
@@ -193,6 +207,9 @@ async def sync_one(
         try:
             async with hold(engine, shop_id=shop_id, kind="sync", seconds=seconds, wait_seconds=wait_seconds) as lease:
                 startup.mark("first_lease")
+                if unless_synced_since is not None and await _synced(shop_id, unless_synced_since):
+                    logger.info("shop %s was synced in this cycle already: this run skips it", shop_id)
+                    return []
                 ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=flow_run_id())
                 ctx.log = logger
                 ctx.hold(lease)
@@ -244,23 +261,29 @@ def sync_all_run_name() -> str:
     return f"sync-all-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-async def sync_many(shop_ids: list[int], *, concurrency: int, as_flows: bool) -> dict[int, str]:
+async def sync_many(
+    shop_ids: list[int], *, concurrency: int, as_flows: bool, since: datetime | None = None
+) -> dict[int, str]:
     """Shops in this process, at most `concurrency` at a time per marketplace (WB's slow
     limits never hold up Allegro's shops). `as_flows`: each a sync-shop subflow (its own run
     and summary artifact, for `serve`); otherwise the bare body, its streams task runs of the
-    calling flow (a batch of a worker: cheap for the server)."""
+    calling flow (a batch of a worker: cheap for the server), every shop on the same clients
+    (building a set costs ~160 ms of CPU: SSL contexts, one per host). `since`: shops synced at
+    or after it are skipped ("skipped"), the check made under each shop's lease."""
     logger = run_logger()
-    markets = dict(zip(shop_ids, (shop_label(i)[0] for i in shop_ids), strict=True))
+    markets = await anyio.to_thread.run_sync(shop_marketplaces, get_engine(), shop_ids)
     startup.mark("shops_looked_up")
     gates = {m: asyncio.Semaphore(max(1, concurrency)) for m in set(markets.values())}
 
-    async def one(shop_id: int) -> str:
+    async def one(shop_id: int, clients: Clients | None) -> str:
         async with gates[markets[shop_id]]:
             try:
                 if as_flows:
                     await sync_shop(shop_id)
                     return "ok"
-                reports = await sync_one(shop_id)
+                if since is not None and await _synced(shop_id, since):
+                    return "skipped"  # done by another run of this cycle: no lease taken
+                reports = await sync_one(shop_id, clients=clients, unless_synced_since=since)
             except Exception as exc:  # noqa: BLE001 - one shop failing must not stop the others
                 logger.warning("sync of shop %s failed: %s", shop_id, exc)
                 return "failed"
@@ -268,8 +291,21 @@ async def sync_many(shop_ids: list[int], *, concurrency: int, as_flows: bool) ->
                 return "skipped"
             return "ok" if all(settled(r) for r in reports) else "failed"
 
-    results = await asyncio.gather(*(one(i) for i in shop_ids))
-    return dict(zip(shop_ids, results, strict=True))
+    known = [i for i in shop_ids if i in markets]  # a shop deleted since the batch was made: gone
+    if as_flows:
+        results = await asyncio.gather(*(one(i, None) for i in known))
+    else:
+        async with make_clients() as shared:
+            results = await asyncio.gather(*(one(i, shared) for i in known))
+    found = dict(zip(known, results, strict=True))
+    return {i: found.get(i, "skipped") for i in shop_ids}
+
+
+def shop_marketplaces(engine: Engine, shop_ids: list[int]) -> dict[int, str]:
+    """Each existing shop's marketplace, in one query."""
+    with Session(engine) as session:
+        rows = session.execute(select(Shop.id, Shop.marketplace).where(Shop.id.in_(shop_ids))).tuples().all()
+    return dict(rows)
 
 
 def _reap_all() -> None:
@@ -294,18 +330,22 @@ async def sync_all(
     if not fan_out:
         ids = sorted(i for group in due.values() for i in group)
         return await sync_many(ids, concurrency=concurrency, as_flows=True)
-    waiting = await fanout.queued_shop_ids()
+    settings = get_settings()
+    since = database_now(get_engine())  # this cycle: a run skips shops synced since
+    active = await fanout.active_batches()
+    limits = {q.name: q.limit for q in queue_limits(settings)}
     started = await fanout.start_batches(
-        due, batch_size=get_settings().sync_batch_size, concurrency=concurrency, exclude=waiting
+        due, batch_size=settings.sync_batch_size, concurrency=concurrency, limits=limits, active=active, since=since
     )
     for marketplace in sorted(due):
-        runs = [s for s in started if s.marketplace == marketplace]
+        runs = sum(1 for s in started if s.marketplace == marketplace)
         logger.info(
-            "%s: %d shop(s) in %d batch run(s); %d still waiting in an earlier batch",
+            "%s: %d due shop(s); %d batch run(s) started, %d still going or waiting (queue limit %d)",
             marketplace,
-            sum(s.shops for s in runs),
-            len(runs),
-            len(set(due[marketplace]) & waiting),
+            len(due[marketplace]),
+            runs,
+            active.get(fanout.queue_name(marketplace), 0),
+            limits.get(marketplace, 0),
         )
     return {"batches": [s.flow_run_id for s in started]}
 
@@ -317,12 +357,14 @@ def sync_batch_run_name() -> str:
 
 
 @flow(name="sync-batch", flow_run_name=sync_batch_run_name, retries=0)
-async def sync_batch(shop_ids: list[int], concurrency: int = 4) -> dict[str, str]:
-    """Sync these shops (one marketplace's batch, started by sync-all), `concurrency` at a time."""
+async def sync_batch(shop_ids: list[int], concurrency: int = 4, since: datetime | None = None) -> dict[str, str]:
+    """Sync these shops (one marketplace's, started by sync-all), `concurrency` at a time.
+    `since` (the cycle's start): a shop synced since then is skipped, by whichever run of the
+    cycle synced it; the shops' leases keep two runs from syncing one shop at once."""
     startup.mark("flow_body")
     require_head(get_engine())
     startup.mark("schema_checked")
-    results = await sync_many(shop_ids, concurrency=concurrency, as_flows=False)
+    results = await sync_many(shop_ids, concurrency=concurrency, as_flows=False, since=since)
     failed = sorted(i for i, r in results.items() if r == "failed")
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(shop_ids)} shop(s) failed: {failed[:20]} (see sync_runs)")
