@@ -50,7 +50,9 @@ import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.scale.phases import PHASES, startup_phases
+from benchmarks.scale.cpu import delta, tree_cpu
+from benchmarks.scale.phases import startup_phases
+from benchmarks.scale.report import print_tables
 from storage import scratch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +78,7 @@ class Result:
     batches: int = 0
     phases: dict[str, float] = field(default_factory=dict)  # median seconds per start-up phase
     phase_runs: int = 0
+    cpu_parts: dict[str, float] = field(default_factory=dict)  # CPU seconds in the window per part
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)  # start, highest, end of the window
     warmed: int = 0  # shops whose first sync ended before the window
 
@@ -89,6 +92,7 @@ class Samples:
     peak: dict[str, int]
     active_peak: dict[str, int]
     load: list[float]
+    db_of: dict[int, str] = field(default_factory=dict)
 
 
 def _cpu_sampler(url: str, databases: list[str], stop: threading.Event, seen: Samples) -> None:
@@ -111,6 +115,7 @@ def _cpu_sampler(url: str, databases: list[str], stop: threading.Event, seen: Sa
                 with contextlib.suppress(psutil.Error):
                     cpu = psutil.Process(row.pid).cpu_times()
                     seen.cpu[row.pid] = max(seen.cpu.get(row.pid, 0.0), cpu.user + cpu.system)
+                    seen.db_of[row.pid] = row.datname
         seen.load.append(os.getloadavg()[0])
         stop.wait(1.0)
     engine.dispose()
@@ -263,6 +268,7 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
                 sampler.start()
                 time.sleep(3)
                 cpu_before = dict(seen.cpu)
+                tree_before = tree_cpu(cluster.pid)
                 seen.peak.clear()
                 seen.active_peak.clear()
                 seen.load.clear()
@@ -271,6 +277,7 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
                 time.sleep(args.cycles * interval)
                 t1 = datetime.now(UTC)
                 cpu_after = dict(seen.cpu)
+                tree = delta(tree_before, tree_cpu(cluster.pid))
                 stop.set()
                 sampler.join(timeout=10)
                 prefect_url = str(make_url(db_url).set(database=state.prefect_database))
@@ -288,6 +295,9 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
             refused = [r for r in world.log.entries(since_seq=seq) if r.status == 429 and r.fault is None]
             syncs = _full_syncs(db_url)
     cpu = sum(cpu_after.get(pid, 0.0) - cpu_before.get(pid, 0.0) for pid in cpu_after)
+    prefect_pg = sum(
+        cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after if seen.db_of.get(pid) == databases[1]
+    )
     result = _result(
         workers, shops, args.cycles, interval * args.scale / 180, syncs, t0, t1, startup, len(refused), cpu
     )
@@ -304,6 +314,7 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
         warmed=warmed,
         phases=phases,
         phase_runs=phase_runs,
+        cpu_parts={**tree, "pg_prefect": prefect_pg, "pg_sellerpulse": cpu - prefect_pg},
     )
 
 
@@ -383,36 +394,7 @@ def main() -> None:
         result = run_one(args, n, server)
         results.append(result)
         print(f"  {n} worker(s): {result}", flush=True)
-    base = results[0].shops_every_cycle / results[0].workers if results else 0
-    print(
-        "\n| workers | shops | shop syncs per 3-min cycle | of the shops | p95 sync interval (sandbox s) "
-        "| 429s from the sandbox's limits | PostgreSQL CPU per shop sync | scaling efficiency | start-up |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        eff = r.shops_every_cycle / (r.workers * base) if base else float("nan")
-        p95 = f"{r.p95_interval:.0f}" if r.p95_interval is not None else "n/a"
-        cpu = f"{r.pg_cpu_ms:.1f} ms" if r.pg_cpu_ms is not None else "n/a"
-        print(f"| {r.workers} | {r.shops} | {r.shops_every_cycle:.0f} | {r.shops_every_cycle / r.shops:.0%} | {p95} "
-              f"| {r.violations} | {cpu} | {eff:.2f} | {r.startup_s:.0f} s |")  # fmt: skip
-    print(
-        "\n| workers | connections to sellerpulse's database, peak (running a statement) | to Prefect's, peak "
-        "| sync-batch runs started | batch start-up, median | its shops' syncs, median "
-        "| load average (start / max / end) |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---|")
-    for r in results:
-        up = f"{r.batch_startup_s:.1f} s" if r.batch_startup_s is not None else "n/a"
-        sync = f"{r.batch_sync_s:.1f} s" if r.batch_sync_s is not None else "n/a"
-        print(f"| {r.workers} | {r.conn_peak} ({r.conn_active_peak}) | {r.prefect_conn_peak} | {r.batches} | {up} "
-              f"| {sync} | {r.load[0]:.1f} / {r.load[1]:.1f} / {r.load[2]:.1f} |")  # fmt: skip
-    heads = " | ".join(f"{r.workers} worker(s)" for r in results)
-    print(f"\n| start-up phase of a sync-batch run (median s) | {heads} |")
-    print("|---|" + "---:|" * len(results))
-    for name in [p[0] for p in PHASES] + ["Pending to first stream"]:
-        cells = [f"{r.phases[name]:.1f}" if name in r.phases else "n/a" for r in results]
-        print(f"| {name} | " + " | ".join(cells) + " |")
-    print("| batch runs counted | " + " | ".join(str(r.phase_runs) for r in results) + " |")
+    print_tables(results)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
