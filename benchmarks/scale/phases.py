@@ -50,11 +50,15 @@ def startup_phases(prefect_url: str) -> tuple[dict[str, float], int]:
     for run_id, kind, at in states:
         marks[run_id][kind] = at.timestamp()
     per_phase: dict[str, list[float]] = defaultdict(list)
+    counted = 0
     for run_id, message in logged:
+        if run_id not in marks:  # another flow's run (read-wb-feeds logs its phases too)
+            continue
+        counted += 1
         run = {**marks.get(run_id, {}), **parse(message)}
         for name, a, b in PHASES:
             if a in run and b in run:
                 per_phase[name].append(run[b] - run[a])
         if "pending" in run and "first_stream" in run:
             per_phase["Pending to first stream"].append(run["first_stream"] - run["pending"])
-    return {k: statistics.median(v) for k, v in per_phase.items()}, len(logged)
+    return {k: statistics.median(v) for k, v in per_phase.items()}, counted
