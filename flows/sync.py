@@ -21,12 +21,15 @@ from flows import startup  # isort: skip
 
 # isort: split
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import anyio
-from prefect import Task, flow, runtime
+from prefect import Task, flow, runtime, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
@@ -51,6 +54,7 @@ from tasks import wb_streams as wb
 from tasks.clients import Clients, borrowed_or_new, make_clients
 from tasks.context import StreamReport, SyncContext, load_context, settled
 from tasks.notifying import notify_shop_status
+from tasks.retry import call_retried
 from tasks.wb_feed import sync_wb_feed
 
 # Stream name -> Prefect task, per marketplace, in the order a sync runs them (cards and offers
@@ -96,22 +100,32 @@ def _mark_first_sync_done(engine: Engine, shop_id: int, at: datetime) -> None:
         session.execute(update(Shop).where(Shop.id == shop_id, Shop.notify_from.is_(None)).values(notify_from=at))
 
 
-async def run_streams(ctx: SyncContext, streams: list[str] | None) -> list[StreamReport]:
-    """Every stream of the shop in order; one failing stream does not stop the others."""
+def _stream_runner(task: Task[..., Any], mode: str) -> Callable[[SyncContext], Awaitable[StreamReport]]:
+    if mode == "tasks":
+        return task
+    if mode == "retried":
+        return partial(call_retried, task.fn)
+    return task.fn
+
+
+async def run_streams(ctx: SyncContext, streams: list[str] | None, *, mode: str | None = None) -> list[StreamReport]:
+    """Every stream of the shop in order; one failing stream does not stop the others. `mode`:
+    "tasks", each stream a task run (retries, UI: the default inside a flow run); "retried",
+    the bare functions retried as their tasks would be (inside the shop's one task run,
+    `shop_streams`); "bare", no retries (the default outside flows: tests, benchmarks)."""
     table = STREAMS[ctx.shop.marketplace]
     chosen = streams or list(table)
     unknown = sorted(set(chosen) - set(table))
     if unknown:
         raise ValueError(f"unknown stream(s) for {ctx.shop.marketplace}: {', '.join(unknown)}")
-    # Inside a flow run each stream is a task run (retries, UI); outside (tests, benchmarks) the
-    # same function runs bare.
     in_flow = FlowRunContext.get() is not None
+    mode = mode or ("tasks" if in_flow else "bare")
     reports: list[StreamReport] = []
     if in_flow and "first_stream" not in startup.phases():
         startup.mark("first_stream")
         run_logger().info("%s", startup.line())
     for name in chosen:
-        run = table[name] if in_flow else table[name].fn
+        run = _stream_runner(table[name], mode)
         stream = f"{ctx.shop.marketplace}_{name}"  # as the stream records its own runs
         try:
             reports.append(await run(ctx))
@@ -128,6 +142,14 @@ async def run_streams(ctx: SyncContext, streams: list[str] | None) -> list[Strea
         except Exception as exc:  # noqa: BLE001 - recorded in the run and the summary; others go on
             reports.append(StreamReport(stream=stream, status="failed", error=f"{type(exc).__name__}: {exc}"))
     return reports
+
+
+@task(name="sync-shop-streams", task_run_name="sync-streams-shop-{ctx.shop.id}", cache_policy=NONE)
+async def shop_streams(ctx: SyncContext, streams: list[str] | None) -> list[StreamReport]:
+    """Every stream of a batch run's shop as one task run, not one per stream: the Prefect
+    server records a fifth of the task runs (each a run, its states and their events); each
+    stream is still retried on transient failures as its own task would be."""
+    return await run_streams(ctx, streams, mode="retried")
 
 
 def first_sync_done(marketplace: str, reports: list[StreamReport], earlier: set[str] | None = None) -> bool:
@@ -195,11 +217,13 @@ async def sync_one(
     clients: Clients | None = None,
     wait_seconds: float = 0.0,
     unless_synced_since: datetime | None = None,
+    one_task_run: bool = False,
 ) -> list[StreamReport]:
     """The body of sync-shop, callable without Prefect (tests, benchmarks). [] if another sync
     holds the shop, or (`unless_synced_since`) a sync of it began at or after that time (checked
     under the lease: two runs of a cycle never both sync a shop); LeaseLost if this one lost its
-    lease on the way (it wrote nothing after)."""
+    lease on the way (it wrote nothing after). `one_task_run`: inside a flow run, the streams
+    are one task run (`shop_streams`) instead of one each."""
     logger = run_logger()
     engine = get_engine()
     async with borrowed_or_new(clients) as clients:
@@ -218,7 +242,8 @@ async def sync_one(
                     logger.info("shop %s is %s: not syncing", ctx.shop.name, ctx.shop.status)
                     return []
                 started = ctx.now()
-                reports = await run_streams(ctx, streams)
+                one_task = one_task_run and FlowRunContext.get() is not None
+                reports = await (shop_streams(ctx, streams) if one_task else run_streams(ctx, streams))
                 ctx.check_lease()  # lost on the way (the fence refused a write): say so, write nothing more
                 await ctx.db(_record_backoff, ctx.engine, shop_id=shop_id, **sync_verdict(reports))
                 if ctx.shop.notify_from is None and streams is None:
@@ -266,8 +291,8 @@ async def sync_many(
 ) -> dict[int, str]:
     """Shops in this process, at most `concurrency` at a time per marketplace (WB's slow
     limits never hold up Allegro's shops). `as_flows`: each a sync-shop subflow (its own run
-    and summary artifact, for `serve`); otherwise the bare body, its streams task runs of the
-    calling flow (a batch of a worker: cheap for the server), every shop on the same clients
+    and summary artifact, for `serve`); otherwise the bare body, each shop's streams one task
+    run of the calling flow (a batch of a worker: cheap for the server), every shop on the same clients
     (building a set costs ~160 ms of CPU: SSL contexts, one per host). `since`: shops synced at
     or after it are skipped ("skipped"), the check made under each shop's lease."""
     logger = run_logger()
@@ -283,7 +308,7 @@ async def sync_many(
                     return "ok"
                 if since is not None and await _synced(shop_id, since):
                     return "skipped"  # done by another run of this cycle: no lease taken
-                reports = await sync_one(shop_id, clients=clients, unless_synced_since=since)
+                reports = await sync_one(shop_id, clients=clients, unless_synced_since=since, one_task_run=True)
             except Exception as exc:  # noqa: BLE001 - one shop failing must not stop the others
                 logger.warning("sync of shop %s failed: %s", shop_id, exc)
                 return "failed"
