@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from storage.backoff import backed_off
 from storage.models import Marketplace, Shop, ShopStatus
+from storage.sync_state import database_now, synced_since
 
 BATCH_DEPLOYMENT = "sync-batch/sync-batch"
 MARKETPLACES = tuple(m.value for m in Marketplace)
@@ -57,6 +58,21 @@ def due_shops(engine: Engine, *, only: list[int] | None = None) -> dict[str, lis
         if shop_id not in waiting:
             found[marketplace].append(shop_id)
     return dict(found)
+
+
+# A run keeps pulling shops that fall due again for at most this many sync intervals, then
+# ends (its process recycled; sync-all starts the next): one process start per several cycles
+# while the runs cannot keep up, and none left idle once they can.
+KEEP_PULLING_INTERVALS = 5
+
+
+def due_again(engine: Engine, marketplaces: set[str], *, interval: timedelta) -> tuple[list[int], datetime]:
+    """Due shops of these marketplaces not synced within the last `interval` (the database's
+    clock), and the point that defines it (a run's next `since`)."""
+    since = database_now(engine) - interval
+    ids = sorted(i for m, group in due_shops(engine).items() if m in marketplaces for i in group)
+    done = synced_since(engine, ids, since)
+    return [i for i in ids if i not in done], since
 
 
 def batches(ids: list[int], size: int) -> Iterator[list[int]]:

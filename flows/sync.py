@@ -21,6 +21,7 @@ from flows import startup  # isort: skip
 
 # isort: split
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -385,12 +386,28 @@ def sync_batch_run_name() -> str:
 async def sync_batch(shop_ids: list[int], concurrency: int = 4, since: datetime | None = None) -> dict[str, str]:
     """Sync these shops (one marketplace's, started by sync-all), `concurrency` at a time.
     `since` (the cycle's start): a shop synced since then is skipped, by whichever run of the
-    cycle synced it; the shops' leases keep two runs from syncing one shop at once."""
+    cycle synced it; the shops' leases keep two runs from syncing one shop at once. Then, while
+    shops of the marketplace fall due again (not synced for SYNC_INTERVAL_SECONDS) and this run
+    syncs some, it goes on with them, for at most KEEP_PULLING_INTERVALS intervals: a run that
+    cannot keep up pays no new process start per cycle (flows.fanout)."""
     startup.mark("flow_body")
-    require_head(get_engine())
+    engine = get_engine()
+    require_head(engine)
     startup.mark("schema_checked")
     results = await sync_many(shop_ids, concurrency=concurrency, as_flows=False, since=since)
-    failed = sorted(i for i, r in results.items() if r == "failed")
+    failed = {i for i, r in results.items() if r == "failed"}
+    interval = timedelta(seconds=get_settings().sync_interval_seconds)
+    ends = time.monotonic() + fanout.KEEP_PULLING_INTERVALS * interval.total_seconds()
+    markets = set((await anyio.to_thread.run_sync(shop_marketplaces, engine, shop_ids)).values())
+    while since is not None and "ok" in results.values() and time.monotonic() < ends:
+        due, since = await anyio.to_thread.run_sync(partial(fanout.due_again, engine, markets, interval=interval))
+        if not due:
+            break  # the cycle's work is done: the next sync-all starts the next runs
+        more = await sync_many(due, concurrency=concurrency, as_flows=False, since=since)
+        failed |= {i for i, r in more.items() if r == "failed"}
+        results |= more
+        if set(more.values()) <= {"skipped"}:
+            break  # what is due is being synced by other runs (or held by a dead one's lease)
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(shop_ids)} shop(s) failed: {failed[:20]} (see sync_runs)")
+        raise RuntimeError(f"{len(failed)} of {len(results)} shop(s) failed: {sorted(failed)[:20]} (see sync_runs)")
     return {str(k): v for k, v in results.items()}

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -293,6 +293,8 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
                 # The cluster's default name for Prefect's database, dropped whatever happened.
                 _drop(server, f"{db_url.rsplit('/', 1)[1]}_prefect")
             refused = [r for r in world.log.entries(since_seq=seq) if r.status == 429 and r.fault is None]
+            if refused:  # which limit: a host, a path (the limiter must have let them through)
+                print(f"  429s: {Counter((r.host, r.path) for r in refused).most_common(5)}", flush=True)
             syncs = _full_syncs(db_url)
     cpu = sum(cpu_after.get(pid, 0.0) - cpu_before.get(pid, 0.0) for pid in cpu_after)
     prefect_pg = sum(

@@ -5,11 +5,12 @@ reach it (the check is made under the shop's lease). The sandbox and real Postgr
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from flows.fanout import rotated, runs_to_start
+from flows.fanout import due_again, rotated, runs_to_start
 from flows.sync import sync_many, sync_one
 from storage.models import SyncRun
 from storage.sync_state import database_now, synced_since
@@ -72,3 +73,17 @@ def test_each_run_of_a_cycle_gets_every_shop_from_a_different_place() -> None:
     assert all(sorted(p) == ids for p in parts)
     assert [p[0] for p in parts] == [1, 4, 7]
     assert rotated([], 0, 2) == [] and rotated(ids, 0, 1) == ids
+
+
+async def test_a_shop_falls_due_again_once_its_last_sync_began_an_interval_ago(
+    clean_engine: Engine, clients: Clients, shops: dict[str, int]
+) -> None:
+    wb = sorted(i for name, i in shops.items() if name.startswith("wb"))
+    assert await sync_one(wb[0], clients=clients)
+    due, since = due_again(clean_engine, {"wb"}, interval=timedelta(hours=1))
+    assert due == wb[1:] and since < database_now(clean_engine) - timedelta(minutes=59)
+    due, _ = due_again(clean_engine, {"wb"}, interval=timedelta(0))
+    assert due == wb  # an interval on: every shop again
+    assert due_again(clean_engine, {"allegro"}, interval=timedelta(0))[0] == sorted(
+        i for name, i in shops.items() if name.startswith("allegro")
+    )
