@@ -18,6 +18,9 @@ PHASES = [
     ("queued (until a worker takes it)", "scheduled", "pending"),
     ("worker starts the process", "pending", "process"),
     ("interpreter, Prefect, flow run from the API", "process", "flows_import"),
+    ("  of which: until the pull step (interpreter, Prefect's imports, API reads)", "process", "pull_step"),
+    ("  of which: the pull step", "pull_step", "pulled"),
+    ("  of which: Prefect until our first import", "pulled", "flows_import"),
     ("imports of the flows' code", "flows_import", "flows_loaded"),
     ("flow engine until Running", "flows_loaded", "running"),
     ("engine until the flow's body", "running", "flow_body"),
@@ -42,6 +45,14 @@ def startup_phases(prefect_url: str) -> tuple[dict[str, float], int]:
                 "AND s.type IN ('SCHEDULED', 'PENDING', 'RUNNING') GROUP BY 1, 2"
             )
         ).all()
+        # Prefect's own lines in the run's log: when the pull step began and ended.
+        prefect_lines = conn.execute(
+            text(
+                "SELECT flow_run_id::text, min(timestamp) FILTER (WHERE message LIKE 'Running % pull step%'), "
+                "min(timestamp) FILTER (WHERE message LIKE 'All deployment steps completed%') FROM log "
+                "WHERE flow_run_id IS NOT NULL GROUP BY 1"
+            )
+        ).all()
         logged = conn.execute(
             text("SELECT flow_run_id::text, message FROM log WHERE message LIKE :p"), {"p": f"{PREFIX}:%"}
         ).all()
@@ -49,6 +60,9 @@ def startup_phases(prefect_url: str) -> tuple[dict[str, float], int]:
     marks: dict[str, dict[str, float]] = defaultdict(dict)
     for run_id, kind, at in states:
         marks[run_id][kind] = at.timestamp()
+    for run_id, pull, pulled in prefect_lines:
+        if run_id in marks and pull is not None and pulled is not None:
+            marks[run_id].update(pull_step=pull.timestamp(), pulled=pulled.timestamp())
     per_phase: dict[str, list[float]] = defaultdict(list)
     counted = 0
     for run_id, message in logged:
