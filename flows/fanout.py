@@ -8,9 +8,12 @@ than the queue's free slots (its concurrency limit, `sellerpulse prefect-setup`,
 not ended yet), so a slow cycle never piles runs up. Each run is given every due shop of its
 marketplace (from a different place in the list) and the cycle's start, and syncs,
 `concurrency` at a time, each shop that nobody has synced since: the runs of a cycle share its
-shops, and one process start (tens of seconds on a loaded machine: benchmarks/scale) serves as
-many shops as it can reach, not a fixed slice. WB's 1 request/min per token keeps WB runs long;
-they fill only their own queue, never the slots Allegro's shops use.
+shops. Then it stays a few intervals (KEEP_PULLING_INTERVALS), syncing its marketplace's shops
+as they fall due again, and ends: a process start costs tens of seconds on a loaded machine
+(benchmarks/scale), and this way it serves several cycles, not one; the runs of a marketplace
+end one interval apart, so the others cover its shops while its successor starts. WB's
+1 request/min per token keeps WB runs long; they fill only their own queue, never the slots
+Allegro's shops use.
 
 Any worker runs any batch; two runs never sync one shop at once (the shop's lease,
 storage.leases), and the "synced since" check is made under the lease, so a shop is synced once
@@ -60,9 +63,10 @@ def due_shops(engine: Engine, *, only: list[int] | None = None) -> dict[str, lis
     return dict(found)
 
 
-# A run keeps pulling shops that fall due again for at most this many sync intervals, then
-# ends (its process recycled; sync-all starts the next): one process start per several cycles
-# while the runs cannot keep up, and none left idle once they can.
+# A run stays this many sync intervals (the n-th run of a cycle n more: runs of a marketplace
+# end one at a time, the others covering its shops while its successor starts), syncing shops
+# as they fall due again, then ends (its process recycled; sync-all starts the next): one
+# process start per several cycles instead of one per cycle.
 KEEP_PULLING_INTERVALS = 5
 
 
@@ -137,11 +141,13 @@ async def start_batches(
     limits: dict[str, int],
     active: dict[str, int],
     since: datetime,
+    interval: float,
 ) -> list[Started]:
     """Runs of sync-batch on each marketplace's queue, up to its free slots (`limits` minus the
     `active` runs), each given every due shop of the marketplace and the cycle's start `since`:
     a run syncs, `concurrency` at a time, each shop not synced since then whose lease is free, so
-    the runs of a cycle share its shops and the one process each starts serves many. Not waited for."""
+    the runs of a cycle share its shops; then it stays for KEEP_PULLING_INTERVALS (+ its place)
+    `interval`s, syncing them as they fall due again. Not waited for."""
     from prefect.deployments import run_deployment
 
     started: list[Started] = []
@@ -155,6 +161,7 @@ async def start_batches(
                 "shop_ids": rotated(ids, part, count),
                 "concurrency": concurrency,
                 "since": since,
+                "stay_seconds": (KEEP_PULLING_INTERVALS + part) * interval,
             }
             run = await run_deployment(
                 BATCH_DEPLOYMENT,

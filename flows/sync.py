@@ -361,7 +361,13 @@ async def sync_all(
     active = await fanout.active_batches()
     limits = {q.name: q.limit for q in queue_limits(settings)}
     started = await fanout.start_batches(
-        due, batch_size=settings.sync_batch_size, concurrency=concurrency, limits=limits, active=active, since=since
+        due,
+        batch_size=settings.sync_batch_size,
+        concurrency=concurrency,
+        limits=limits,
+        active=active,
+        since=since,
+        interval=settings.sync_interval_seconds,
     )
     for marketplace in sorted(due):
         runs = sum(1 for s in started if s.marketplace == marketplace)
@@ -383,31 +389,36 @@ def sync_batch_run_name() -> str:
 
 
 @flow(name="sync-batch", flow_run_name=sync_batch_run_name, retries=0)
-async def sync_batch(shop_ids: list[int], concurrency: int = 4, since: datetime | None = None) -> dict[str, str]:
+async def sync_batch(
+    shop_ids: list[int], concurrency: int = 4, since: datetime | None = None, stay_seconds: float | None = None
+) -> dict[str, str]:
     """Sync these shops (one marketplace's, started by sync-all), `concurrency` at a time.
     `since` (the cycle's start): a shop synced since then is skipped, by whichever run of the
-    cycle synced it; the shops' leases keep two runs from syncing one shop at once. Then, while
-    shops of the marketplace fall due again (not synced for SYNC_INTERVAL_SECONDS) and this run
-    syncs some, it goes on with them, for at most KEEP_PULLING_INTERVALS intervals: a run that
-    cannot keep up pays no new process start per cycle (flows.fanout)."""
+    cycle synced it; the shops' leases keep two runs from syncing one shop at once. Then the run
+    stays `stay_seconds` from its start (default KEEP_PULLING_INTERVALS sync intervals), syncing
+    the marketplace's shops as they fall due again (not synced for SYNC_INTERVAL_SECONDS; looked
+    for every tenth of an interval): one process start serves several cycles (flows.fanout)."""
     startup.mark("flow_body")
     engine = get_engine()
     require_head(engine)
     startup.mark("schema_checked")
+    interval = timedelta(seconds=get_settings().sync_interval_seconds)
+    stay = fanout.KEEP_PULLING_INTERVALS * interval.total_seconds() if stay_seconds is None else stay_seconds
+    ends = time.monotonic() + stay
     results = await sync_many(shop_ids, concurrency=concurrency, as_flows=False, since=since)
     failed = {i for i, r in results.items() if r == "failed"}
-    interval = timedelta(seconds=get_settings().sync_interval_seconds)
-    ends = time.monotonic() + fanout.KEEP_PULLING_INTERVALS * interval.total_seconds()
     markets = set((await anyio.to_thread.run_sync(shop_marketplaces, engine, shop_ids)).values())
-    while since is not None and "ok" in results.values() and time.monotonic() < ends:
+    poll = max(1.0, interval.total_seconds() / 10)
+    while since is not None and time.monotonic() < ends:
         due, since = await anyio.to_thread.run_sync(partial(fanout.due_again, engine, markets, interval=interval))
-        if not due:
-            break  # the cycle's work is done: the next sync-all starts the next runs
-        more = await sync_many(due, concurrency=concurrency, as_flows=False, since=since)
-        failed |= {i for i, r in more.items() if r == "failed"}
-        results |= more
-        if set(more.values()) <= {"skipped"}:
-            break  # what is due is being synced by other runs (or held by a dead one's lease)
+        if due:
+            more = await sync_many(due, concurrency=concurrency, as_flows=False, since=since)
+            failed |= {i for i, r in more.items() if r == "failed"}
+            results |= more
+            if not set(more.values()) <= {"skipped"}:
+                continue  # it synced some: look again at once
+        # Nothing due that is not being synced (or held by a dead run's lease) yet.
+        await asyncio.sleep(max(0.0, min(poll, ends - time.monotonic())))
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(results)} shop(s) failed: {sorted(failed)[:20]} (see sync_runs)")
     return {str(k): v for k, v in results.items()}

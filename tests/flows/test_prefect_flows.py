@@ -177,7 +177,7 @@ async def test_a_batch_run_syncs_each_shop_as_one_task_run_and_retries_a_stream_
     clean_engine: Engine, world: World, clients, shops: dict[str, int]
 ) -> None:
     ids = sorted(shops.values())
-    state = await sync_batch(ids, concurrency=2, since=database_now(clean_engine), return_state=True)
+    state = await sync_batch(ids, concurrency=2, since=database_now(clean_engine), stay_seconds=0, return_state=True)
     assert await state.result() == {str(i): "ok" for i in ids}
     assert_wb_matches(clean_engine, world, "wb1", shops["wb1"])
     assert_allegro_matches(clean_engine, world, "allegro1", shops["allegro1"])
@@ -189,7 +189,7 @@ async def test_a_batch_run_syncs_each_shop_as_one_task_run_and_retries_a_stream_
     # would be (3 retries after each call's own 6 attempts); the other shop is not held up.
     world.set_faults("wb-feedbacks:5xx=1")
     seq = max((r.seq for r in world.log.entries()), default=0)
-    state = await sync_batch(ids, concurrency=2, since=database_now(clean_engine), return_state=True)
+    state = await sync_batch(ids, concurrency=2, since=database_now(clean_engine), stay_seconds=0, return_state=True)
     assert state.is_failed() and f"[{shops['wb1']}]" in (state.message or "")
     assert len(world.log.entries(host="wb-feedbacks", since_seq=seq)) == 4 * 6
     run_id = str(state.state_details.flow_run_id)
