@@ -177,7 +177,9 @@ def _add_shops(world: object) -> None:
 
 
 def _full_syncs(db_url: str) -> list[tuple[int, datetime]]:
-    """(shop, when it ended) per full sync: every stream of the shop in one run succeeded."""
+    """(shop, when it ended) per full sync: every stream of the shop succeeded under one lease
+    (one sync: a batch run that stays several cycles syncs a shop once per cycle, each time
+    under a lease of its own)."""
     engine = create_engine(db_url)
     with engine.connect() as conn:
         rows = conn.execute(
@@ -186,8 +188,8 @@ def _full_syncs(db_url: str) -> list[tuple[int, datetime]]:
                 SELECT r.shop_id, s.marketplace, max(r.finished_at), bool_and(r.status = 'success'),
                        count(DISTINCT r.stream) FILTER (WHERE r.stream NOT IN ('wb_cards', 'allegro_history'))
                 FROM sync_runs r JOIN shops s ON s.id = r.shop_id
-                WHERE r.kind = 'sync' AND r.flow_run_id IS NOT NULL
-                GROUP BY r.shop_id, s.marketplace, r.flow_run_id
+                WHERE r.kind = 'sync' AND r.flow_run_id IS NOT NULL AND r.lease_token IS NOT NULL
+                GROUP BY r.shop_id, s.marketplace, r.lease_token
                 """
             )
         ).all()
