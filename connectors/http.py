@@ -217,7 +217,8 @@ class HostClient:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
-        max_connections: int = 20,
+        # Open lazily, kept per host: a batch run's shops share one client (flows.sync.sync_many).
+        max_connections: int = 100,
     ) -> None:
         self.name = name
         self.retry = retry

@@ -16,12 +16,21 @@ owner must log in again (`needs_reauth`).
 
 from __future__ import annotations
 
+# First: marks when the flows' code began to be imported (flows.startup: where start-up goes).
+from flows import startup  # isort: skip
+
+# isort: split
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
-from prefect import Task, flow, runtime
+import anyio
+from prefect import Task, flow, runtime, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
@@ -30,6 +39,7 @@ from connectors.errors import AccessTokenRejected, CredentialsRejected, ReauthRe
 from flows import fanout
 from flows.common import flow_run_id, reap_shop, shop_label, slug
 from flows.logs import run_logger
+from flows.pool import queue_limits
 from flows.summary import summary_key, sync_summary
 from sellerpulse.settings import get_settings
 from storage.backoff import record_outcome
@@ -39,11 +49,13 @@ from storage.migrate import require_head
 from storage.models import Shop, ShopStatus, SyncRun
 from storage.reaping import reap
 from storage.shops import set_status
+from storage.sync_state import database_now, synced_since
 from tasks import allegro_streams as allegro
 from tasks import wb_streams as wb
-from tasks.clients import Clients, borrowed_or_new
+from tasks.clients import Clients, borrowed_or_new, make_clients
 from tasks.context import StreamReport, SyncContext, load_context, settled
 from tasks.notifying import notify_shop_status
+from tasks.retry import call_retried
 from tasks.wb_feed import sync_wb_feed
 
 # Stream name -> Prefect task, per marketplace, in the order a sync runs them (cards and offers
@@ -74,6 +86,7 @@ RESUMABLE = {"allegro_history"}
 # from ending; statistics, the record, bring every transition anyway.
 FAST_SIGNALS = {"wb_feed"}
 AUTH_STOPS = (CredentialsRejected, ReauthRequired, AccessTokenRejected)
+startup.mark("flows_loaded")
 
 
 def sync_run_name() -> str:
@@ -88,19 +101,32 @@ def _mark_first_sync_done(engine: Engine, shop_id: int, at: datetime) -> None:
         session.execute(update(Shop).where(Shop.id == shop_id, Shop.notify_from.is_(None)).values(notify_from=at))
 
 
-async def run_streams(ctx: SyncContext, streams: list[str] | None) -> list[StreamReport]:
-    """Every stream of the shop in order; one failing stream does not stop the others."""
+def _stream_runner(task: Task[..., Any], mode: str) -> Callable[[SyncContext], Awaitable[StreamReport]]:
+    if mode == "tasks":
+        return task
+    if mode == "retried":
+        return partial(call_retried, task.fn)
+    return task.fn
+
+
+async def run_streams(ctx: SyncContext, streams: list[str] | None, *, mode: str | None = None) -> list[StreamReport]:
+    """Every stream of the shop in order; one failing stream does not stop the others. `mode`:
+    "tasks", each stream a task run (retries, UI: the default inside a flow run); "retried",
+    the bare functions retried as their tasks would be (inside the shop's one task run,
+    `shop_streams`); "bare", no retries (the default outside flows: tests, benchmarks)."""
     table = STREAMS[ctx.shop.marketplace]
     chosen = streams or list(table)
     unknown = sorted(set(chosen) - set(table))
     if unknown:
         raise ValueError(f"unknown stream(s) for {ctx.shop.marketplace}: {', '.join(unknown)}")
-    # Inside a flow run each stream is a task run (retries, UI); outside (tests, benchmarks) the
-    # same function runs bare.
     in_flow = FlowRunContext.get() is not None
+    mode = mode or ("tasks" if in_flow else "bare")
     reports: list[StreamReport] = []
+    if in_flow and "first_stream" not in startup.phases():
+        startup.mark("first_stream")
+        run_logger().info("%s", startup.line())
     for name in chosen:
-        run = table[name] if in_flow else table[name].fn
+        run = _stream_runner(table[name], mode)
         stream = f"{ctx.shop.marketplace}_{name}"  # as the stream records its own runs
         try:
             reports.append(await run(ctx))
@@ -117,6 +143,14 @@ async def run_streams(ctx: SyncContext, streams: list[str] | None) -> list[Strea
         except Exception as exc:  # noqa: BLE001 - recorded in the run and the summary; others go on
             reports.append(StreamReport(stream=stream, status="failed", error=f"{type(exc).__name__}: {exc}"))
     return reports
+
+
+@task(name="sync-shop-streams", task_run_name="sync-streams-shop-{ctx.shop.id}", cache_policy=NONE)
+async def shop_streams(ctx: SyncContext, streams: list[str] | None) -> list[StreamReport]:
+    """Every stream of a batch run's shop as one task run, not one per stream: the Prefect
+    server records a fifth of the task runs (each a run, its states and their events); each
+    stream is still retried on transient failures as its own task would be."""
+    return await run_streams(ctx, streams, mode="retried")
 
 
 def first_sync_done(marketplace: str, reports: list[StreamReport], earlier: set[str] | None = None) -> bool:
@@ -173,17 +207,34 @@ def mark_broken(engine: Engine, *, shop_id: int, reason: str) -> None:
             notify_shop_status(session, shop=shop, kind="shop_needs_reauth")
 
 
+async def _synced(shop_id: int, since: datetime) -> bool:
+    return shop_id in await anyio.to_thread.run_sync(synced_since, get_engine(), [shop_id], since)
+
+
 async def sync_one(
-    shop_id: int, streams: list[str] | None = None, *, clients: Clients | None = None, wait_seconds: float = 0.0
+    shop_id: int,
+    streams: list[str] | None = None,
+    *,
+    clients: Clients | None = None,
+    wait_seconds: float = 0.0,
+    unless_synced_since: datetime | None = None,
+    one_task_run: bool = False,
 ) -> list[StreamReport]:
     """The body of sync-shop, callable without Prefect (tests, benchmarks). [] if another sync
-    holds the shop; LeaseLost if this one lost its lease on the way (it wrote nothing after)."""
+    holds the shop, or (`unless_synced_since`) a sync of it began at or after that time (checked
+    under the lease: two runs of a cycle never both sync a shop); LeaseLost if this one lost its
+    lease on the way (it wrote nothing after). `one_task_run`: inside a flow run, the streams
+    are one task run (`shop_streams`) instead of one each."""
     logger = run_logger()
     engine = get_engine()
     async with borrowed_or_new(clients) as clients:
         seconds = clients.settings.sync_lease_seconds
         try:
             async with hold(engine, shop_id=shop_id, kind="sync", seconds=seconds, wait_seconds=wait_seconds) as lease:
+                startup.mark("first_lease")
+                if unless_synced_since is not None and await _synced(shop_id, unless_synced_since):
+                    logger.info("shop %s was synced in this cycle already: this run skips it", shop_id)
+                    return []
                 ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=flow_run_id())
                 ctx.log = logger
                 ctx.hold(lease)
@@ -192,7 +243,8 @@ async def sync_one(
                     logger.info("shop %s is %s: not syncing", ctx.shop.name, ctx.shop.status)
                     return []
                 started = ctx.now()
-                reports = await run_streams(ctx, streams)
+                one_task = one_task_run and FlowRunContext.get() is not None
+                reports = await (shop_streams(ctx, streams) if one_task else run_streams(ctx, streams))
                 ctx.check_lease()  # lost on the way (the fence refused a write): say so, write nothing more
                 await ctx.db(_record_backoff, ctx.engine, shop_id=shop_id, **sync_verdict(reports))
                 if ctx.shop.notify_from is None and streams is None:
@@ -235,22 +287,29 @@ def sync_all_run_name() -> str:
     return f"sync-all-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-async def sync_many(shop_ids: list[int], *, concurrency: int, as_flows: bool) -> dict[int, str]:
+async def sync_many(
+    shop_ids: list[int], *, concurrency: int, as_flows: bool, since: datetime | None = None
+) -> dict[int, str]:
     """Shops in this process, at most `concurrency` at a time per marketplace (WB's slow
     limits never hold up Allegro's shops). `as_flows`: each a sync-shop subflow (its own run
-    and summary artifact, for `serve`); otherwise the bare body, its streams task runs of the
-    calling flow (a batch of a worker: cheap for the server)."""
+    and summary artifact, for `serve`); otherwise the bare body, each shop's streams one task
+    run of the calling flow (a batch of a worker: cheap for the server), every shop on the same clients
+    (building a set costs ~160 ms of CPU: SSL contexts, one per host). `since`: shops synced at
+    or after it are skipped ("skipped"), the check made under each shop's lease."""
     logger = run_logger()
-    markets = dict(zip(shop_ids, (shop_label(i)[0] for i in shop_ids), strict=True))
+    markets = await anyio.to_thread.run_sync(shop_marketplaces, get_engine(), shop_ids)
+    startup.mark("shops_looked_up")
     gates = {m: asyncio.Semaphore(max(1, concurrency)) for m in set(markets.values())}
 
-    async def one(shop_id: int) -> str:
+    async def one(shop_id: int, clients: Clients | None) -> str:
         async with gates[markets[shop_id]]:
             try:
                 if as_flows:
                     await sync_shop(shop_id)
                     return "ok"
-                reports = await sync_one(shop_id)
+                if since is not None and await _synced(shop_id, since):
+                    return "skipped"  # done by another run of this cycle: no lease taken
+                reports = await sync_one(shop_id, clients=clients, unless_synced_since=since, one_task_run=True)
             except Exception as exc:  # noqa: BLE001 - one shop failing must not stop the others
                 logger.warning("sync of shop %s failed: %s", shop_id, exc)
                 return "failed"
@@ -258,8 +317,21 @@ async def sync_many(shop_ids: list[int], *, concurrency: int, as_flows: bool) ->
                 return "skipped"
             return "ok" if all(settled(r) for r in reports) else "failed"
 
-    results = await asyncio.gather(*(one(i) for i in shop_ids))
-    return dict(zip(shop_ids, results, strict=True))
+    known = [i for i in shop_ids if i in markets]  # a shop deleted since the batch was made: gone
+    if as_flows:
+        results = await asyncio.gather(*(one(i, None) for i in known))
+    else:
+        async with make_clients() as shared:
+            results = await asyncio.gather(*(one(i, shared) for i in known))
+    found = dict(zip(known, results, strict=True))
+    return {i: found.get(i, "skipped") for i in shop_ids}
+
+
+def shop_marketplaces(engine: Engine, shop_ids: list[int]) -> dict[int, str]:
+    """Each existing shop's marketplace, in one query."""
+    with Session(engine) as session:
+        rows = session.execute(select(Shop.id, Shop.marketplace).where(Shop.id.in_(shop_ids))).tuples().all()
+    return dict(rows)
 
 
 def _reap_all() -> None:
@@ -284,18 +356,28 @@ async def sync_all(
     if not fan_out:
         ids = sorted(i for group in due.values() for i in group)
         return await sync_many(ids, concurrency=concurrency, as_flows=True)
-    waiting = await fanout.queued_shop_ids()
+    settings = get_settings()
+    since = database_now(get_engine())  # this cycle: a run skips shops synced since
+    active = await fanout.active_batches()
+    limits = {q.name: q.limit for q in queue_limits(settings)}
     started = await fanout.start_batches(
-        due, batch_size=get_settings().sync_batch_size, concurrency=concurrency, exclude=waiting
+        due,
+        batch_size=settings.sync_batch_size,
+        concurrency=concurrency,
+        limits=limits,
+        active=active,
+        since=since,
+        interval=settings.sync_interval_seconds,
     )
     for marketplace in sorted(due):
-        runs = [s for s in started if s.marketplace == marketplace]
+        runs = sum(1 for s in started if s.marketplace == marketplace)
         logger.info(
-            "%s: %d shop(s) in %d batch run(s); %d still waiting in an earlier batch",
+            "%s: %d due shop(s); %d batch run(s) started, %d still going or waiting (queue limit %d)",
             marketplace,
-            sum(s.shops for s in runs),
-            len(runs),
-            len(set(due[marketplace]) & waiting),
+            len(due[marketplace]),
+            runs,
+            active.get(fanout.queue_name(marketplace), 0),
+            limits.get(marketplace, 0),
         )
     return {"batches": [s.flow_run_id for s in started]}
 
@@ -307,11 +389,36 @@ def sync_batch_run_name() -> str:
 
 
 @flow(name="sync-batch", flow_run_name=sync_batch_run_name, retries=0)
-async def sync_batch(shop_ids: list[int], concurrency: int = 4) -> dict[str, str]:
-    """Sync these shops (one marketplace's batch, started by sync-all), `concurrency` at a time."""
-    require_head(get_engine())
-    results = await sync_many(shop_ids, concurrency=concurrency, as_flows=False)
-    failed = sorted(i for i, r in results.items() if r == "failed")
+async def sync_batch(
+    shop_ids: list[int], concurrency: int = 4, since: datetime | None = None, stay_seconds: float | None = None
+) -> dict[str, str]:
+    """Sync these shops (one marketplace's, started by sync-all), `concurrency` at a time.
+    `since` (the cycle's start): a shop synced since then is skipped, by whichever run of the
+    cycle synced it; the shops' leases keep two runs from syncing one shop at once. Then the run
+    stays `stay_seconds` from its start (default KEEP_PULLING_INTERVALS sync intervals), syncing
+    the marketplace's shops as they fall due again (not synced for SYNC_INTERVAL_SECONDS; looked
+    for every tenth of an interval): one process start serves several cycles (flows.fanout)."""
+    startup.mark("flow_body")
+    engine = get_engine()
+    require_head(engine)
+    startup.mark("schema_checked")
+    interval = timedelta(seconds=get_settings().sync_interval_seconds)
+    stay = fanout.KEEP_PULLING_INTERVALS * interval.total_seconds() if stay_seconds is None else stay_seconds
+    ends = time.monotonic() + stay
+    results = await sync_many(shop_ids, concurrency=concurrency, as_flows=False, since=since)
+    failed = {i for i, r in results.items() if r == "failed"}
+    markets = set((await anyio.to_thread.run_sync(shop_marketplaces, engine, shop_ids)).values())
+    poll = max(1.0, interval.total_seconds() / 10)
+    while since is not None and time.monotonic() < ends:
+        due, since = await anyio.to_thread.run_sync(partial(fanout.due_again, engine, markets, interval=interval))
+        if due:
+            more = await sync_many(due, concurrency=concurrency, as_flows=False, since=since)
+            failed |= {i for i, r in more.items() if r == "failed"}
+            results |= more
+            if not set(more.values()) <= {"skipped"}:
+                continue  # it synced some: look again at once
+        # Nothing due that is not being synced (or held by a dead run's lease) yet.
+        await asyncio.sleep(max(0.0, min(poll, ends - time.monotonic())))
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(shop_ids)} shop(s) failed: {failed[:20]} (see sync_runs)")
+        raise RuntimeError(f"{len(failed)} of {len(results)} shop(s) failed: {sorted(failed)[:20]} (see sync_runs)")
     return {str(k): v for k, v in results.items()}

@@ -85,9 +85,10 @@ class Settings(BaseSettings):
     # shop holds one while it syncs, so this, times the processes, is what an install needs of
     # the server's max_connections (each sync-batch run is a process of its own).
     db_pool_size: int = Field(default=10, ge=1, le=200)
-    # With workers (prefect.yaml, flows.fanout): sync-all starts runs of sync-batch of this many
-    # shops each, on a work queue per marketplace; at most this many batches of a marketplace
-    # run at once over all workers (set on the queues by `sellerpulse prefect-setup`).
+    # With workers (prefect.yaml, flows.fanout): sync-all starts a run of sync-batch per this many
+    # due shops, on a work queue per marketplace, within the queue's free slots; at most this
+    # many runs of a marketplace at once over all workers (set on the queues by
+    # `sellerpulse prefect-setup`). The runs of a cycle share its shops.
     sync_batch_size: int = Field(default=25, ge=1, le=1000)
     sync_queue_limit_wb: int = Field(default=4, ge=1, le=1000)
     sync_queue_limit_allegro: int = Field(default=4, ge=1, le=1000)

@@ -8,8 +8,9 @@ not (retrying those only hammers the marketplace and delays the person being tol
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from prefect import Task, task
 from prefect.cache_policies import NONE
@@ -17,6 +18,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.errors import RetryBudgetSpent, RetryLater, TransientError
 from sellerpulse.settings import get_settings
+
+T = TypeVar("T")
 
 # Read once, when the task decorators are evaluated.
 RETRY_DELAYS = get_settings().retry_delays
@@ -47,3 +50,21 @@ def stream_task(name: str) -> Callable[[Callable[..., Any]], Task[..., Any]]:
         retry_condition_fn=retry_transient,
         cache_policy=NONE,
     )
+
+
+async def call_retried(
+    fn: Callable[..., Awaitable[T]],
+    *args: Any,
+    delays: Sequence[float] = RETRY_DELAYS,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """`fn(*args)` retried as a stream task is (`delays` between tries, transient failures
+    only): for streams run inside one task run of their shop (flows.sync.shop_streams)."""
+    for delay in [*delays, None]:
+        try:
+            return await fn(*args)
+        except Exception as exc:
+            if delay is None or not is_transient(exc):
+                raise
+        await sleep(delay)
+    raise AssertionError("unreachable: the last try returns or raises")

@@ -77,8 +77,9 @@ async def _stream_peak(rows: int, cap: int) -> tuple[int, int, float, float]:
 
     app = create_app(SandboxConfig(scenario=f"wb-1m:wb_orders={rows}", rate_limits=False, wb_row_cap=cap))
     base = "http://sandbox"
-    urls = WbUrls(*(f"{base}/{h}" for h in ("wb-statistics", "wb-analytics", "wb-feedbacks", "wb-content",
-                                            "wb-marketplace")))
+    urls = WbUrls(
+        *(f"{base}/{h}" for h in ("wb-statistics", "wb-analytics", "wb-feedbacks", "wb-content", "wb-marketplace"))
+    )
     token = app.state.world.wb_token("wb1")
     pages = got = 0
     gc.collect()
@@ -100,8 +101,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=80_000)
     parser.add_argument("--forms", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--stream-rows", type=int, default=0,
-                        help="also stream this many rows from the in-process sandbox (e.g. 240000)")
+    parser.add_argument(
+        "--stream-rows",
+        type=int,
+        default=0,
+        help="also stream this many rows from the in-process sandbox (e.g. 240000)",
+    )
     args = parser.parse_args()
 
     wb = wb_orders_page(args.rows)
@@ -132,8 +137,10 @@ def main() -> None:
         import asyncio
 
         pages, got, seconds, peak = asyncio.run(_stream_peak(args.stream_rows, args.rows))
-        print(f"\nstreamed {got:,} WB order rows in {pages} pages of <= {args.rows:,} from the in-process sandbox "
-              f"(sandbox serving included): {seconds:.1f} s, tracemalloc peak {peak:.0f} MiB for the whole read")
+        print(
+            f"\nstreamed {got:,} WB order rows in {pages} pages of <= {args.rows:,} from the in-process sandbox "
+            f"(sandbox serving included): {seconds:.1f} s, tracemalloc peak {peak:.0f} MiB for the whole read"
+        )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
-from dataclasses import dataclass, replace
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,6 +50,9 @@ import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from benchmarks.scale.cpu import delta, tree_cpu
+from benchmarks.scale.phases import startup_phases
+from benchmarks.scale.report import print_tables
 from storage import scratch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +76,9 @@ class Result:
     batch_startup_s: float | None = None
     batch_sync_s: float | None = None
     batches: int = 0
+    phases: dict[str, float] = field(default_factory=dict)  # median seconds per start-up phase
+    phase_runs: int = 0
+    cpu_parts: dict[str, float] = field(default_factory=dict)  # CPU seconds in the window per part
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)  # start, highest, end of the window
     warmed: int = 0  # shops whose first sync ended before the window
 
@@ -86,6 +92,7 @@ class Samples:
     peak: dict[str, int]
     active_peak: dict[str, int]
     load: list[float]
+    db_of: dict[int, str] = field(default_factory=dict)
 
 
 def _cpu_sampler(url: str, databases: list[str], stop: threading.Event, seen: Samples) -> None:
@@ -108,6 +115,7 @@ def _cpu_sampler(url: str, databases: list[str], stop: threading.Event, seen: Sa
                 with contextlib.suppress(psutil.Error):
                     cpu = psutil.Process(row.pid).cpu_times()
                     seen.cpu[row.pid] = max(seen.cpu.get(row.pid, 0.0), cpu.user + cpu.system)
+                    seen.db_of[row.pid] = row.datname
         seen.load.append(os.getloadavg()[0])
         stop.wait(1.0)
     engine.dispose()
@@ -169,7 +177,9 @@ def _add_shops(world: object) -> None:
 
 
 def _full_syncs(db_url: str) -> list[tuple[int, datetime]]:
-    """(shop, when it ended) per full sync: every stream of the shop in one run succeeded."""
+    """(shop, when it ended) per full sync: every stream of the shop succeeded under one lease
+    (one sync: a batch run that stays several cycles syncs a shop once per cycle, each time
+    under a lease of its own)."""
     engine = create_engine(db_url)
     with engine.connect() as conn:
         rows = conn.execute(
@@ -178,8 +188,8 @@ def _full_syncs(db_url: str) -> list[tuple[int, datetime]]:
                 SELECT r.shop_id, s.marketplace, max(r.finished_at), bool_and(r.status = 'success'),
                        count(DISTINCT r.stream) FILTER (WHERE r.stream NOT IN ('wb_cards', 'allegro_history'))
                 FROM sync_runs r JOIN shops s ON s.id = r.shop_id
-                WHERE r.kind = 'sync' AND r.flow_run_id IS NOT NULL
-                GROUP BY r.shop_id, s.marketplace, r.flow_run_id
+                WHERE r.kind = 'sync' AND r.flow_run_id IS NOT NULL AND r.lease_token IS NOT NULL
+                GROUP BY r.shop_id, s.marketplace, r.lease_token
                 """
             )
         ).all()
@@ -260,6 +270,7 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
                 sampler.start()
                 time.sleep(3)
                 cpu_before = dict(seen.cpu)
+                tree_before = tree_cpu(cluster.pid)
                 seen.peak.clear()
                 seen.active_peak.clear()
                 seen.load.clear()
@@ -268,10 +279,12 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
                 time.sleep(args.cycles * interval)
                 t1 = datetime.now(UTC)
                 cpu_after = dict(seen.cpu)
+                tree = delta(tree_before, tree_cpu(cluster.pid))
                 stop.set()
                 sampler.join(timeout=10)
                 prefect_url = str(make_url(db_url).set(database=state.prefect_database))
                 timing = _batch_timing(db_url, prefect_url, t0, t1)
+                phases, phase_runs = startup_phases(prefect_url)
             finally:
                 cluster.send_signal(signal.SIGTERM)
                 try:
@@ -282,8 +295,13 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
                 # The cluster's default name for Prefect's database, dropped whatever happened.
                 _drop(server, f"{db_url.rsplit('/', 1)[1]}_prefect")
             refused = [r for r in world.log.entries(since_seq=seq) if r.status == 429 and r.fault is None]
+            if refused:  # which limit: a host, a path (the limiter must have let them through)
+                print(f"  429s: {Counter((r.host, r.path) for r in refused).most_common(5)}", flush=True)
             syncs = _full_syncs(db_url)
     cpu = sum(cpu_after.get(pid, 0.0) - cpu_before.get(pid, 0.0) for pid in cpu_after)
+    prefect_pg = sum(
+        cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after if seen.db_of.get(pid) == databases[1]
+    )
     result = _result(
         workers, shops, args.cycles, interval * args.scale / 180, syncs, t0, t1, startup, len(refused), cpu
     )
@@ -298,6 +316,9 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
         batches=timing[2],
         load=(loads[0], max(loads), loads[-1]),
         warmed=warmed,
+        phases=phases,
+        phase_runs=phase_runs,
+        cpu_parts={**tree, "pg_prefect": prefect_pg, "pg_sellerpulse": cpu - prefect_pg},
     )
 
 
@@ -377,29 +398,7 @@ def main() -> None:
         result = run_one(args, n, server)
         results.append(result)
         print(f"  {n} worker(s): {result}", flush=True)
-    base = results[0].shops_every_cycle / results[0].workers if results else 0
-    print(
-        "\n| workers | shops | shop syncs per 3-min cycle | of the shops | p95 sync interval (sandbox s) "
-        "| 429s from the sandbox's limits | PostgreSQL CPU per shop sync | scaling efficiency | start-up |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        eff = r.shops_every_cycle / (r.workers * base) if base else float("nan")
-        p95 = f"{r.p95_interval:.0f}" if r.p95_interval is not None else "n/a"
-        cpu = f"{r.pg_cpu_ms:.1f} ms" if r.pg_cpu_ms is not None else "n/a"
-        print(f"| {r.workers} | {r.shops} | {r.shops_every_cycle:.0f} | {r.shops_every_cycle / r.shops:.0%} | {p95} "
-              f"| {r.violations} | {cpu} | {eff:.2f} | {r.startup_s:.0f} s |")  # fmt: skip
-    print(
-        "\n| workers | connections to sellerpulse's database, peak (running a statement) | to Prefect's, peak "
-        "| sync-batch runs started | batch start-up, median | its shops' syncs, median "
-        "| load average (start / max / end) |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---|")
-    for r in results:
-        up = f"{r.batch_startup_s:.1f} s" if r.batch_startup_s is not None else "n/a"
-        sync = f"{r.batch_sync_s:.1f} s" if r.batch_sync_s is not None else "n/a"
-        print(f"| {r.workers} | {r.conn_peak} ({r.conn_active_peak}) | {r.prefect_conn_peak} | {r.batches} | {up} "
-              f"| {sync} | {r.load[0]:.1f} / {r.load[1]:.1f} / {r.load[2]:.1f} |")  # fmt: skip
+    print_tables(results)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -6,6 +6,7 @@ tested without Prefect in the other modules.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -19,10 +20,11 @@ from sqlalchemy.orm import Session
 
 from connectors.http import Timeouts
 from flows.backfill import backfill
-from flows.sync import sync_all, sync_shop
+from flows.sync import sync_all, sync_batch, sync_shop
 from flows.tokens import refresh_tokens
 from sandbox.world import World
 from storage.models import Shop, SyncRun
+from storage.sync_state import database_now
 from tasks.clients import set_client_factory
 from tests.flows.conftest import clients_for
 from tests.flows.truth import assert_allegro_matches, assert_wb_matches
@@ -154,3 +156,44 @@ async def test_an_unreachable_host_fails_its_stream_within_the_budget_and_the_re
     attempts = world.log.entries(host="wb-feedbacks")
     assert 1 <= len(attempts) <= 6 and {r.fault for r in attempts} == {"down"}
     assert_allegro_matches(clean_engine, world, "allegro1", shops["allegro1"])
+
+
+async def _task_run_names(flow_run_id, want: int) -> list[str]:
+    """The names of a flow run's task runs, once `want` of them have ended (the server records
+    them from the run's events, a moment later)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        async with get_client() as client:
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        if sum(1 for r in runs if r.state and r.state.is_final()) >= want:
+            return sorted(r.name for r in runs)
+        assert asyncio.get_running_loop().time() < deadline, f"task runs so far: {[r.name for r in runs]}"
+        await asyncio.sleep(0.5)
+
+
+async def test_a_batch_run_syncs_each_shop_as_one_task_run_and_retries_a_stream_inside_it(
+    clean_engine: Engine, world: World, clients, shops: dict[str, int]
+) -> None:
+    ids = sorted(shops.values())
+    state = await sync_batch(ids, concurrency=2, since=database_now(clean_engine), stay_seconds=0, return_state=True)
+    assert await state.result() == {str(i): "ok" for i in ids}
+    assert_wb_matches(clean_engine, world, "wb1", shops["wb1"])
+    assert_allegro_matches(clean_engine, world, "allegro1", shops["allegro1"])
+    # One task run per shop, not one per stream (a fifth of the records on the Prefect server).
+    names = await _task_run_names(state.state_details.flow_run_id, len(ids))
+    assert names == sorted(f"sync-streams-shop-{i}" for i in ids)
+
+    # A stream failing again and again is retried inside its shop's task run as its own task
+    # would be (3 retries after each call's own 6 attempts); the other shop is not held up.
+    world.set_faults("wb-feedbacks:5xx=1")
+    seq = max((r.seq for r in world.log.entries()), default=0)
+    state = await sync_batch(ids, concurrency=2, since=database_now(clean_engine), stay_seconds=0, return_state=True)
+    assert state.is_failed() and f"[{shops['wb1']}]" in (state.message or "")
+    assert len(world.log.entries(host="wb-feedbacks", since_seq=seq)) == 4 * 6
+    run_id = str(state.state_details.flow_run_id)
+    with Session(clean_engine) as s:
+        query = select(SyncRun.status).where(SyncRun.stream == "wb_reviews", SyncRun.flow_run_id == run_id)
+        reviews = s.scalars(query).all()
+    assert sorted(reviews) == ["failed"] * 4  # a record per try
