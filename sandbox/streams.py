@@ -16,6 +16,7 @@ that tuple, so a cursor can be decoded back into a resume position.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -55,10 +56,15 @@ class Timeline:
             i += 1
         return i
 
+    def count_by(self, t: float) -> int:
+        """How many items appeared at or before `t`. Appearance times are whole seconds and sandbox
+        time is not (`--speed`, scaled runs): an item due at second 101 is not there at 100.5."""
+        return self.first_index_at(math.floor(t) + 1)
+
     def indices_appearing(self, t_from: float, t_to: float) -> range:
         """Indices with t_from <= appear(i) <= t_to."""
         lo = self.first_index_at(t_from)
-        hi = self.first_index_at(t_to + 1)
+        hi = self.count_by(t_to)
         return range(lo, max(lo, hi))
 
     # -- changes ----------------------------------------------------------
@@ -117,7 +123,7 @@ class Timeline:
     def latest_before(self, tag: int, now: float) -> int | None:
         """Index of the last change `tag` at or before now (for event-stats)."""
         change = self.changes[tag]
-        i = self.first_index_at(now - change.delay + 1) - 1
+        i = self.count_by(now - change.delay) - 1
         if self.layout.count is not None:
             i = min(i, self.layout.count - 1)
         guard = 0

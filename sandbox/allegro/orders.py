@@ -111,7 +111,7 @@ class AllegroOrderModel:
         return f"kupujacy_{self.shop.index}_{self.buyer_index(k)}"
 
     def visible_count(self, now: float) -> int:
-        return self.timeline.first_index_at(now + 1)
+        return self.timeline.count_by(now)
 
     def oldest_retained(self, now: float) -> int:
         return self.timeline.first_index_at(now - ORDER_RETENTION)

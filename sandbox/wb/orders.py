@@ -133,7 +133,7 @@ class WbOrderModel:
 
     def visible_count(self, now: float) -> int:
         """Number of items that have appeared by `now` (they are 0..n-1)."""
-        return self.orders.first_index_at(now + 1)
+        return self.orders.count_by(now)
 
     # -- row builders -----------------------------------------------------------
     def _prices(self, i: int, filled: bool) -> dict[str, Any]:

@@ -77,7 +77,7 @@ class WbReviewModel:
         return self.products[h64(self.seed, self.stream, j, 5) % len(self.products)]
 
     def visible_count(self, now: float) -> int:
-        return self.timeline.first_index_at(now + 1)
+        return self.timeline.count_by(now)
 
     def is_answered(self, j: int, now: float) -> bool:
         return self.answered(j) and self.appear(j) + ANSWER_DELAY <= now
