@@ -163,7 +163,8 @@ def run(url: str, engine, secret: str, args: argparse.Namespace) -> None:
         f"{n} batch polls of {args.size} people (limit {args.limit}), {bytes_out / n / 1024:.1f} KiB an answer; "
         f"CPU per batch poll: Python {1000 * python / n:.2f} ms, PostgreSQL {1000 * postgres / n:.2f} ms, "
         f"total {1000 * (python + postgres) / n:.2f} ms; a person's page read "
-        f"{statistics.mean(r for r, _ in sizes):.1f} outbox rows, {statistics.mean(c for _, c in sizes) / 1024:.1f} KiB; "
+        f"{statistics.mean(r for r, _ in sizes):.1f} outbox rows, "
+        f"{statistics.mean(c for _, c in sizes) / 1024:.1f} KiB of JSON; "
         f"pages made {made / asked:.0%} of those asked for (the rest from api.pagecache)"
     )
     if profile:
