@@ -203,7 +203,7 @@ def _batch_pages(found: caller.ManyPages, telegram_ids: list[int], now: datetime
         row = found.rows.get(t)
         if row is None:
             continue
-        inputs = pagecache.digest(row, found.limit)
+        inputs = pagecache.inputs_of(row, found.limit)
         part = PAGES.get(t, inputs, now)
         if part is None:
             page = found.page(t, now)
