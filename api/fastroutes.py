@@ -29,6 +29,7 @@ import orjson
 import psycopg
 from starlette.types import Scope
 
+from api import pagecache
 from api.deps import bad_key, no_key
 from api.errors import not_found
 from api.schemas import MAX_ID
@@ -193,17 +194,30 @@ def _batch(cur: psycopg.Cursor[Any], secret: str | None, *, telegram_ids: list[i
 
 
 def _batch_pages(found: caller.ManyPages, telegram_ids: list[int], now: datetime) -> Iterator[bytes | None]:
+    """The answer, each person's part of it from the worker's PAGES while their row is the same
+    (api.pagecache), made and kept otherwise; the parts joined as orjson would write the whole."""
     from api.routes.notifications import _item_json  # the poll's own item shape
 
-    results = []
+    parts = []
     for t in telegram_ids:
-        if t in found.rows:
+        row = found.rows.get(t)
+        if row is None:
+            continue
+        inputs = pagecache.inputs_of(row, found.limit)
+        part = PAGES.get(t, inputs, now)
+        if part is None:
             page = found.page(t, now)
-            results.append(
-                {"telegram_id": t, "items": [_item_json(i) for i in page.items], "next_cursor": page.next_cursor}
-            )
+            items = [_item_json(i) for i in page.items]
+            part = dumps({"telegram_id": t, "items": items, "next_cursor": page.next_cursor})
+            PAGES.put(t, inputs, now, page.until, part)
             yield None  # a person done: api.fastpath may let the event loop serve others here
-    yield dumps({"results": results, "unknown": [t for t in telegram_ids if t not in found.rows]})
+        parts.append(part)
+    unknown = dumps([t for t in telegram_ids if t not in found.rows])
+    yield b'{"results":[' + b",".join(parts) + b'],"unknown":' + unknown + b"}"
+
+
+# The batch poll's encoded pages, per worker (the event loop's only: no lock).
+PAGES = pagecache.PageCache()
 
 
 def _shop_id(match: re.Match[str]) -> int | None:

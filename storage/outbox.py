@@ -260,6 +260,9 @@ class Page:
     items: list[DeliveryItem] = field(default_factory=list)
     next_cursor: int = 0
     held: int = 0  # notifications waiting for their group to close (delivered by a later poll)
+    # The same row from pages_sql makes this page at any moment until then (grouping.Plan.until);
+    # None: at any later moment.
+    until: datetime | None = None
 
 
 _SETTINGS = tuple(f for f in Preferences.__slots__ if f not in {"language", "time_zone"})
@@ -449,7 +452,7 @@ def page_of(row: Sequence[Any], *, limit: int, fetch: int, now: datetime) -> Pag
     result = plan(stored, pref=pref, after=after, now=now, limit=limit, page_full=len(stored) >= fetch)
     tz = zone(pref.time_zone)
     items = [_item(group, texts, shops[group.shop_id][1], pref, tz) for group in result.groups]
-    return Page(items=items, next_cursor=result.next_cursor, held=result.held)
+    return Page(items=items, next_cursor=result.next_cursor, held=result.held, until=result.until)
 
 
 def _item(group: Group, texts: Mapping[int, str], shop: ShopView, pref: Preferences, tz: ZoneInfo) -> DeliveryItem:

@@ -21,6 +21,9 @@ Cursor semantics (the bot polls with `after=<cursor>` and acks the `next_cursor`
   same ids, so a redelivered item is recognisable and a person is told once.
 - Outbox ids become visible in id order (storage.outbox.add takes a lock to commit in id
   order), so a later poll never finds a new row below a cursor already handed out.
+
+Time: a plan depends on `now` only through the group windows (is a group's window over?), so
+the same rows and settings give the same plan until the next window to close (`Plan.until`).
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ class Plan:
     groups: list[Group]  # to deliver now, in order
     next_cursor: int
     held: int = 0  # notifications waiting for their group to close
+    # The same rows, settings and limit give this plan at any moment from `now` until then (the
+    # next group window to close: a held group may be ready then); None: at any later moment.
+    until: datetime | None = None
 
 
 def plan(
@@ -75,7 +81,17 @@ def plan(
         # The page ends inside groups that might grow past it; rather than wait for a bigger
         # page, close them as they stand (still consistent: the cursor stops before the rest).
         result = _cut(rows, groups, pref=pref, after=after, now=now, limit=limit, page_full=False)
+    result.until = _next_window_end(groups, pref, now)
     return result
+
+
+def _next_window_end(groups: list[Group], pref: Preferences, now: datetime) -> datetime | None:
+    """The first moment after `now` at which a group's window closes (`_may_grow` reads `now`
+    only against window ends): what the plan is valid until."""
+    if not pref.grouping_enabled:
+        return None
+    window = timedelta(seconds=pref.group_timeout)
+    return min((end for g in groups if (end := g.items[0].created_at + window) > now), default=None)
 
 
 def _units(rows: list[Stored]) -> list[list[Stored]]:

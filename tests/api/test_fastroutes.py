@@ -203,6 +203,72 @@ def test_batch_poll_and_ack_answer_like_the_routes(served: Bot, shops: dict[str,
     assert after["items"] and all(item["id"] > cursor for item in after["items"])  # after the acked cursor
 
 
+def test_batch_pages_kept_answer_like_the_route_until_their_rows_change(
+    served: Bot, shops: dict[str, int], clean_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person's part of a batch poll is kept per worker (api.pagecache) while the row it was
+    made of is the same: asked again, it is not made again and is still the route's; a new
+    outbox row, an ack, a changed setting each make it anew, and the answer is the route's."""
+    api.fastroutes.PAGES.clear()
+    made: list[int] = []
+    real = caller.ManyPages.page
+    monkeypatch.setattr(caller.ManyPages, "page", lambda self, t, now: made.append(t) or real(self, t, now))
+    body = {"telegram_ids": [A, B], "limit": 20}
+
+    def items_of(telegram_id: int) -> list[dict[str, Any]]:
+        polled = both(served, "POST", "/notifications/poll", json=body).json()
+        return {r["telegram_id"]: r["items"] for r in polled["results"]}[telegram_id]
+
+    first = items_of(A)
+    assert sorted(made) == [A, B] and len(first) == 8  # A's shop and W's, grouping off
+    made.clear()
+    assert items_of(A) == first and made == []  # the same rows: both parts kept
+    with session_scope(clean_engine) as session:
+        outbox.add(session, shop_id=shops["a"], drafts=[Draft("new_order", "a:new", "new", {"srid": "anew"})])
+    assert len(items_of(A)) == 9 and made == [A]  # B's shop had nothing new: B's part kept
+    cursor = max(i["id"] for i in items_of(A))
+    made.clear()
+    both(served, "POST", "/notifications/ack", params={"telegram_id": A}, json={"cursor": cursor})
+    assert items_of(A) == [] and made == [A]
+    with session_scope(clean_engine) as session:
+        outbox.add(session, shop_id=shops["w"], drafts=[Draft("buyout", "w:b", "b", {"srid": "wb1"})])
+    assert [i["kind"] for i in items_of(A)] == ["buyout"]
+    with session_scope(clean_engine) as session:
+        person = session.execute(text("SELECT id FROM people WHERE telegram_id = :t"), {"t": A}).scalar_one()
+        update_settings(session, person_id=person, values={"order_buyouts_enabled": False})
+    made.clear()
+    assert items_of(A) == [] and made == [A]
+
+
+def test_a_kept_batch_page_is_made_again_when_a_group_window_closes(
+    served: Bot, shops: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B groups (the defaults: 5 minutes): B's four new orders are held while the window is
+    open, and delivered the moment it has closed, though the rows are the same."""
+    api.fastroutes.PAGES.clear()
+    moment = [datetime.now(UTC)]
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return moment[0]
+
+    monkeypatch.setattr(api.fastroutes, "datetime", Clock)
+
+    def part() -> dict[str, Any]:
+        r = served.post("/notifications/poll", json={"telegram_ids": [B]})
+        assert r.status_code == 200
+        return r.json()["results"][0]
+
+    held = part()
+    assert held["items"] == [] and part() == held  # kept, still held
+    moment[0] += timedelta(seconds=301)
+    ready = part()
+    assert [len(i["ids"]) for i in ready["items"]] == [4] and ready["next_cursor"] > held["next_cursor"]
+    api.fastroutes.PAGES.clear()
+    assert part() == ready  # what it makes afresh at that moment
+
+
 def test_errors_answer_like_the_routes(served: Bot, shops: dict[str, int]) -> None:
     dash, orders = f"/shops/{shops['a']}/dashboard", f"/shops/{shops['a']}/orders"
     cases: list[tuple[int, str, str, dict[str, Any]]] = [

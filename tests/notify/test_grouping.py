@@ -148,3 +148,50 @@ def test_same_cursor_same_items() -> None:
     a = plan(rows, pref=GROUPING, after=0, now=T0 + timedelta(hours=1), limit=3, page_full=False)
     b = plan(rows, pref=GROUPING, after=0, now=T0 + timedelta(hours=2), limit=3, page_full=False)
     assert [g.ids for g in a.groups] == [g.ids for g in b.groups] and a.next_cursor == b.next_cursor
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["new_order", "buyout"]), st.integers(0, 900), st.sampled_from([None, "g1"])),
+        min_size=1,
+        max_size=30,
+    ),
+    st.integers(1, 6),
+    st.integers(0, 600),
+    st.booleans(),
+    st.integers(0, 1500),
+    st.floats(0, 1),
+)
+@settings(max_examples=300)
+def test_a_plan_holds_until_the_next_window_closes(
+    specs: list[tuple[str, int, str | None]], size: int, timeout: int, grouping: bool, early: int, where: float
+) -> None:
+    """`until` is what a cached page may be served until (api.pagecache): the plan at any later
+    moment before it is the same plan; without it, at any later moment at all."""
+    offsets = sorted(s for _, s, _ in specs)
+    rows = [row(i + 1, kind, seconds=offsets[i], basket_id=basket) for i, (kind, _, basket) in enumerate(specs)]
+    pref = Preferences(grouping_enabled=grouping, max_group_size=size, group_timeout=timeout)
+    now = T0 + timedelta(seconds=early)
+
+    def at(moment: datetime) -> tuple[list[list[int]], int, int]:
+        result = plan(rows, pref=pref, after=0, now=moment, limit=3, page_full=len(rows) > 20)
+        return [g.ids for g in result.groups], result.next_cursor, result.held
+
+    first = plan(rows, pref=pref, after=0, now=now, limit=3, page_full=len(rows) > 20)
+    if first.until is None:
+        assert at(now + timedelta(days=30)) == at(now)
+        return
+    assert first.until > now and grouping
+    later = now + (first.until - now) * where
+    assert at(min(later, first.until - timedelta(microseconds=1))) == at(now)
+    # And it is the next change, not a moment picked early for nothing: some window closes then.
+    assert any(r.created_at + timedelta(seconds=timeout) == first.until for r in rows)
+
+
+def test_a_held_group_says_when_its_window_closes() -> None:
+    rows = [row(1), row(2, seconds=10)]
+    held = plan(rows, pref=GROUPING, after=0, now=T0 + timedelta(seconds=20), limit=50, page_full=False)
+    assert held.groups == [] and held.until == T0 + timedelta(seconds=300)
+    ready = plan(rows, pref=GROUPING, after=0, now=held.until, limit=50, page_full=False)
+    assert [g.ids for g in ready.groups] == [[1, 2]] and ready.until is None
+    assert plan(rows, pref=SINGLE, after=0, now=T0, limit=50, page_full=False).until is None
