@@ -28,7 +28,9 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from psycopg import adapt, postgres
 from psycopg.errors import UniqueViolation
+from psycopg.pq import Format
 from psycopg.types.json import set_json_dumps
 from sqlalchemy.orm import Session
 
@@ -95,6 +97,7 @@ def copy_rows(session: Session, *, table: str, columns: Sequence[str], rows: Ite
     int, Decimal, aware datetime, bool; JSON columns take the object itself)."""
     cursor = driver_cursor(session)
     set_json_dumps(_dump_json, context=cursor)
+    cursor.adapters.register_dumper(None, _JsonbCopyDumper)  # for jsonb columns: after the line above
     types = _column_types(cursor, table, columns)
     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(types)
@@ -126,6 +129,17 @@ def stage(session: Session, *, spec: MergeSpec, rows: Sequence[dict[str, Any]]) 
 
 def _dump_json(value: Any) -> bytes:
     return orjson.dumps(value, default=_json_default)
+
+
+class _JsonbCopyDumper(adapt.Dumper):
+    """jsonb in binary COPY (a version byte, then the JSON text) in one Python call a value:
+    psycopg's own dumper takes three (measured: ~1.5 us a row of the raw payload)."""
+
+    format = Format.BINARY
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"\x01" + orjson.dumps(obj, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
@@ -225,7 +239,7 @@ def _insert_if_all_new(
                 session,
                 table=spec.table,
                 columns=("id", "shop_id", *cols),
-                rows=([row_id, shop_id, *(row.get(c) for c in cols)] for row_id, row in pairs),
+                rows=([row_id, shop_id, *map(row.get, cols)] for row_id, row in pairs),
             )
             if spec.children:
                 _copy_children(session, spec.children, shop_id=shop_id, rows=pairs)
@@ -280,7 +294,7 @@ def _copy_children(
         table=children.table,
         columns=(children.parent, *children.shared, *children.columns),
         rows=(
-            [row_id, *shared, *(child.get(c) for c in children.columns)]
+            [row_id, *shared, *map(child.get, children.columns)]
             for row_id, row in rows
             for child in row.get(children.source) or ()
         ),
