@@ -219,8 +219,11 @@ def _insert_if_all_new(
     is (or a concurrent writer stored one first): then the caller merges."""
     cursor = driver_cursor(session)
     keys = list(by_key)
+    # Binary parameters: the keys go as a binary text[] (as text, each is scanned for quoting).
     stored = cursor.execute(
-        f"SELECT EXISTS (SELECT 1 FROM {spec.table} WHERE shop_id = %s AND {spec.key} = ANY(%s))", (shop_id, keys)
+        f"SELECT EXISTS (SELECT 1 FROM {spec.table} WHERE shop_id = %s AND {spec.key} = ANY(%s))",
+        (shop_id, keys),
+        binary=True,
     ).fetchone()[0]
     if stored:
         return None
@@ -228,7 +231,9 @@ def _insert_if_all_new(
     ids = [
         row_id
         for (row_id,) in cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", (spec.table, len(keys))
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s::int)",
+            (spec.table, len(keys)),
+            binary=True,
         )
     ]
     cols = (spec.key, *spec.columns)
