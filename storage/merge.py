@@ -52,7 +52,8 @@ class MergeSpec:
     tracked: tuple[str, ...]
     # Column that orders versions of a row; None: last write wins.
     version: str | None = "source_updated_at"
-    # Column compared to decide "unchanged" (the payload).
+    # Column compared to decide "unchanged" (the payload), as jsonb (json has no equality; the
+    # same document written with its keys in another order is unchanged).
     payload: str = "raw"
     # Rows of another table that belong to each row (an order's lines).
     children: Children | None = None
@@ -97,7 +98,8 @@ def copy_rows(session: Session, *, table: str, columns: Sequence[str], rows: Ite
     int, Decimal, aware datetime, bool; JSON columns take the object itself)."""
     cursor = driver_cursor(session)
     set_json_dumps(_dump_json, context=cursor)
-    cursor.adapters.register_dumper(None, _JsonbCopyDumper)  # for jsonb columns: after the line above
+    for dumper in (_JsonCopyDumper, _JsonbCopyDumper):  # by column type: after the line above
+        cursor.adapters.register_dumper(None, dumper)
     types = _column_types(cursor, table, columns)
     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(types)
@@ -131,9 +133,19 @@ def _dump_json(value: Any) -> bytes:
     return orjson.dumps(value, default=_json_default)
 
 
+class _JsonCopyDumper(adapt.Dumper):
+    """json in binary COPY (the JSON text) in one Python call a value: psycopg's own dumper
+    takes three (measured: ~1.5 us a row of the raw payload)."""
+
+    format = Format.BINARY
+    oid = postgres.types["json"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return orjson.dumps(obj, default=_json_default)
+
+
 class _JsonbCopyDumper(adapt.Dumper):
-    """jsonb in binary COPY (a version byte, then the JSON text) in one Python call a value:
-    psycopg's own dumper takes three (measured: ~1.5 us a row of the raw payload)."""
+    """jsonb in binary COPY: a version byte, then the JSON text."""
 
     format = Format.BINARY
     oid = postgres.types["jsonb"].oid
@@ -174,7 +186,7 @@ def _merge_sql(spec: MergeSpec, stage_table: str) -> str:
 INSERT INTO {t} (shop_id, {key}, {", ".join(cols)})
 SELECT %(shop_id)s, {key}, {", ".join(cols)} FROM {stage_table}
 ON CONFLICT (shop_id, {key}) DO UPDATE SET {touch}{sets}
-WHERE {version_guard}{t}.{spec.payload} IS DISTINCT FROM EXCLUDED.{spec.payload}
+WHERE {version_guard}{t}.{spec.payload}::jsonb IS DISTINCT FROM EXCLUDED.{spec.payload}::jsonb
 RETURNING {key}, id, (xmax = 0)
 """
 

@@ -33,7 +33,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -167,7 +167,10 @@ class Order(Base):
     source_updated_at: Mapped[datetime | None] = mapped_column(TZ)
     cancelled_at: Mapped[datetime | None] = mapped_column(TZ)
     revision: Mapped[str | None] = mapped_column(String(64))
-    raw: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # json, not jsonb: stored as the text we send, not rebuilt into jsonb's tree on every insert
+    # (measured: ~2.7 us of PostgreSQL CPU a WB order, and ~10% less WAL); the few reads of it
+    # (`raw->>'...'`, the API) are rare. The merge compares payloads as jsonb (storage.merge).
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     first_seen_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 

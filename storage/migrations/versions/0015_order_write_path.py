@@ -14,6 +14,9 @@ the orders row with its five indexes and foreign key took 4.3 s, its order line 
   with, in the same transaction (storage.merge). What the key also did, deleting an order's
   lines with the order (and so with its shop), a statement-level trigger does now, once per
   DELETE of orders rather than once per inserted line.
+- `orders.raw` becomes json (0.55 s): stored as the text we send instead of rebuilt into jsonb's
+  tree on every insert, and ~10% less WAL. Its reads are rare (`raw->>'...'`, the API); the merge
+  compares payloads as jsonb, so a document with its keys reordered is still unchanged.
 
 Chained after 0016_order_statuses (the head when this was written): its view reads `orders.raw`,
 so the type change drops and recreates it, as it was.
@@ -62,6 +65,7 @@ def upgrade() -> None:
     op.drop_index("ix_orders_shop_basket", table_name="orders")
     op.drop_index("ix_orders_shop_status_bought", table_name="orders")
     op.drop_constraint("fk_order_lines_order_id_orders", "order_lines", type_="foreignkey")
+    op.execute("ALTER TABLE orders ALTER COLUMN raw TYPE json USING raw::json")
     # Lines whose order is gone cannot exist with the key in place; none are left behind here.
     op.execute(CASCADE_FUNCTION)
     op.execute(CASCADE_TRIGGER)
@@ -70,6 +74,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER order_lines_follow_orders ON orders")
     op.execute("DROP FUNCTION order_lines_follow_orders()")
+    op.execute("ALTER TABLE orders ALTER COLUMN raw TYPE jsonb USING raw::jsonb")
     op.execute("DELETE FROM order_lines l WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = l.order_id)")
     op.create_foreign_key(
         "fk_order_lines_order_id_orders", "order_lines", "orders", ["order_id"], ["id"], ondelete="CASCADE"
