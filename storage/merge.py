@@ -231,23 +231,19 @@ def _insert_if_all_new(
     is (or a concurrent writer stored one first): then the caller merges."""
     cursor = driver_cursor(session)
     keys = list(by_key)
-    # Binary parameters: the keys go as a binary text[] (as text, each is scanned for quoting).
+    # The keys as a binary text[] (%b): as text, each one is scanned for quoting.
     stored = cursor.execute(
-        f"SELECT EXISTS (SELECT 1 FROM {spec.table} WHERE shop_id = %s AND {spec.key} = ANY(%s))",
-        (shop_id, keys),
-        binary=True,
+        f"SELECT EXISTS (SELECT 1 FROM {spec.table} WHERE shop_id = %s AND {spec.key} = ANY(%b))", (shop_id, keys)
     ).fetchone()[0]
     if stored:
         return None
-    # Ids drawn first, so children can be COPYed too (COPY returns nothing).
-    ids = [
-        row_id
-        for (row_id,) in cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s::int)",
-            (spec.table, len(keys)),
-            binary=True,
-        )
-    ]
+    # Ids drawn first, so children can be COPYed too (COPY returns nothing); as one array, not a
+    # row each.
+    ids = cursor.execute(
+        "SELECT array(SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s::int))",
+        (spec.table, len(keys)),
+        binary=True,
+    ).fetchone()[0]
     cols = (spec.key, *spec.columns)
     pairs = list(zip(ids, by_key.values(), strict=True))
     try:
