@@ -196,7 +196,12 @@ def test_lines_go_with_their_order_and_with_their_shop(session: Session) -> None
 def test_a_copied_order_keeps_its_payload_exactly(session: Session) -> None:
     shop = _shop(session)
     row = _order("a")
-    row["raw"] = {**row["raw"], "subject": "Футболка \"X\"", "nested": {"n": [1, 2.5, None, True]}, "amount": Decimal("1.10")}
+    row["raw"] = {
+        **row["raw"],
+        "subject": 'Футболка "X"',
+        "nested": {"n": [1, 2.5, None, True]},
+        "amount": Decimal("1.10"),
+    }
     upsert_orders(session, shop_id=shop, rows=[row])
     stored = session.scalar(select(Order.raw))
     assert stored == {**row["raw"], "amount": "1.10"}  # Decimal as its exact string, as before
