@@ -65,7 +65,7 @@ def upgrade() -> None:
     op.drop_index("ix_orders_shop_basket", table_name="orders")
     op.drop_index("ix_orders_shop_status_bought", table_name="orders")
     op.drop_constraint("fk_order_lines_order_id_orders", "order_lines", type_="foreignkey")
-    op.execute("ALTER TABLE orders ALTER COLUMN raw TYPE json USING raw::json")
+    _retype_raw("json")
     # Lines whose order is gone cannot exist with the key in place; none are left behind here.
     op.execute(CASCADE_FUNCTION)
     op.execute(CASCADE_TRIGGER)
@@ -74,7 +74,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER order_lines_follow_orders ON orders")
     op.execute("DROP FUNCTION order_lines_follow_orders()")
-    op.execute("ALTER TABLE orders ALTER COLUMN raw TYPE jsonb USING raw::jsonb")
+    _retype_raw("jsonb")
     op.execute("DELETE FROM order_lines l WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = l.order_id)")
     op.create_foreign_key(
         "fk_order_lines_order_id_orders", "order_lines", "orders", ["order_id"], ["id"], ondelete="CASCADE"
