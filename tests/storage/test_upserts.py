@@ -177,3 +177,31 @@ def _wait_until_blocked(engine: Engine, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.05)  # polling, bounded by the deadline
     raise AssertionError("the second writer never waited for the first")
+
+
+def test_lines_go_with_their_order_and_with_their_shop(session: Session) -> None:
+    """order_lines has no foreign key to orders (0015: its per-line check cost a tuple lock on
+    the order); a statement trigger deletes the lines of deleted orders, whichever way they go."""
+    kept, gone = _shop(session), _shop(session)
+    upsert_orders(session, shop_id=kept, rows=[_order("a"), _order("b")])
+    upsert_orders(session, shop_id=gone, rows=[_order("c"), _order("d")])
+    session.execute(text("DELETE FROM orders WHERE external_id = 'a'"))
+    session.execute(text("DELETE FROM shops WHERE id = :id"), {"id": gone})  # orders go by their foreign key
+    lines = session.execute(
+        select(Order.external_id, OrderLine.sku).join(Order, Order.id == OrderLine.order_id, isouter=True)
+    ).all()
+    assert lines == [("b", "42")]  # no line of a deleted order is left, none of "b" is lost
+
+
+def test_a_copied_order_keeps_its_payload_exactly(session: Session) -> None:
+    shop = _shop(session)
+    row = _order("a")
+    row["raw"] = {
+        **row["raw"],
+        "subject": 'Футболка "X"',
+        "nested": {"n": [1, 2.5, None, True]},
+        "amount": Decimal("1.10"),
+    }
+    upsert_orders(session, shop_id=shop, rows=[row])
+    stored = session.scalar(select(Order.raw))
+    assert stored == {**row["raw"], "amount": "1.10"}  # Decimal as its exact string, as before
