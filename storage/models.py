@@ -148,6 +148,9 @@ class Order(Base):
         Index("ix_orders_shop_bought", "shop_id", "bought_at"),
         Index("ix_orders_shop_status_bought", "shop_id", "status", "bought_at"),
         Index("ix_orders_shop_basket", "shop_id", "basket_id"),
+        Index(
+            "ix_orders_shop_merged_into", "shop_id", "merged_into", postgresql_where=text("merged_into IS NOT NULL")
+        ),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
@@ -167,6 +170,9 @@ class Order(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(TZ)
     revision: Mapped[str | None] = mapped_column(String(64))
     raw: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # Allegro: the checkout-form id this form was merged into (its purchases paid together with
+    # others under a new form; this id answers 404 since). The row stays as the backup it was.
+    merged_into: Mapped[str | None] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 
@@ -176,6 +182,8 @@ class OrderLine(Base):
     __table_args__ = (
         UniqueConstraint("order_id", "line_key"),
         Index("ix_order_lines_shop_sku", "shop_id", "sku"),
+        # Marketplace line ids only (Allegro lineItem.id): what links a merged form to its parts.
+        Index("ix_order_lines_shop_line", "shop_id", "line_key", postgresql_where=text("length(line_key) >= 16")),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), nullable=False)

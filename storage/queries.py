@@ -28,7 +28,8 @@ from storage.models import (
 )
 
 ZERO = Decimal("0")
-COUNTED = Order.is_cancelled.is_(False)
+# A form merged into a newer one is counted there (its purchases live on under the new form).
+COUNTED = and_(Order.is_cancelled.is_(False), Order.merged_into.is_(None))
 
 
 def zone(name: str | None) -> tzinfo:
@@ -143,6 +144,12 @@ def recent_orders(
         .offset(offset)
     )
     return list(session.scalars(query)), total
+
+
+def merged_parts(session: Session, *, shop_id: int, external_id: str) -> list[str]:
+    """The ids of the forms merged into this one (storage.allegro_merges)."""
+    query = select(Order.external_id).where(Order.shop_id == shop_id, Order.merged_into == external_id)
+    return sorted(session.scalars(query))
 
 
 def order_with_lines(session: Session, *, shop_id: int, order_id: int) -> tuple[Order, list[OrderLine]] | None:
