@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sandbox.allegro.oauth import AllegroAuth, TokenPair
 from sandbox.allegro.merges import Merge
+from sandbox.allegro.oauth import AllegroAuth, TokenPair
 from sandbox.allegro.orders import S_BOUGHT, S_CANCEL_POST, S_CANCEL_PRE, S_PAID, S_RETURN, AllegroOrderModel
 from sandbox.catalog import WB_WAREHOUSES, AllegroOffer, WbProduct, allegro_offers, money, wb_products
 from sandbox.clock import SandboxClock

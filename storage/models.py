@@ -148,9 +148,7 @@ class Order(Base):
         Index("ix_orders_shop_bought", "shop_id", "bought_at"),
         Index("ix_orders_shop_status_bought", "shop_id", "status", "bought_at"),
         Index("ix_orders_shop_basket", "shop_id", "basket_id"),
-        Index(
-            "ix_orders_shop_merged_into", "shop_id", "merged_into", postgresql_where=text("merged_into IS NOT NULL")
-        ),
+        Index("ix_orders_shop_merged_into", "shop_id", "merged_into", postgresql_where=text("merged_into IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)

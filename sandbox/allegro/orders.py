@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sandbox.allegro.merges import Merge, MergePlan
+from sandbox.allegro.returns import customer_return
 from sandbox.catalog import AllegroOffer, money
 from sandbox.hashing import h64, randint, u01, uuid_for
 from sandbox.scenario import ShopSpec, TimeLayout
@@ -392,41 +393,5 @@ class AllegroOrderModel:
         self._id_cache[merge.new_id] = merge.last
         return merge
 
-    # -- customer returns ----------------------------------------------------------
     def customer_return(self, k: int) -> dict[str, Any]:
-        created = self.timeline.change_time(S_RETURN, k)
-        item = self.line_items_at(k, created)[0]
-        buyer = self.buyer(k)
-        return {
-            "id": self.return_id(k),
-            "createdAt": utc_z(created, millis=True),
-            "referenceNumber": f"ZW-{self.shop.index}-{k:08d}",
-            "orderId": self.form_id_at(k, created),
-            "buyer": {"email": buyer["email"], "login": buyer["login"]},
-            "items": [
-                {
-                    "offerId": item["offer"]["id"],
-                    "quantity": 1,
-                    "name": item["offer"]["name"],
-                    "price": item["price"],
-                    "url": f"https://allegro.pl/oferta/{item['offer']['id']}",
-                    "reason": {"type": "DONT_LIKE_IT", "userComment": "Nie pasuje"},
-                }
-            ],
-            "refund": {
-                "bankAccount": {
-                    "owner": f"{buyer['firstName']} {buyer['lastName']}",
-                    "accountNumber": "61109010140000071219812874",
-                    "iban": "PL61109010140000071219812874",
-                    "swift": "WBKPPLPP",
-                }
-            },
-            "parcels": [
-                {
-                    "createdAt": utc_z(created + 3600, millis=True),
-                    "waybill": f"6{k:023d}",
-                    "carrierId": "INPOST",
-                    "sender": {"phoneNumber": buyer["phoneNumber"]},
-                }
-            ],
-        }
+        return customer_return(self, k, self.timeline.change_time(S_RETURN, k))
