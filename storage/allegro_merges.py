@@ -29,19 +29,25 @@ LINE_ID = "length({}.line_key) >= 16"
 
 _LINK_SQL = f"""
 WITH batch AS (
-    SELECT DISTINCT l.line_key FROM orders o JOIN order_lines l ON l.order_id = o.id
+    SELECT l.order_id, l.line_key FROM orders o JOIN order_lines l ON l.order_id = o.id
     WHERE o.shop_id = %(shop)s AND o.external_id = ANY(%(ids)s) AND {LINE_ID.format("l")}
-), related AS (
-    SELECT DISTINCT l.order_id FROM order_lines l
-    WHERE l.shop_id = %(shop)s AND {LINE_ID.format("l")} AND l.line_key IN (SELECT line_key FROM batch)
+), shared AS (
+    -- Other stored forms with one of the batch's line ids: one index probe per line, and
+    -- nothing at all in the usual case (no merge).
+    SELECT DISTINCT b.order_id AS mine, l.order_id AS other
+    FROM batch b JOIN order_lines l
+        ON l.shop_id = %(shop)s AND l.line_key = b.line_key AND {LINE_ID.format("l")} AND l.order_id <> b.order_id
+), candidates AS (
+    SELECT mine AS a, other AS b FROM shared UNION SELECT other, mine FROM shared
 ), sets AS (
-    SELECT r.order_id AS id, array_agg(l.line_key) AS keys, count(*) AS n
-    FROM related r JOIN order_lines l ON l.order_id = r.order_id AND {LINE_ID.format("l")}
-    GROUP BY r.order_id
+    SELECT l.order_id AS id, array_agg(l.line_key) AS keys, count(*) AS n FROM order_lines l
+    WHERE l.order_id IN (SELECT a FROM candidates) AND {LINE_ID.format("l")}
+    GROUP BY l.order_id
 ), pairs AS (
-    SELECT DISTINCT ON (a.id) a.id, b.id AS into_id
-    FROM sets a JOIN sets b ON a.id <> b.id AND a.n < b.n AND a.keys <@ b.keys
-    ORDER BY a.id, b.n DESC, b.id DESC
+    SELECT DISTINCT ON (c.a) c.a AS id, c.b AS into_id
+    FROM candidates c JOIN sets sa ON sa.id = c.a JOIN sets sb ON sb.id = c.b
+    WHERE sa.n < sb.n AND sa.keys <@ sb.keys
+    ORDER BY c.a, sb.n DESC, sb.id DESC
 )
 UPDATE orders o SET merged_into = n.external_id, updated_at = now()
 FROM pairs p JOIN orders n ON n.id = p.into_id
