@@ -135,7 +135,8 @@ class AllegroOrderModel:
         m = self.merged(k, now)
         if m is None or k != m.last:
             return self.line_items(k)
-        return [item for j in m.members for item in self.line_items(j)]
+        # Newest purchase first, as in the merged form quoted in allegro-api issue 9973.
+        return [item for j in reversed(m.members) for item in self.line_items(j)]
 
     def paid_dup(self, k: int) -> bool:
         return self.paid(k) and self._u(k, 3) < 0.04
