@@ -389,6 +389,12 @@ class OrderOut(Model):
     bought_at: datetime | None
     cancelled_at: datetime | None
     updated_at: datetime
+    merged_into: str | None = Field(
+        default=None,
+        description="Allegro: the checkout-form id this form was merged into (the buyer paid it together "
+        "with other purchases; Allegro answers 404 for this id since). The order is kept as it was last seen; "
+        "its purchases are counted under the new form.",
+    )
 
 
 class OrderLineOut(Model):
@@ -406,6 +412,10 @@ class OrderDetailOut(OrderOut):
     first_seen_at: datetime
     lines: list[OrderLineOut]
     raw: dict[str, Any] = Field(description="the order as the marketplace sent it (backed up)")
+    merged_from: list[str] = Field(
+        default_factory=list,
+        description="Allegro: the checkout-form ids merged into this one (their line items live on here)",
+    )
 
 
 class CriticalStockOut(BaseModel):

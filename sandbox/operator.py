@@ -153,6 +153,21 @@ def operator_router() -> APIRouter:
         _world(request).event_retention_s = float(seconds)
         return json_response({"event_retention_s": float(seconds)})
 
+    @r.post("/allegro/merge")
+    async def merge(request: Request) -> Response:
+        """`{"shop", "forms": [id, id, ...]}`: the buyer pays these unpaid forms together now."""
+        w = _world(request)
+        body = await _body(request)
+        shop, forms = body.get("shop"), body.get("forms")
+        if shop not in w.allegro:
+            return _err(404, f"unknown Allegro shop {shop!r}")
+        if not isinstance(forms, list) or not all(isinstance(f, str) for f in forms):
+            return _err(400, "forms: a list of checkout-form ids")
+        try:
+            return json_response(w.merge_allegro(shop, forms))
+        except ValueError as exc:
+            return _err(409, str(exc))
+
     @r.post("/wb/tokens")
     async def wb_token(request: Request) -> Response:
         w = _world(request)

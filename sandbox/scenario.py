@@ -29,6 +29,9 @@ class ShopSpec:
     products: int = 10
     reviews_per_order: float = 0.2  # WB reviews generated per order
     stock_step: float = 1800.0  # seconds between stock movements
+    # Allegro: share of forms that start a group of 2-3 purchases paid together and merged into
+    # a new checkout form (sandbox/allegro/merges.py).
+    allegro_merge_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,8 @@ SCENARIOS: dict[str, Scenario] = {
         (
             _wb("wb1", 1, 300, live=True, products=12, stock_step=900.0),
             _wb("wb2", 2, 120, live=True, products=6, stock_step=1200.0),
-            _al("allegro1", 3, 200, live=True, products=10, stock_step=900.0),
-            _al("allegro2", 4, 80, live=True, products=5, stock_step=1200.0),
+            _al("allegro1", 3, 200, live=True, products=10, stock_step=900.0, allegro_merge_share=0.04),
+            _al("allegro2", 4, 80, live=True, products=5, stock_step=1200.0, allegro_merge_share=0.04),
         ),
     ),
     # Like lively, but busy at real speed (--speed 1): about one WB order a
@@ -83,8 +86,8 @@ SCENARIOS: dict[str, Scenario] = {
         (
             _wb("wb1", 1, 1440, live=True, products=12, reviews_per_order=0.1, stock_step=300.0),
             _wb("wb2", 2, 144, live=True, products=6, stock_step=900.0),
-            _al("allegro1", 3, 720, live=True, products=10, stock_step=300.0),
-            _al("allegro2", 4, 96, live=True, products=5, stock_step=900.0),
+            _al("allegro1", 3, 720, live=True, products=10, stock_step=300.0, allegro_merge_share=0.03),
+            _al("allegro2", 4, 96, live=True, products=5, stock_step=900.0, allegro_merge_share=0.03),
         ),
     ),
     # A busy day's worth of shops with two months of history.
@@ -122,6 +125,7 @@ _SCENARIO_KEYS = {
     "products",
     "low_stock_level",
     "live",
+    "allegro_merges",
     "wb_shops",
     "allegro_shops",
 }
@@ -129,7 +133,8 @@ _SCENARIO_KEYS = {
 
 def load_scenario(text: str) -> Scenario:
     """`name` or `name:key=value,...` (keys: history_days, wb_orders,
-    allegro_orders, products, low_stock_level, live=0|1, wb_shops, allegro_shops)."""
+    allegro_orders, products, low_stock_level, live=0|1, allegro_merges=<share>, wb_shops,
+    allegro_shops)."""
     name, _, overrides = text.partition(":")
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
@@ -157,6 +162,8 @@ def _override(scenario: Scenario, key: str, raw: str) -> Scenario:
             shop = replace(shop, products=int(raw))
         elif key == "live":
             shop = replace(shop, live=raw not in ("0", "false", "no"))
+        elif key == "allegro_merges" and shop.marketplace == "allegro":
+            shop = replace(shop, allegro_merge_share=float(raw))
         shops.append(shop)
     return replace(scenario, shops=tuple(shops))
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sandbox.allegro.merges import Merge
 from sandbox.allegro.oauth import AllegroAuth, TokenPair
 from sandbox.allegro.orders import S_BOUGHT, S_CANCEL_POST, S_CANCEL_PRE, S_PAID, S_RETURN, AllegroOrderModel
 from sandbox.catalog import WB_WAREHOUSES, AllegroOffer, WbProduct, allegro_offers, money, wb_products
@@ -274,8 +275,31 @@ class World:
     def allegro_checkout_forms(self, shop: str) -> dict[str, dict[str, Any]]:
         model, now = self.allegro[shop].orders, self.now()
         return {
-            model.form_id(k): model.checkout_form(k, now)
+            model.form_id_at(k, now): model.checkout_form(k, now)
             for k in range(model.oldest_retained(now), model.visible_count(now))
+            if not model.gone(k, now)
+        }
+
+    def allegro_merges(self, shop: str) -> dict[str, str]:
+        """{old checkout-form id: the id of the form it was merged into}, for merges done by now
+        (365-day window). The old ids answer 404 and are gone from the listing."""
+        model, now = self.allegro[shop].orders, self.now()
+        out: dict[str, str] = {}
+        for k in range(model.oldest_retained(now), model.visible_count(now)):
+            m = model.merged(k, now)
+            if m is not None:
+                out[model.form_id(k)] = m.new_id
+        return out
+
+    def merge_allegro(self, shop: str, form_ids: list[str]) -> dict[str, Any]:
+        """Act as the buyer: pay these unpaid forms together now. Allegro merges them into a new
+        checkout form (READY_FOR_PROCESSING, their line items); the old ids answer 404."""
+        model, now = self.allegro[shop].orders, self.now()
+        merge = model.force_merge(form_ids, now)
+        return {
+            "id": merge.new_id,
+            "merged": [model.form_id(k) for k in merge.members],
+            "at": utc_z(merge.at, millis=True),
         }
 
     def allegro_offers(self, shop: str) -> dict[str, dict[str, Any]]:
@@ -338,6 +362,7 @@ class World:
             "checkoutForms": list(self.allegro_checkout_forms(shop).values()),
             "offers": list(self.allegro_offers(shop).values()),
             "customerReturns": list(self.allegro_customer_returns(shop).values()),
+            "merges": self.allegro_merges(shop),
         }
 
     # -- transitions ----------------------------------------------------------
@@ -382,12 +407,24 @@ class World:
             if tag == S_BOUGHT:
                 out.append((t, "new_order", m.form_id(k), {"buyer": m.buyer_login(k)}))
             elif tag == S_PAID:
-                out.append((t, "payment", m.form_id(k), {}))
+                out.append((t, "payment", m.form_id_at(k, t), {}))
+                merge = m.merged(k, t)
+                if merge is not None:
+                    out.append(self._merge_transition(m, merge))
             elif tag == S_RETURN:
-                out.append((t, "return", m.return_id(k), {"orderId": m.form_id(k)}))
+                out.append((t, "return", m.return_id(k), {"orderId": m.form_id_at(k, t)}))
             else:
-                out.append((t, "cancellation", m.form_id(k), {"paid": tag == S_CANCEL_POST}))
+                out.append((t, "cancellation", m.form_id_at(k, t), {"paid": tag == S_CANCEL_POST}))
+        for merge in m.merges.forced_list:
+            if lo < merge.at <= hi:
+                out.append((merge.at, "payment", merge.new_id, {}))
+                out.append(self._merge_transition(m, merge))
         return out
+
+    @staticmethod
+    def _merge_transition(m: AllegroOrderModel, merge: Merge) -> tuple[int, str, str, dict[str, Any]]:
+        """A merge is no order of its own: its purchases were new_orders, its payment a payment."""
+        return (merge.at, "merge", merge.new_id, {"from": [m.form_id(j) for j in merge.members]})
 
     def _stock_transitions(self, shop: str, lo: float, hi: float) -> list[tuple[int, str, str, dict[str, Any]]]:
         model = self.wb[shop].stock if shop in self.wb else self.allegro[shop].stock

@@ -143,6 +143,7 @@ ORDER_COLUMNS = (
     "bought_at",
     "cancelled_at",
     "updated_at",
+    "merged_into",
 )
 
 
@@ -239,7 +240,7 @@ class Dashboard:
 
 
 def _dashboard_sql() -> str:
-    counted = "o.is_cancelled IS false"
+    counted = "o.is_cancelled IS false AND o.merged_into IS NULL"
     figures = []
     for i in range(RANGES):
         inside = f"o.bought_at >= %(lo{i})s AND o.bought_at < %(hi{i})s AND {counted}"

@@ -149,6 +149,7 @@ class Order(Base):
         # besides the keys: each one is paid for on every stored order, and the basket and status
         # indexes served no query (dropped in 0017_order_write_path).
         Index("ix_orders_shop_recent", "shop_id", text("bought_at DESC NULLS LAST"), text("id DESC")),
+        Index("ix_orders_shop_merged_into", "shop_id", "merged_into", postgresql_where=text("merged_into IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
@@ -171,6 +172,9 @@ class Order(Base):
     # (measured: ~2.7 us of PostgreSQL CPU a WB order, and ~10% less WAL); the few reads of it
     # (`raw->>'...'`, the API) are rare. The merge compares payloads as jsonb (storage.merge).
     raw: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    # Allegro: the checkout-form id this form was merged into (its purchases paid together with
+    # others under a new form; this id answers 404 since). The row stays as the backup it was.
+    merged_into: Mapped[str | None] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 
@@ -180,6 +184,8 @@ class OrderLine(Base):
     __table_args__ = (
         UniqueConstraint("order_id", "line_key"),
         Index("ix_order_lines_shop_sku", "shop_id", "sku"),
+        # Marketplace line ids only (Allegro lineItem.id): what links a merged form to its parts.
+        Index("ix_order_lines_shop_line", "shop_id", "line_key", postgresql_where=text("length(line_key) >= 16")),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     # No foreign key: the one writer of lines (storage.merge) COPYs them with the id of the order

@@ -228,6 +228,7 @@ def sold_in_last_days(
         text(
             "SELECT l.sku, sum(l.quantity)::int FROM order_lines l JOIN orders o ON o.id = l.order_id "
             "WHERE l.shop_id = :shop AND l.sku = ANY(:skus) AND o.bought_at >= :since AND NOT o.is_cancelled "
+            "AND o.merged_into IS NULL "
             "GROUP BY l.sku"
         ),
         {"shop": shop_id, "skus": list(skus), "since": now - timedelta(days=days)},
@@ -292,8 +293,12 @@ SELECT p.id AS person_id, cur.after, p.language, p.time_zone, {", ".join(f"s.{c}
                 FROM shops sh WHERE sh.id = m.shop_id)))
      FROM memberships m WHERE m.person_id = p.id)::text AS shops,
     (SELECT json_agg(json_build_array(x.id, x.shop_id, x.kind, x.payload::text, x.created_at,
-                x.payload->>'bought_key' IS NOT NULL AND EXISTS (
-                    SELECT 1 FROM notifications b WHERE b.dedupe_key = x.payload->>'bought_key'))
+                x.payload->>'bought_key' IS NOT NULL AND (EXISTS (
+                    SELECT 1 FROM notifications b WHERE b.dedupe_key = x.payload->>'bought_key')
+                    -- A merged form's purchases: announced as `bought` under their own forms.
+                    OR x.payload ? 'bought_keys' AND EXISTS (
+                        SELECT 1 FROM notifications b WHERE b.dedupe_key = ANY(
+                            ARRAY(SELECT jsonb_array_elements_text(x.payload->'bought_keys'))))))
             ORDER BY x.id)
      FROM (
         SELECT n.id, n.shop_id, n.kind, n.payload, n.created_at

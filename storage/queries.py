@@ -33,7 +33,8 @@ ZERO = Decimal("0")
 # statistics list them; `orders` alone does not know. Every figure and list reads this view.
 ORDER_STATUSES = table("order_statuses", *(column(c.name) for c in Order.__table__.columns))
 _O = ORDER_STATUSES.c
-COUNTED = _O.is_cancelled.is_(False)
+# A form merged into a newer one is counted there (its purchases live on under the new form).
+COUNTED = and_(_O.is_cancelled.is_(False), _O.merged_into.is_(None))
 
 
 def zone(name: str | None) -> tzinfo:
@@ -149,6 +150,12 @@ def recent_orders(
         .offset(offset)
     )
     return list(session.execute(query)), total
+
+
+def merged_parts(session: Session, *, shop_id: int, external_id: str) -> list[str]:
+    """The ids of the forms merged into this one (storage.allegro_merges)."""
+    query = select(Order.external_id).where(Order.shop_id == shop_id, Order.merged_into == external_id)
+    return sorted(session.scalars(query))
 
 
 def order_with_lines(session: Session, *, shop_id: int, order_id: int) -> tuple[Any, list[OrderLine]] | None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from storage import history, upserts
+from storage import allegro_merges, history, upserts
 from storage import stock as stock_store
 from storage.history import FIRST_SYNC, HistoryProgress
 from storage.sync_state import RunCounts, set_cursor
@@ -73,12 +73,26 @@ def _write_orders(
     if events:
         upserts.insert_allegro_events(session, shop_id=ctx.shop.id, rows=[normalize.allegro_event(e) for e in events])
     result = upserts.upsert_orders(session, shop_id=ctx.shop.id, rows=[normalize.allegro_order(f) for f in forms])
+    _link_merges(session, ctx, result)
     notify_changes(session, ctx=ctx, stream="allegro_orders", result=result)
     if cursor is not None:
         set_cursor(session, shop_id=ctx.shop.id, stream=EVENTS_STREAM, value=cursor)
     if read is not None:
         history.advance_read(session, shop_id=ctx.shop.id, name=read[0], done_until=read[1])
     return result
+
+
+def _link_merges(session: Session, ctx: SyncContext, result: Any) -> None:
+    """Forms merged into a newer one (their line items live on under it) are linked to it, and
+    the rules see the links: a merged form's purchases were announced under their own forms."""
+    if not result.ids:
+        return
+    made = allegro_merges.link(session, shop_id=ctx.shop.id, external_ids=list(result.ids))
+    if made:
+        ctx.log.info("shop %s: %d checkout form(s) merged into a newer one, kept and linked", ctx.shop.name, len(made))
+    if result.changes and not ctx.silent:
+        links = allegro_merges.links_of(session, shop_id=ctx.shop.id, external_ids=[c.key for c in result.changes])
+        result.changes = allegro_merges.annotate(result.changes, links)
 
 
 async def _listing(ctx: SyncContext, counts: RunCounts, since: datetime, until: datetime, by: str) -> None:
@@ -136,7 +150,8 @@ async def _journal(ctx: SyncContext, counts: RunCounts, cursor: dict[str, Any]) 
         counts.requests += len(ids)
         if batch.missing:
             ctx.log.info(
-                "shop %s: %d order(s) no longer readable (merged or older than 365 days)",
+                "shop %s: %d order(s) no longer readable (merged into a new form, linked when it is read; "
+                "or older than 365 days)",
                 ctx.shop.name,
                 len(batch.missing),
             )

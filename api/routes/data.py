@@ -104,6 +104,7 @@ def order(session: SessionDep, found: MemberShopDep, order_id: Annotated[int, Pa
         first_seen_at=row.first_seen_at,
         lines=[OrderLineOut.model_validate(line) for line in lines],
         raw=row.raw,
+        merged_from=queries.merged_parts(session, shop_id=found.shop.id, external_id=row.external_id),
     )
 
 

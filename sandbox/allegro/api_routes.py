@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from sandbox.allegro.oauth import OAuthError, TokenPair
-from sandbox.allegro.orders import EVENT_TYPES, S_RETURN, AllegroOrderModel
+from sandbox.allegro.orders import EVENT_TYPES, S_MERGED, S_RETURN, AllegroOrderModel
 from sandbox.ratelimit import ALLEGRO_BLOCK_SECONDS, ALLEGRO_RATE
 from sandbox.responses import ALLEGRO_BETA, ALLEGRO_PUBLIC, allegro_error, json_response, oauth_error
 from sandbox.stock import StockMove
@@ -34,7 +34,7 @@ MAX_LIFE = 3 * 86400  # the last state change of a form (PICKED_UP) is 3 days af
 TYPE_STAGES = {
     "BOUGHT": {0},
     "FILLED_IN": {1},
-    "READY_FOR_PROCESSING": {2, 3},
+    "READY_FOR_PROCESSING": {2, 3, S_MERGED},
     "BUYER_CANCELLED": {4, 6},
     "AUTO_CANCELLED": {4},
     "FULFILLMENT_STATUS_CHANGED": {5, 7, 8},
@@ -145,7 +145,14 @@ def api_router() -> APIRouter:
             return g.invalid(Invalid("checkoutFormId", "checkoutFormId must be a UUID"))
         m = g.shop.orders
         k = m.index_of(form_id, g.now)
-        if k is None or k < m.oldest_retained(g.now) or m.appear(k) > g.now:
+        # A merged form's old id is gone (404), and its new id exists only from the merge on.
+        if (
+            k is None
+            or k < m.oldest_retained(g.now)
+            or m.appear(k) > g.now
+            or m.gone(k, g.now)
+            or m.form_id_at(k, g.now) != form_id
+        ):
             return allegro_error(404, "NOT_FOUND", f"Checkout form {form_id} not found", headers=g.headers)
         return g.ok(m.checkout_form(k, g.now))
 
@@ -230,7 +237,11 @@ def _list_forms(g: Ctx, request: Request) -> dict[str, Any]:
         statuses or fulfillment or updated[0] is not None or updated[1] is not None or sort.endswith("updatedAt")
     )
 
+    merges = m.merges.active
+
     def matches(k: int) -> bool:
+        if merges and m.gone(k, now):
+            return False  # merged into another form: only the new one is listed
         if login is not None and m.buyer_login(k) != login:
             return False
         if not needs_state:
@@ -250,7 +261,7 @@ def _list_forms(g: Ctx, request: Request) -> dict[str, Any]:
         page = ordered[offset : offset + limit]
     else:
         seq = ks if sort == "lineItems.boughtAt" else reversed(ks)
-        if login is None and not needs_state:
+        if login is None and not needs_state and not merges:
             total, page = len(ks), _slice_range(ks, sort, offset, limit)
         else:
             matched = [k for k in seq if matches(k)]
@@ -299,7 +310,7 @@ def _events_page(g: Ctx, request: Request) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     ctx = request.scope.get("sandbox_ctx", {})
     n = ctx.get("request_no", 0)
-    for at in m.timeline.changes_between(oldest, g.now, after=cursor, tags=tags if tags is not None else set(range(9))):
+    for at in m.events_after(cursor, oldest, g.now, tags):
         if types and m.event_type(at[1], at[2]) not in types:
             continue
         event = m.event(at, g.shop.seller_id)

@@ -7,7 +7,8 @@ cancelled before payment (+30 min; half BUYER_CANCELLED, half
 AUTO_CANCELLED), 3 % after payment (+3 h, BUYER_CANCELLED, fulfilment
 CANCELLED). 4 % get a second READY_FOR_PROCESSING event (+11 min, a real
 duplicate with its own id). 5 % of picked-up orders become customer returns
-(+5 days; the order itself does not change).
+(+5 days; the order itself does not change). Some purchases are paid together and merged into
+a new checkout form (see merges.py): the old forms then answer 404 and leave the listing.
 
 Event ids encode (time, stage, k) as `time * 10**10 + stage * 10**8 + k`:
 numeric strings that grow in insertion order, decodable into a cursor.
@@ -17,9 +18,12 @@ shuffled relative to ids, as on the real journal.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from sandbox.allegro.merges import Merge, MergePlan
+from sandbox.allegro.returns import customer_return
 from sandbox.catalog import AllegroOffer, money
 from sandbox.hashing import h64, randint, u01, uuid_for
 from sandbox.scenario import ShopSpec, TimeLayout
@@ -28,6 +32,9 @@ from sandbox.timefmt import utc_z
 
 S_BOUGHT, S_FILLED, S_PAID, S_PAID_DUP, S_CANCEL_PRE = 0, 1, 2, 3, 4
 S_PROCESSING, S_CANCEL_POST, S_SENT, S_PICKED, S_RETURN = 5, 6, 7, 8, 9
+# A forced (operator) merge's READY_FOR_PROCESSING: not a timeline stage (it is not a constant
+# delay after a purchase), merged into the journal from MergePlan.forced_list.
+S_MERGED = 10
 EVENT_STAGES = frozenset(range(0, 9))
 RETURN_DELAY = 5 * 86400
 ORDER_RETENTION = 365 * 86400
@@ -61,16 +68,23 @@ class AllegroOrderModel:
             self.appear,
             [
                 Change(S_BOUGHT, "form", 0, lambda k: True),
-                Change(S_FILLED, "form", 120, lambda k: True),
-                Change(S_PAID, "form", 600, self.paid),
-                Change(S_PAID_DUP, "dup", 660, self.paid_dup),
+                Change(S_FILLED, "form", 120, self._when(S_FILLED, lambda k: True)),
+                Change(S_PAID, "form", 600, self._when(S_PAID, self.paid)),
+                Change(S_PAID_DUP, "dup", 660, self._when(S_PAID_DUP, self.paid_dup)),
                 Change(S_CANCEL_PRE, "form", 1800, self.cancel_pre),
-                Change(S_PROCESSING, "form", 7200, self.paid),
-                Change(S_CANCEL_POST, "form", 3 * 3600, self.cancel_post),
-                Change(S_SENT, "form", 86400, self.shipped),
-                Change(S_PICKED, "form", 3 * 86400, self.shipped),
-                Change(S_RETURN, "return", RETURN_DELAY, self.returned),
+                Change(S_PROCESSING, "form", 7200, self._when(S_PROCESSING, self.paid)),
+                Change(S_CANCEL_POST, "form", 3 * 3600, self._when(S_CANCEL_POST, self.cancel_post)),
+                Change(S_SENT, "form", 86400, self._when(S_SENT, self.shipped)),
+                Change(S_PICKED, "form", 3 * 86400, self._when(S_PICKED, self.shipped)),
+                Change(S_RETURN, "return", RETURN_DELAY, self._when(S_RETURN, self.returned)),
             ],
+        )
+        self.merges = MergePlan(
+            seed,
+            self.stream,
+            shop.allegro_merge_share,
+            self.timeline.in_range,
+            lambda last: self.timeline.change_time(S_PAID, last),
         )
 
     # -- per-form facts -------------------------------------------------------
@@ -81,10 +95,48 @@ class AllegroOrderModel:
         return self.layout.start + int((k + 0.9 * self._u(k, 1)) * self.layout.step)
 
     def cancel_pre(self, k: int) -> bool:
-        return self._u(k, 2) < 0.06
+        # A merged purchase is paid (together with the others), never cancelled unpaid.
+        return self._u(k, 2) < 0.06 and self.merges.of(k) is None
 
     def paid(self, k: int) -> bool:
-        return not self.cancel_pre(k)
+        return not self.cancel_pre(k) and not self.absorbed(k)
+
+    # -- merges (merges.py) ---------------------------------------------------
+    def _when(self, tag: int, applies: Callable[[int], bool]) -> Callable[[int], bool]:
+        return lambda k: applies(k) and self._alive(k, tag)
+
+    def _alive(self, k: int, tag: int) -> bool:
+        """Whether a change of a merged form still happens: before the merge all do; after it
+        only the new form's (the last member's, minus FILLED_IN and a payment of its own)."""
+        m = self.merges.of(k)
+        if m is None or self.timeline.change_time(tag, k) <= m.at:
+            return True
+        return k == m.last and tag not in (S_FILLED, S_PAID)
+
+    def absorbed(self, k: int) -> bool:
+        """Merged into a form carried on by another index (gone after the merge)."""
+        m = self.merges.of(k)
+        return m is not None and k != m.last
+
+    def merged(self, k: int, now: float) -> Merge | None:
+        m = self.merges.of(k)
+        return m if m is not None and now >= m.at else None
+
+    def gone(self, k: int, now: float) -> bool:
+        m = self.merged(k, now)
+        return m is not None and k != m.last
+
+    def form_id_at(self, k: int, now: float) -> str:
+        """The id form k is known by at `now`: the new form's id once the last member of a merge."""
+        m = self.merged(k, now)
+        return m.new_id if m is not None and k == m.last else self.form_id(k)
+
+    def line_items_at(self, k: int, now: float) -> list[dict[str, Any]]:
+        m = self.merged(k, now)
+        if m is None or k != m.last:
+            return self.line_items(k)
+        # Newest purchase first, as in the merged form quoted in allegro-api issue 9973.
+        return [item for j in reversed(m.members) for item in self.line_items(j)]
 
     def paid_dup(self, k: int) -> bool:
         return self.paid(k) and self._u(k, 3) < 0.04
@@ -105,7 +157,9 @@ class AllegroOrderModel:
         return uuid_for(self.seed, self.stream, k, 7)
 
     def buyer_index(self, k: int) -> int:
-        return h64(self.seed, self.stream, k, 8) % self.buyers
+        # The purchases of a natural merge are one buyer's (its first form's).
+        m = self.merges.natural(k)
+        return h64(self.seed, self.stream, m.members[0] if m else k, 8) % self.buyers
 
     def buyer_login(self, k: int) -> str:
         return f"kupujacy_{self.shop.index}_{self.buyer_index(k)}"
@@ -123,6 +177,9 @@ class AllegroOrderModel:
         if form_id not in self._id_cache and self._id_scanned < end:
             for k in range(self._id_scanned, end):
                 self._id_cache[self.form_id(k)] = k
+                m = self.merges.natural(k)
+                if m is not None and k == m.last:
+                    self._id_cache[m.new_id] = k
             self._id_scanned = end
         return self._id_cache.get(form_id)
 
@@ -130,15 +187,27 @@ class AllegroOrderModel:
     def stages(self, k: int, now: float) -> list[int]:
         return [c.tag for c in self.timeline.applied("form", k, now)]
 
+    def _timed(self, k: int, now: float) -> list[tuple[int, int]]:
+        """(time, stage) of the form's changes by `now`, oldest first; a forced merge's payment
+        is the stage S_MERGED at the merge."""
+        out = [(self.timeline.change_time(s, k), s) for s in self.stages(k, now)]
+        m = self.merged(k, now)
+        if m is not None and m.forced and k == m.last:
+            out.append((m.at, S_MERGED))
+        return sorted(out)
+
+    def paid_at(self, k: int, now: float) -> int | None:
+        return next((t for t, s in self._timed(k, now) if s in (S_PAID, S_MERGED)), None)
+
     def state(self, k: int, now: float) -> tuple[str, str, int, str]:
         """(status, fulfillment status, updatedAt, revision) at `now`."""
-        stages = self.stages(k, now)
+        timed = self._timed(k, now)
         status = "BOUGHT"
         fulfillment = "NEW"
-        for s in stages:
+        for _t, s in timed:
             if s == S_FILLED:
                 status = "FILLED_IN"
-            elif s == S_PAID:
+            elif s in (S_PAID, S_MERGED):
                 status = "READY_FOR_PROCESSING"
             elif s in (S_CANCEL_PRE, S_CANCEL_POST):
                 status = "CANCELLED"
@@ -149,8 +218,7 @@ class AllegroOrderModel:
                 fulfillment = "SENT"
             elif s == S_PICKED:
                 fulfillment = "PICKED_UP"
-        last = stages[-1]
-        updated = self.timeline.change_time(last, k)
+        updated, last = timed[-1]
         revision = f"{h64(self.seed, self.stream, k, 100 + last) % 16**8:08x}"
         return status, fulfillment, updated, revision
 
@@ -171,8 +239,8 @@ class AllegroOrderModel:
             )
         return out
 
-    def total(self, k: int) -> int:
-        items = self.line_items(k)
+    def total(self, k: int, now: float) -> int:
+        items = self.line_items_at(k, now)
         goods = sum(int(round(float(i["price"]["amount"]) * 100)) * i["quantity"] for i in items)
         return goods + 999
 
@@ -195,15 +263,15 @@ class AllegroOrderModel:
     def checkout_form(self, k: int, now: float) -> dict[str, Any]:
         status, fulfillment, updated, revision = self.state(k, now)
         buyer = self.buyer(k)
-        total = self.total(k)
-        paid = S_PAID in self.stages(k, now)
+        total = self.total(k, now)
+        paid_at = self.paid_at(k, now)
         payment: dict[str, Any] = {"id": uuid_for(self.seed, self.stream, k, 60), "type": "ONLINE", "provider": "P24"}
-        if paid:
-            payment["finishedAt"] = utc_z(self.timeline.change_time(S_PAID, k), millis=True)
+        if paid_at is not None:
+            payment["finishedAt"] = utc_z(paid_at, millis=True)
             payment["paidAmount"] = money(total)
         method = _DELIVERY[k % len(_DELIVERY)]
         form: dict[str, Any] = {
-            "id": self.form_id(k),
+            "id": self.form_id_at(k, now),
             "messageToSeller": "Proszę o szybką wysyłkę" if self._u(k, 11) < 0.2 else "",
             "buyer": buyer,
             "payment": payment,
@@ -227,7 +295,7 @@ class AllegroOrderModel:
                 "calculatedNumberOfPackages": 1,
             },
             "invoice": {"required": False},
-            "lineItems": self.line_items(k),
+            "lineItems": self.line_items_at(k, now),
             "surcharges": [],
             "summary": {"totalToPay": money(total)},
             "updatedAt": utc_z(updated, millis=True),
@@ -257,7 +325,7 @@ class AllegroOrderModel:
             return "BOUGHT"
         if stage == S_FILLED:
             return "FILLED_IN"
-        if stage in (S_PAID, S_PAID_DUP):
+        if stage in (S_PAID, S_PAID_DUP, S_MERGED):
             return "READY_FOR_PROCESSING"
         if stage == S_CANCEL_PRE:
             return "AUTO_CANCELLED" if self._u(k, 14) < 0.5 else "BUYER_CANCELLED"
@@ -278,13 +346,24 @@ class AllegroOrderModel:
             "order": {
                 "seller": {"id": seller_id},
                 "buyer": {key: buyer[key] for key in ("id", "email", "login", "guest")},
-                "lineItems": self.line_items(k),
-                "checkoutForm": {"id": self.form_id(k), "revision": revision},
+                "lineItems": self.line_items_at(k, t),
+                "checkoutForm": {"id": self.form_id_at(k, t), "revision": revision},
             },
         }
 
-    def events_after(self, cursor: ChangeAt | None, oldest: float, now: float) -> Iterator[ChangeAt]:
-        return self.timeline.changes_between(oldest, now, after=cursor, tags=set(EVENT_STAGES))
+    def events_after(
+        self, cursor: ChangeAt | None, oldest: float, now: float, tags: set[int] | None = None
+    ) -> Iterator[ChangeAt]:
+        stages = set(EVENT_STAGES) if tags is None else tags & EVENT_STAGES
+        timeline = self.timeline.changes_between(oldest, now, after=cursor, tags=stages)
+        if tags is not None and S_MERGED not in tags or not self.merges.forced_list:
+            return timeline
+        forced = (
+            at
+            for at in ((m.at, S_MERGED, m.last) for m in self.merges.forced_list)
+            if oldest <= at[0] <= now and (cursor is None or at > cursor)
+        )
+        return heapq.merge(timeline, sorted(forced))
 
     def latest_event(self, now: float) -> ChangeAt | None:
         best: ChangeAt | None = None
@@ -293,43 +372,27 @@ class AllegroOrderModel:
             if k is not None:
                 at = (self.timeline.change_time(stage, k), stage, k)
                 best = at if best is None or at > best else best
+        for m in self.merges.forced_list:
+            at = (m.at, S_MERGED, m.last)
+            best = at if at[0] <= now and (best is None or at > best) else best
         return best
 
-    # -- customer returns ----------------------------------------------------------
+    def force_merge(self, form_ids: list[str], now: float) -> Merge:
+        """Merge these forms now, as a buyer paying them together (the operator API). Each must
+        be readable and still unpaid and uncancelled (BOUGHT or FILLED_IN), outside any merge."""
+        ks = []
+        for form_id in dict.fromkeys(form_ids):
+            k = self.index_of(form_id, now)
+            if k is None or self.appear(k) > now or self.form_id_at(k, now) != form_id or self.gone(k, now):
+                raise ValueError(f"checkout form {form_id} is not readable now")
+            if self.merges.of(k) is not None or self.state(k, now)[0] not in ("BOUGHT", "FILLED_IN"):
+                raise ValueError(f"checkout form {form_id} is paid, cancelled or merged already")
+            ks.append(k)
+        if len(ks) < 2:
+            raise ValueError("a merge takes at least two checkout forms")
+        merge = self.merges.add_forced(tuple(sorted(ks)), int(now))
+        self._id_cache[merge.new_id] = merge.last
+        return merge
+
     def customer_return(self, k: int) -> dict[str, Any]:
-        created = self.timeline.change_time(S_RETURN, k)
-        item = self.line_items(k)[0]
-        buyer = self.buyer(k)
-        return {
-            "id": self.return_id(k),
-            "createdAt": utc_z(created, millis=True),
-            "referenceNumber": f"ZW-{self.shop.index}-{k:08d}",
-            "orderId": self.form_id(k),
-            "buyer": {"email": buyer["email"], "login": buyer["login"]},
-            "items": [
-                {
-                    "offerId": item["offer"]["id"],
-                    "quantity": 1,
-                    "name": item["offer"]["name"],
-                    "price": item["price"],
-                    "url": f"https://allegro.pl/oferta/{item['offer']['id']}",
-                    "reason": {"type": "DONT_LIKE_IT", "userComment": "Nie pasuje"},
-                }
-            ],
-            "refund": {
-                "bankAccount": {
-                    "owner": f"{buyer['firstName']} {buyer['lastName']}",
-                    "accountNumber": "61109010140000071219812874",
-                    "iban": "PL61109010140000071219812874",
-                    "swift": "WBKPPLPP",
-                }
-            },
-            "parcels": [
-                {
-                    "createdAt": utc_z(created + 3600, millis=True),
-                    "waybill": f"6{k:023d}",
-                    "carrierId": "INPOST",
-                    "sender": {"phoneNumber": buyer["phoneNumber"]},
-                }
-            ],
-        }
+        return customer_return(self, k, self.timeline.change_time(S_RETURN, k))

@@ -196,17 +196,31 @@ def _paid_at(row: Mapping[str, Any]) -> datetime | None:
 def _allegro_order(shop: ShopContext, change: RowChange, now: datetime, catalog: Catalog | None) -> list[Draft]:
     """Two possible new_order stages: `bought` (first seen unpaid) and `paid` (first seen paid, or
     paid later). Delivery gives a person exactly one of them (see delivery.wants). Each stage, and
-    a cancellation, notifies when it happened after notify-from, however old the order is."""
+    a cancellation, notifies when it happened after notify-from, however old the order is.
+
+    Merges (storage.allegro_merges): a form merged into a newer one says nothing more (the new
+    form speaks for its purchases: no cancellation for an id that just went away). A merged form's
+    purchases were each announced as `bought` under their own forms: it has no `bought` stage of
+    its own, and its `paid` names their `bought` keys, so a person who had those gets no second
+    message; if one of them was already paid, the purchases were announced to everyone."""
     new, old = change.new, change.old
+    if new.get("merged_into"):
+        return []
+    parts = new.get("merged_from") or ()
     cancelled = _allegro_cancelled(new)
     paid_now = _allegro_paid(new) and not cancelled
     out: list[Draft] = []
     payload = _order_payload(change, catalog)
+    if parts:
+        payload["merged_from"] = [p["id"] for p in parts]
+    announced = any(p.get("paid") for p in parts)
     bought_key = dedupe_key(shop.id, Kind.new_order.value, change.key, "bought")
-    if old is None and not paid_now and _after(shop, new.get("bought_at")):
+    if old is None and not paid_now and not parts and _after(shop, new.get("bought_at")):
         out.append(_draft(shop, Kind.new_order, change.key, "bought", {**payload, "stage": "bought"}))
-    elif paid_now and not _allegro_paid(old) and _after(shop, _paid_at(new)):
-        stage = {**payload, "stage": "paid", "bought_key": bought_key}
+    elif paid_now and not _allegro_paid(old) and not announced and _after(shop, _paid_at(new)):
+        stage: dict[str, Any] = {**payload, "stage": "paid", "bought_key": bought_key}
+        if parts:
+            stage["bought_keys"] = [dedupe_key(shop.id, Kind.new_order.value, p["id"], "bought") for p in parts]
         out.append(_draft(shop, Kind.new_order, change.key, "paid", stage))
     cancelled_at = _time(new.get("cancelled_at")) or _time(new.get("source_updated_at"))
     if cancelled and not _allegro_cancelled(old) and _after(shop, cancelled_at):

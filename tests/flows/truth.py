@@ -50,9 +50,24 @@ def assert_wb_matches(engine: Engine, world: World, shop: str, shop_id: int) -> 
     assert stored_stock(engine, shop_id) == wb_stock_truth(world, shop)
 
 
+def merged_into(engine: Engine, shop_id: int) -> dict[str, str | None]:
+    with Session(engine) as s:
+        rows = s.execute(select(Order.external_id, Order.merged_into).where(Order.shop_id == shop_id))
+        return dict(rows.all())
+
+
 def assert_allegro_matches(engine: Engine, world: World, shop: str, shop_id: int) -> None:
+    """Every form Allegro shows is stored at its latest state; the only others stored are forms
+    merged into a newer one (Allegro answers 404 for them), kept and linked to it."""
     orders, truth = stored_orders(engine, shop_id), world.allegro_checkout_forms(shop)
-    assert sorted(orders) == sorted(truth), "Allegro orders missing or extra"
+    merges, links = world.allegro_merges(shop), merged_into(engine, shop_id)
+    assert set(truth) <= set(orders), "Allegro orders missing"
+    extra = set(orders) - set(truth)
+    assert extra <= set(merges), f"Allegro orders extra: {sorted(extra - set(merges))[:3]}"
+    unlinked = {k for k in extra if links[k] != merges[k]}
+    assert not unlinked, f"merged Allegro orders not linked to their new form: {sorted(unlinked)[:3]}"
+    assert not any(links[k] for k in truth), "a live Allegro order marked as merged"
+    assert all(orders[k].get("id") == k and orders[k].get("lineItems") for k in extra), "a merged backup blanked"
     stale = [k for k in truth if orders[k] != truth[k]]
     assert not stale, f"{len(stale)} Allegro order(s) not at their latest state, e.g. {stale[:3]}"
     stock = {sku: q for (sku, _size, _wh), q in stored_stock(engine, shop_id).items()}

@@ -105,10 +105,20 @@ async def run_day(
     return shops
 
 
+def merged_unseen(world: World, name: str, want: Counter, got: Counter) -> None:
+    """An Allegro purchase merged into a new form before any sync read it under its own id (it
+    answers 404 by then) is announced once, under the new form: drop its own new_order."""
+    merges = world.allegro_merges(name) if name in world.allegro else {}
+    for old, new in merges.items():
+        if want[("new_order", old)] and not got[("new_order", old)] and got[("new_order", new)]:
+            del want[("new_order", old)]
+
+
 def assert_exact(engine: Engine, world: World, shops: dict[str, int]) -> None:
     for name, shop_id in shops.items():
         want = expected(world, name, notify_from(engine, shop_id), world.now_dt())
         got = stored(engine, shop_id)
+        merged_unseen(world, name, want, got)
         missing, extra = want - got, got - want
         assert not missing and not extra, f"{name}: missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
         assert all(n == 1 for n in got.values())

@@ -317,3 +317,34 @@ def test_same_batch_twice_gives_identical_keys() -> None:
     assert kinds(rules.for_orders(WB, changes, now=NOW)) == kinds(
         rules.for_orders(WB, changes, now=NOW + timedelta(minutes=3))
     )
+
+
+# -- Allegro merges (storage.allegro_merges annotates the changes) ----------------------------
+
+
+def test_allegro_merged_form_is_paid_once_naming_its_parts_bought_keys() -> None:
+    parts = [{"id": "f1", "paid": False}, {"id": "f2", "paid": False}]
+    merged = {**allegro_order("m1", "READY_FOR_PROCESSING"), "merged_from": parts}
+    drafts = rules.for_orders(ALLEGRO, [first_seen("m1", merged)], now=NOW)
+    assert kinds(drafts) == [("new_order", "8:new_order:m1:paid")]
+    payload = drafts[0].payload
+    assert payload["bought_keys"] == ["8:new_order:f1:bought", "8:new_order:f2:bought"]
+    assert payload["merged_from"] == ["f1", "f2"]
+
+
+def test_allegro_merged_form_seen_unpaid_has_no_bought_stage_of_its_own() -> None:
+    merged = {**allegro_order("m1", "BOUGHT"), "merged_from": [{"id": "f1", "paid": False}]}
+    assert rules.for_orders(ALLEGRO, [first_seen("m1", merged)], now=NOW) == []
+
+
+def test_allegro_merged_form_of_an_already_paid_part_announces_nothing_new() -> None:
+    parts = [{"id": "f1", "paid": True}, {"id": "f2", "paid": False}]
+    merged = {**allegro_order("m1", "READY_FOR_PROCESSING"), "merged_from": parts}
+    assert rules.for_orders(ALLEGRO, [first_seen("m1", merged)], now=NOW) == []
+
+
+def test_allegro_form_merged_away_says_nothing_not_even_a_cancellation() -> None:
+    old = allegro_order("f1", "FILLED_IN")
+    gone = {**allegro_order("f1", "CANCELLED"), "merged_into": "m1"}
+    assert rules.for_orders(ALLEGRO, [first_seen("f1", {**old, "merged_into": "m1"})], now=NOW) == []
+    assert rules.for_orders(ALLEGRO, [changed("f1", old, gone)], now=NOW) == []
