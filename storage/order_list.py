@@ -39,7 +39,7 @@ ORDER_COLUMNS = (
     "in_statistics",
 )
 NEWEST_FIRST = "bought_at DESC NULLS LAST, id DESC"
-_STORED = ", ".join(f"o.{c}" for c in ORDER_COLUMNS[:-1]) + ", true"
+_STORED = ", ".join(f"o.{c}" for c in ORDER_COLUMNS[:-1]) + ", true AS in_statistics"
 _FEED_ONLY = ", ".join(f"o.{c}" for c in ORDER_COLUMNS)
 
 
