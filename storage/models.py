@@ -257,6 +257,7 @@ class WbFeedOrder(Base):
     the 90-day history; this table is the fast signal (one row per unit, its newest status)."""
 
     __tablename__ = "wb_feed_orders"
+    # Ids from 2^50 (0019_order_list): a feed-only unit shows in the order list under its id.
     __table_args__ = (
         UniqueConstraint("shop_id", "srid"),
         CheckConstraint("status IN ('created', 'buyout', 'cancel', 'return', 'returnDefective')", name="status"),
@@ -269,7 +270,7 @@ class WbFeedOrder(Base):
             postgresql_where=text("NOT listed"),
         ),
     )
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(start=2**50 + 1), primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
     srid: Mapped[str] = mapped_column(String(64), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)

@@ -93,7 +93,8 @@ SELECT id, shop_id, bought_at, status, in_statistics FROM order_feed_only
 
 def upgrade() -> None:
     op.execute(f"UPDATE wb_feed_orders SET id = id + {FEED_ID_BASE} WHERE id < {FEED_ID_BASE}")
-    op.execute(f"ALTER TABLE wb_feed_orders ALTER COLUMN id RESTART WITH {FEED_ID_BASE + 1}")
+    # START too: a TRUNCATE ... RESTART IDENTITY (the tests' cleanup) restarts at START.
+    op.execute(f"ALTER TABLE wb_feed_orders ALTER COLUMN id SET START WITH {FEED_ID_BASE + 1} RESTART")
     op.add_column("wb_feed_orders", sa.Column("listed", sa.Boolean(), server_default="false", nullable=False))
     op.execute(
         "UPDATE wb_feed_orders f SET listed = true"
