@@ -265,7 +265,7 @@ class WbFeedOrder(Base):
         Index(
             "ix_wb_feed_orders_unlisted",
             "shop_id",
-            text("(coalesce(ordered_at, status_at)) DESC NULLS LAST"),
+            text("COALESCE(ordered_at, status_at) DESC NULLS LAST"),
             text("id DESC"),
             postgresql_where=text("NOT listed"),
         ),
