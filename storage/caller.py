@@ -179,7 +179,11 @@ def orders_as(
         "limit": limit,
         "offset": offset,
     }
-    rows = cur.execute(_ORDERS[status is not None], params).fetchall()
+    # Filtered: planned for its own shop and status each time (not prepared). Its pass reads all
+    # of the shop's orders, so planning is nothing beside it, and the generic plan (any shop, any
+    # status) cost PostgreSQL 1.9-2.2x the route's CPU per request (benchmarks/orders/README.md).
+    filtered = status is not None
+    rows = cur.execute(_ORDERS[filtered], params, prepare=False if filtered else None).fetchall()
     if not rows:
         return None
     first = rows[0]
