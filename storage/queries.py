@@ -32,7 +32,8 @@ from storage.models import (
 ZERO = Decimal("0")
 # Each order with its status as of now (migration 0016_order_statuses): a WB order's buyout and
 # return come from the sales report and its cancellation from the order feed too, days before
-# statistics list them; `orders` alone does not know. Every figure and list reads this view.
+# statistics list them; `orders` alone does not know. Every figure reads this view (the order list
+# and detail read ORDER_LIST, which adds the units only the feed shows yet).
 ORDER_STATUSES = table("order_statuses", *(column(c.name) for c in Order.__table__.columns))
 _O = ORDER_STATUSES.c
 # A form merged into a newer one is counted there (its purchases live on under the new form).
