@@ -395,6 +395,14 @@ class OrderOut(Model):
         "with other purchases; Allegro answers 404 for this id since). The order is kept as it was last seen; "
         "its purchases are counted under the new form.",
     )
+    in_statistics: bool = Field(
+        default=True,
+        description="false: a WB order the real-time order feed shows and WB statistics do not list yet (they "
+        "refresh every 30 minutes, sometimes days late). It has the feed's fields only (no basket; "
+        "`total_amount` is the feed's seller price; `marketplace_status` the feed's status) and is not counted "
+        "in the dashboard or analytics; once statistics list it, the stored order takes its place in the list "
+        "(with another id; this one still opens it).",
+    )
 
 
 class OrderLineOut(Model):

@@ -257,12 +257,20 @@ class WbFeedOrder(Base):
     the 90-day history; this table is the fast signal (one row per unit, its newest status)."""
 
     __tablename__ = "wb_feed_orders"
+    # Ids from 2^50 (0019_order_list): a feed-only unit shows in the order list under its id.
     __table_args__ = (
         UniqueConstraint("shop_id", "srid"),
         CheckConstraint("status IN ('created', 'buyout', 'cancel', 'return', 'returnDefective')", name="status"),
         Index("ix_wb_feed_orders_shop_status_at", "shop_id", "status_at"),
+        Index(
+            "ix_wb_feed_orders_unlisted",
+            "shop_id",
+            text("COALESCE(ordered_at, status_at) DESC NULLS LAST"),
+            text("id DESC"),
+            postgresql_where=text("NOT listed"),
+        ),
     )
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(start=2**50 + 1), primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), nullable=False)
     srid: Mapped[str] = mapped_column(String(64), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -276,6 +284,9 @@ class WbFeedOrder(Base):
     # = status_at: an older answer never overwrites a newer status.
     source_updated_at: Mapped[datetime | None] = mapped_column(TZ)
     raw: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # True once statistics list the unit (marked by the feed stream: storage.order_list.mark_listed);
+    # a cache for the order list, which checks the unmarked rows against orders itself.
+    listed: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     first_seen_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 

@@ -13,9 +13,10 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, column, func, select, table
+from sqlalchemy import and_, column, func, select, table, text
 from sqlalchemy.orm import Session
 
+from storage import order_list
 from storage.models import (
     CustomerReturn,
     Order,
@@ -25,16 +26,23 @@ from storage.models import (
     Sale,
     Stock,
     SyncRun,
+    WbFeedOrder,
 )
 
 ZERO = Decimal("0")
 # Each order with its status as of now (migration 0016_order_statuses): a WB order's buyout and
 # return come from the sales report and its cancellation from the order feed too, days before
-# statistics list them; `orders` alone does not know. Every figure and list reads this view.
+# statistics list them; `orders` alone does not know. Every figure reads this view (the order list
+# and detail read ORDER_LIST, which adds the units only the feed shows yet).
 ORDER_STATUSES = table("order_statuses", *(column(c.name) for c in Order.__table__.columns))
 _O = ORDER_STATUSES.c
 # A form merged into a newer one is counted there (its purchases live on under the new form).
 COUNTED = and_(_O.is_cancelled.is_(False), _O.merged_into.is_(None))
+# What the order list and detail show (migration 0019): ORDER_STATUSES with `in_statistics` true,
+# and the WB units only the order feed shows yet (false). Figures never read it: statistics
+# are the record of money, and a unit is counted once statistics list it.
+ORDER_LIST = table("order_list", *(column(c.name) for c in Order.__table__.columns), column("in_statistics"))
+_L = ORDER_LIST.c
 
 
 def zone(name: str | None) -> tzinfo:
@@ -137,19 +145,14 @@ def last_syncs(session: Session, *, shop_id: int) -> list[SyncRun]:
 def recent_orders(
     session: Session, *, shop_id: int, status: str | None, limit: int, offset: int
 ) -> tuple[list[Any], int]:
-    """A page of the shop's orders, newest first, each a row of ORDER_STATUSES."""
-    where = [_O.shop_id == shop_id]
-    if status is not None:
-        where.append(_O.status == status)
-    total = session.scalar(select(func.count()).select_from(ORDER_STATUSES).where(*where)) or 0
-    query = (
-        select(ORDER_STATUSES)
-        .where(*where)
-        .order_by(_O.bought_at.desc().nulls_last(), _O.id.desc())
-        .limit(limit)
-        .offset(offset)
+    """A page of the shop's order list (storage.order_list: feed-only WB units included),
+    newest first, each row with order_list.ORDER_COLUMNS; and the list's total. One statement."""
+    sql = order_list.page_sql(
+        shop=":shop", status=None if status is None else ":status", limit=":limit", offset=":offset"
     )
-    return list(session.execute(query)), total
+    params = {"shop": shop_id, "status": status, "limit": limit, "offset": offset}
+    rows = session.execute(text(sql), params).all()
+    return [r for r in rows if r.id is not None], int(rows[0].total)
 
 
 def merged_parts(session: Session, *, shop_id: int, external_id: str) -> list[str]:
@@ -158,13 +161,42 @@ def merged_parts(session: Session, *, shop_id: int, external_id: str) -> list[st
     return sorted(session.scalars(query))
 
 
-def order_with_lines(session: Session, *, shop_id: int, order_id: int) -> tuple[Any, list[OrderLine]] | None:
-    """The order (a row of ORDER_STATUSES) and its lines."""
-    order = session.execute(select(ORDER_STATUSES).where(_O.id == order_id, _O.shop_id == shop_id)).first()
+@dataclass(frozen=True)
+class FeedLine:
+    """The one unit a feed-only WB order is (order_lines hold statistics' lines only)."""
+
+    sku: str | None
+    name: str | None
+    size: str | None
+    quantity: int
+    price: Decimal | None
+    currency: str | None
+
+
+def order_with_lines(session: Session, *, shop_id: int, order_id: int) -> tuple[Any, list[Any]] | None:
+    """The order (a row of ORDER_LIST) and its lines. A feed-only unit's id, once statistics list
+    the unit, opens its stored order: the id the seller was shown keeps working."""
+    order = session.execute(select(ORDER_LIST).where(_L.id == order_id, _L.shop_id == shop_id)).first()
+    if order is None:
+        srid = select(WbFeedOrder.srid).where(WbFeedOrder.id == order_id, WbFeedOrder.shop_id == shop_id)
+        order = session.execute(
+            select(ORDER_LIST).where(_L.shop_id == shop_id, _L.external_id == srid.scalar_subquery())
+        ).first()
     if order is None:
         return None
+    if not order.in_statistics:
+        return order, [_feed_line(session, shop_id, order.id)]
     lines = session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id))
     return order, list(lines)
+
+
+def _feed_line(session: Session, shop_id: int, feed_id: int) -> FeedLine:
+    row = session.execute(
+        select(WbFeedOrder.sku, WbFeedOrder.price, WbFeedOrder.currency, Product.name)
+        .outerjoin(Product, and_(Product.shop_id == shop_id, Product.sku == WbFeedOrder.sku))
+        .where(WbFeedOrder.id == feed_id)
+    ).one()
+    return FeedLine(sku=row.sku, name=row.name, size=None, quantity=1, price=row.price, currency=row.currency)
 
 
 # -- stocks ---------------------------------------------------------------------------------

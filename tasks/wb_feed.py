@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from storage import upserts
+from storage import order_list, upserts
 from storage.merge import MergeResult
 from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
@@ -71,6 +71,8 @@ def write(session: Session, *, ctx: SyncContext, rows: list[dict[str, Any]], not
     if notify and rows:
         _attach_statistics(session, ctx.shop.id, rows)
     result = upserts.upsert_wb_feed(session, shop_id=ctx.shop.id, rows=rows)
+    # The units statistics listed since: out of the order list's feed-only part (storage.order_list).
+    order_list.mark_listed(session, shop_id=ctx.shop.id)
     if notify:
         notify_changes(session, ctx=ctx, stream=STREAM, result=result)
     return result

@@ -84,6 +84,17 @@ def _data(session: Any, sid: int) -> None:
             # What statistics' orders do not know yet: o-1 returned (sales), o-3 cancelled (feed).
             Sale(shop_id=sid, sale_id=f"R{sid}", srid=f"o{sid}-1", kind="return", sold_at=NOW, raw={}),
             WbFeedOrder(shop_id=sid, srid=f"o{sid}-3", status="cancel", status_at=NOW - timedelta(hours=1), raw={}),
+            # Placed a minute ago: the feed shows it, statistics do not list it yet.
+            WbFeedOrder(
+                shop_id=sid,
+                srid=f"f{sid}",
+                status="created",
+                status_at=NOW - timedelta(minutes=1),
+                ordered_at=NOW - timedelta(minutes=1),
+                price=Decimal("250.00"),
+                currency="RUB",
+                raw={"srid": f"f{sid}"},
+            ),
             Stock(shop_id=sid, sku="1", size="M", warehouse="Koledino", quantity=2),
             Stock(shop_id=sid, sku="2", size="", warehouse="Kazan", quantity=40),
             Review(shop_id=sid, external_id="r1", stars=1, created_at_source=NOW - timedelta(hours=2), raw={}),
@@ -165,20 +176,41 @@ def test_dashboard_answers_like_the_route(served: Bot, shops: dict[str, int]) ->
 
 
 def test_orders_answer_like_the_route(served: Bot, shops: dict[str, int]) -> None:
-    path = f"/shops/{shops['a']}/orders"
+    path, sid = f"/shops/{shops['a']}/orders", shops["a"]
     every = both(served, "GET", path, params={"telegram_id": A}).json()
-    assert every["total"] == 7 and [o["external_id"] for o in every["items"]][-1] == f"o{shops['a']}-6"  # no date: last
+    assert every["total"] == 8 and [o["external_id"] for o in every["items"]][-1] == f"o{sid}-6"  # no date: last
+    feed_only = every["items"][1]  # a minute old: after o-0 (now), before the rest
+    assert (feed_only["external_id"], feed_only["in_statistics"], feed_only["status"]) == (f"f{sid}", False, "new")
+    assert feed_only["total_amount"] == "250.00" and feed_only["marketplace_status"] == "created"
+    assert all(o["in_statistics"] for o in every["items"] if o is not feed_only)
     assert every["items"][0]["total_amount"] == "99.90" and every["items"][0]["bought_at"].endswith("Z")
     page = both(served, "GET", path, params={"telegram_id": A, "limit": 2, "offset": 3}).json()
     assert page["items"] == every["items"][3:5] and (page["limit"], page["offset"]) == (2, 3)
+    first = both(served, "GET", path, params={"telegram_id": A, "limit": 1}).json()
+    assert first["items"] == every["items"][:1] and first["total"] == 8
     new = both(served, "GET", path, params={"telegram_id": A, "status": "new"}).json()
-    assert new["total"] == 1 and {o["status"] for o in new["items"]} == {"new"}  # i = 5; 1 returned, 3 cancelled
+    assert new["total"] == 2 and {o["status"] for o in new["items"]} == {
+        "new"
+    }  # i = 5, the feed's; 1 returned, 3 cancelled
+    assert [o["external_id"] for o in new["items"]] == [f"f{sid}", f"o{sid}-5"]
     shown = {o["external_id"]: (o["status"], o["is_cancelled"]) for o in every["items"]}
-    sid = shops["a"]
     assert shown[f"o{sid}-1"] == ("returned", False) and shown[f"o{sid}-3"] == ("cancelled", True)
     cancelled = both(served, "GET", path, params={"telegram_id": A, "status": "cancelled"}).json()
     assert {o["external_id"] for o in cancelled["items"]} == {f"o{sid}-2", f"o{sid}-3"}
-    assert both(served, "GET", path, params={"telegram_id": A, "offset": 50}).json()["items"] == []
+    deep = both(served, "GET", path, params={"telegram_id": A, "status": "cancelled", "offset": 1}).json()
+    assert deep["items"] == cancelled["items"][1:] and deep["total"] == 2
+    # Past the end: no items, the total still counted.
+    assert both(served, "GET", path, params={"telegram_id": A, "offset": 50}).json() == {
+        "items": [], "total": 8, "limit": 50, "offset": 50
+    }  # fmt: skip
+    past = both(served, "GET", path, params={"telegram_id": A, "status": "delivered", "offset": 9}).json()
+    assert (past["items"], past["total"]) == ([], 3)  # i = 0, 4, 6
+    # The feed-only order's detail (the route's only).
+    detail = served.get(f"{path}/{feed_only['id']}", params={"telegram_id": A}).json()
+    assert detail["in_statistics"] is False, detail
+    assert detail["lines"] == [
+        {"sku": None, "name": None, "size": None, "quantity": 1, "price": "250.00", "currency": "RUB"}
+    ]
 
 
 def test_batch_poll_and_ack_answer_like_the_routes(served: Bot, shops: dict[str, int], clean_engine: Engine) -> None:
