@@ -61,26 +61,41 @@ def start_run(
     """A `running` run record; `lease_token` is the token of the shop lease the run runs under
     (storage.reaping marks the run crashed once that lease is gone or expired)."""
     with Session(engine) as session, session.begin():
-        run = SyncRun(
-            shop_id=shop_id,
-            stream=stream,
-            kind=kind,
-            status="running",
-            flow_run_id=flow_run_id,
-            lease_token=lease_token,
+        return add_run(
+            session, shop_id=shop_id, stream=stream, kind=kind, flow_run_id=flow_run_id, lease_token=lease_token
         )
-        session.add(run)
-        session.flush()
-        return run.id
+
+
+def add_run(
+    session: Session,
+    *,
+    shop_id: int,
+    stream: str,
+    kind: str = "sync",
+    flow_run_id: str | None = None,
+    lease_token: int | None = None,
+) -> int:
+    """`start_run` in the caller's transaction."""
+    run = SyncRun(
+        shop_id=shop_id, stream=stream, kind=kind, status="running", flow_run_id=flow_run_id, lease_token=lease_token
+    )
+    session.add(run)
+    session.flush()
+    return run.id
 
 
 def finish_run(engine: Engine, *, run_id: int, status: str, counts: RunCounts, error: str | None = None) -> None:
     with Session(engine) as session, session.begin():
-        session.execute(
-            update(SyncRun)
-            .where(SyncRun.id == run_id)
-            .values(status=status, finished_at=datetime.now(UTC), error=error, **counts.as_dict())
-        )
+        close_run(session, run_id=run_id, status=status, counts=counts, error=error)
+
+
+def close_run(session: Session, *, run_id: int, status: str, counts: RunCounts, error: str | None = None) -> None:
+    """`finish_run` in the caller's transaction."""
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id)
+        .values(status=status, finished_at=datetime.now(UTC), error=error, **counts.as_dict())
+    )
 
 
 def failing_since(session: Session, *, shop_id: int, stream: str) -> datetime | None:

@@ -50,7 +50,7 @@ import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.scale.cpu import delta, tree_cpu
+from benchmarks.scale.cpu import delta, sandbox_cpu, tree_cpu
 from benchmarks.scale.fleet import add_shops
 from benchmarks.scale.phases import startup_phases
 from benchmarks.scale.report import print_tables
@@ -249,6 +249,7 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
                 time.sleep(3)
                 cpu_before = dict(seen.cpu)
                 tree_before = tree_cpu(cluster.pid)
+                sandbox_before = sandbox_cpu(sampler)
                 seen.peak.clear()
                 seen.active_peak.clear()
                 seen.load.clear()
@@ -258,6 +259,7 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
                 t1 = datetime.now(UTC)
                 cpu_after = dict(seen.cpu)
                 tree = delta(tree_before, tree_cpu(cluster.pid))
+                tree["sandbox"] = sandbox_cpu(sampler) - sandbox_before
                 stop.set()
                 sampler.join(timeout=10)
                 prefect_url = str(make_url(db_url).set(database=state.prefect_database))

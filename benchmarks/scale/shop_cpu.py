@@ -41,25 +41,15 @@ from typing import Any
 
 import psutil
 
+from benchmarks.scale.cpu import thread_cpu
 from benchmarks.scale.fleet import add_shops
 from storage import scratch
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _serve(app: Any, port: int) -> None:
     import uvicorn
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def thread_cpu(native_id: int) -> float:
-    """CPU seconds of one thread of this process (utime + stime from /proc)."""
-    try:
-        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def process_cpu(proc: psutil.Process, *, tree: bool = False) -> float:
