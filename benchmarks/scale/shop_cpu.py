@@ -132,7 +132,10 @@ def _prefect(server: str, tmp: Path) -> Any:
     """A Prefect server on a fresh PostgreSQL database, its API for this process."""
     from sqlalchemy.engine import make_url
 
+    from flows import prefect_server as server_module
     from flows.prefect_server import prefect_server
+
+    server_module.READY_TIMEOUT = 600.0  # a loaded machine starts a Prefect server slowly
 
     with scratch.fresh_database(server, "sp_bench_shopcpu_prefect") as url:
         async_url = make_url(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
