@@ -49,21 +49,10 @@ class RunCounts:
         return dict(self.__dict__)
 
 
-def start_run(
-    engine: Engine,
-    *,
-    shop_id: int,
-    stream: str,
-    kind: str = "sync",
-    flow_run_id: str | None = None,
-    lease_token: int | None = None,
-) -> int:
-    """A `running` run record; `lease_token` is the token of the shop lease the run runs under
-    (storage.reaping marks the run crashed once that lease is gone or expired)."""
+def start_run(engine: Engine, **run: Any) -> int:
+    """`add_run` in a transaction of its own."""
     with Session(engine) as session, session.begin():
-        return add_run(
-            session, shop_id=shop_id, stream=stream, kind=kind, flow_run_id=flow_run_id, lease_token=lease_token
-        )
+        return add_run(session, **run)
 
 
 def add_run(
@@ -75,7 +64,8 @@ def add_run(
     flow_run_id: str | None = None,
     lease_token: int | None = None,
 ) -> int:
-    """`start_run` in the caller's transaction."""
+    """A `running` run record; `lease_token` is the token of the shop lease the run runs under
+    (storage.reaping marks the run crashed once that lease is gone or expired)."""
     run = SyncRun(
         shop_id=shop_id, stream=stream, kind=kind, status="running", flow_run_id=flow_run_id, lease_token=lease_token
     )
