@@ -217,7 +217,7 @@ class HostClient:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
-        # Open lazily, kept per host: a batch run's shops share one client (flows.sync.sync_many).
+        # Open lazily, kept per host: a batch run's shops share one client (flows.shop_sync.sync_many).
         max_connections: int = 100,
     ) -> None:
         self.name = name

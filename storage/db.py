@@ -9,6 +9,7 @@ of them exits.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,8 +18,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sellerpulse.errors import Failure
@@ -102,14 +104,45 @@ def resolve_target(settings: Settings) -> DatabaseTarget:
     return DatabaseTarget(url=_embedded_url(settings), embedded=True)
 
 
+# A connection back in the pool for less than this is not pinged when it is checked out again.
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _mark_checkin(_dbapi_conn: Any, record: Any) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine) -> Any:
+    """Pre-ping, but only a connection that sat in the pool a while (PING_AFTER_IDLE_SECONDS):
+    a sync checks out a connection for each of its ~30 transactions, a few milliseconds apart,
+    and a ping on every checkout was a round trip each (our CPU and the server's) for nothing. A
+    connection the server dropped while it idled longer is found here and replaced (the pool
+    tries a new one); one dropped in the last seconds fails its first statement, which
+    invalidates the whole pool (SQLAlchemy's disconnect handling) and is retried as any
+    transient failure is (tasks.retry)."""
+
+    def check(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # a new connection, or one used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure: this connection is gone
+            raise DisconnectionError(f"the pooled connection did not answer: {type(exc).__name__}") from exc
+
+    return check
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         connect_args={"connect_timeout": 10, "application_name": "sellerpulse"},
     )
+    event.listen(engine.pool, "checkin", _mark_checkin)
+    event.listen(engine.pool, "checkout", _ping_if_idle(engine))
+    return engine
 
 
 @lru_cache(maxsize=1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -36,7 +37,24 @@ def record_limit(session: Session, *, shop_id: int, stream: str, now: datetime, 
 
 def limited_until(session: Session, *, shop_id: int, stream: str) -> datetime | None:
     """When the stream may call again (None: no limit recorded; may be in the past)."""
-    value = get_cursor(session, shop_id=shop_id, stream=stream + LIMIT_SUFFIX)
+    return _until(get_cursor(session, shop_id=shop_id, stream=stream + LIMIT_SUFFIX))
+
+
+def limit_and_cursor(session: Session, *, shop_id: int, stream: str) -> tuple[datetime | None, dict[str, Any] | None]:
+    """`limited_until` and the stream's own cursor (None: none stored), in one query."""
+    rows = dict(
+        session.execute(
+            select(SyncCursor.stream, SyncCursor.value).where(
+                SyncCursor.shop_id == shop_id, SyncCursor.stream.in_([stream, stream + LIMIT_SUFFIX])
+            )
+        )
+        .tuples()
+        .all()
+    )
+    return _until(rows.get(stream + LIMIT_SUFFIX)), rows.get(stream)
+
+
+def _until(value: dict[str, Any] | None) -> datetime | None:
     return datetime.fromisoformat(value["until"]) if value and value.get("until") else None
 
 

@@ -49,8 +49,14 @@ class RunCounts:
         return dict(self.__dict__)
 
 
-def start_run(
-    engine: Engine,
+def start_run(engine: Engine, **run: Any) -> int:
+    """`add_run` in a transaction of its own."""
+    with Session(engine) as session, session.begin():
+        return add_run(session, **run)
+
+
+def add_run(
+    session: Session,
     *,
     shop_id: int,
     stream: str,
@@ -60,27 +66,26 @@ def start_run(
 ) -> int:
     """A `running` run record; `lease_token` is the token of the shop lease the run runs under
     (storage.reaping marks the run crashed once that lease is gone or expired)."""
-    with Session(engine) as session, session.begin():
-        run = SyncRun(
-            shop_id=shop_id,
-            stream=stream,
-            kind=kind,
-            status="running",
-            flow_run_id=flow_run_id,
-            lease_token=lease_token,
-        )
-        session.add(run)
-        session.flush()
-        return run.id
+    run = SyncRun(
+        shop_id=shop_id, stream=stream, kind=kind, status="running", flow_run_id=flow_run_id, lease_token=lease_token
+    )
+    session.add(run)
+    session.flush()
+    return run.id
 
 
 def finish_run(engine: Engine, *, run_id: int, status: str, counts: RunCounts, error: str | None = None) -> None:
     with Session(engine) as session, session.begin():
-        session.execute(
-            update(SyncRun)
-            .where(SyncRun.id == run_id)
-            .values(status=status, finished_at=datetime.now(UTC), error=error, **counts.as_dict())
-        )
+        close_run(session, run_id=run_id, status=status, counts=counts, error=error)
+
+
+def close_run(session: Session, *, run_id: int, status: str, counts: RunCounts, error: str | None = None) -> None:
+    """`finish_run` in the caller's transaction."""
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id)
+        .values(status=status, finished_at=datetime.now(UTC), error=error, **counts.as_dict())
+    )
 
 
 def failing_since(session: Session, *, shop_id: int, stream: str) -> datetime | None:

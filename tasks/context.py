@@ -28,8 +28,8 @@ from storage.history import history_complete
 from storage.leases import Lease, LeaseLost, fenced
 from storage.models import Shop
 from storage.shops import credentials_of
-from storage.stream_limits import clear_limit, limited_until, record_limit
-from storage.sync_state import RunCounts, finish_run, get_cursor, start_run
+from storage.stream_limits import clear_limit, limit_and_cursor, record_limit
+from storage.sync_state import RunCounts, add_run, close_run, finish_run, get_cursor
 from tasks.clients import Clients
 from tasks.notifying import notify_if_failing
 
@@ -97,6 +97,8 @@ class SyncContext:
     unfenced_engine: Engine | None = None
     # Per stream, across its task's retries (Prefect hands the same context to each attempt).
     retry_budgets: dict[str, RetryBudget] = field(default_factory=dict)
+    # A stream's cursor as its run read it at its start (run_stream), for its first read_cursor.
+    cursors: dict[str, Any] = field(default_factory=dict)
     log: logging.Logger | logging.LoggerAdapter[Any] = field(
         default_factory=lambda: logging.getLogger("sellerpulse.sync")
     )
@@ -188,18 +190,38 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
     cursor."""
     report = StreamReport(stream)
     ctx.check_lease()
-    until = await ctx.db(_read_limit, ctx, stream)
-    if until is not None and ctx.now() < until:
+    until, run_id, cursor = await ctx.in_transaction(lambda s: _begin(s, ctx, stream))
+    if run_id is None and until is not None:
         return _limited(report, until)
-    run_id = await ctx.db(
-        start_run,
-        ctx.engine,
-        shop_id=ctx.shop.id,
-        stream=stream,
-        kind=ctx.kind,
-        flow_run_id=ctx.flow_run_id,
-        lease_token=ctx.lease.token if ctx.lease else None,
+    assert run_id is not None
+    ctx.cursors[stream] = cursor  # committed: the body's first read_cursor takes it
+    try:
+        return await _run_body(ctx, stream, body, report, run_id, until)
+    finally:
+        ctx.cursors.pop(stream, None)  # not read by the body: never handed to a later read
+
+
+def _begin(session: Session, ctx: SyncContext, stream: str) -> tuple[datetime | None, int | None, Any]:
+    """In one transaction (two round trips): the stream's limit, and if it is not in force
+    (else no run: None), its run record and its cursor."""
+    until, cursor = limit_and_cursor(session, shop_id=ctx.shop.id, stream=stream)
+    if until is not None and ctx.now() < until:
+        return until, None, None
+    token = ctx.lease.token if ctx.lease else None
+    run_id = add_run(
+        session, shop_id=ctx.shop.id, stream=stream, kind=ctx.kind, flow_run_id=ctx.flow_run_id, lease_token=token
     )
+    return until, run_id, cursor
+
+
+async def _run_body(
+    ctx: SyncContext,
+    stream: str,
+    body: Callable[[RunCounts], Awaitable[None]],
+    report: StreamReport,
+    run_id: int,
+    until: datetime | None,
+) -> StreamReport:
     started = time.perf_counter()
     budget = ctx.retry_budget(stream)
     budget.resume()  # the delay before this retry of the stream counts against its budget
@@ -238,9 +260,13 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
         await ctx.in_transaction(lambda s: notify_if_failing(s, ctx=ctx, stream=stream, error=report.error))
         raise
     report.seconds = time.perf_counter() - started
-    if until is not None:
-        await ctx.in_transaction(lambda s: clear_limit(s, shop_id=ctx.shop.id, stream=stream))
-    await ctx.db(finish_run, ctx.engine, run_id=run_id, status="success", counts=report.counts)
+
+    def done(session: Session) -> None:
+        if until is not None:  # a limit that has run out: gone with the run's end, in one transaction
+            clear_limit(session, shop_id=ctx.shop.id, stream=stream)
+        close_run(session, run_id=run_id, status="success", counts=report.counts)
+
+    await ctx.in_transaction(done)
     ctx.log.info("%s of shop %s: %s in %.1f s", stream, ctx.shop.name, report.counts.as_dict(), report.seconds)
     return report
 
@@ -249,12 +275,11 @@ def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
-def _read_limit(ctx: SyncContext, stream: str) -> datetime | None:
-    with Session(ctx.engine) as session:
-        return limited_until(session, shop_id=ctx.shop.id, stream=stream)
-
-
 def read_cursor(ctx: SyncContext, stream: str) -> dict[str, Any] | None:
+    """The stream's cursor: the one its run read as it began, the first time (no write of the
+    shop came between: the lease), else from the database."""
+    if stream in ctx.cursors:
+        return ctx.cursors.pop(stream)
     with Session(ctx.engine) as session:
         return get_cursor(session, shop_id=ctx.shop.id, stream=stream)
 

@@ -59,7 +59,7 @@ async def call_retried(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
     """`fn(*args)` retried as a stream task is (`delays` between tries, transient failures
-    only): for streams run inside one task run of their shop (flows.sync.shop_streams)."""
+    only): for streams run inside one task run of their shop (flows.streams.shop_streams)."""
     for delay in [*delays, None]:
         try:
             return await fn(*args)

@@ -50,7 +50,8 @@ import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.scale.cpu import delta, tree_cpu
+from benchmarks.scale.cpu import delta, sandbox_cpu, tree_cpu
+from benchmarks.scale.fleet import add_shops
 from benchmarks.scale.phases import startup_phases
 from benchmarks.scale.report import print_tables
 from storage import scratch
@@ -153,29 +154,6 @@ def _batch_timing(db_url: str, prefect_url: str, t0: datetime, t1: datetime) -> 
     return (med(startup) if startup else None, med(sync) if sync else None, len(startup))
 
 
-def _add_shops(world: object) -> None:
-    from sqlalchemy.orm import Session
-
-    from storage.db import get_engine
-    from storage.people import register_person
-    from storage.shops import create_shop
-
-    with Session(get_engine()) as session, session.begin():
-        owner, _ = register_person(session, telegram_id=777_000, profile={})
-        for name in world.shop_names():  # type: ignore[attr-defined]
-            if world.marketplace_of(name) == "wb":  # type: ignore[attr-defined]
-                creds = {"token": world.wb_token(name)}  # type: ignore[attr-defined]
-                create_shop(session, marketplace="wb", name=name, credentials=creds, owner_id=owner.id)
-            else:
-                pair = world.allegro_pair(name)  # type: ignore[attr-defined]
-                creds = {"access_token": pair.access_token, "refresh_token": pair.refresh_token}
-                expires = datetime.fromtimestamp(pair.access_expires, UTC)
-                create_shop(
-                    session, marketplace="allegro", name=name, credentials=creds, owner_id=owner.id,
-                    token_expires_at=expires,
-                )  # fmt: skip
-
-
 def _full_syncs(db_url: str) -> list[tuple[int, datetime]]:
     """(shop, when it ended) per full sync: every stream of the shop succeeded under one lease
     (one sync: a batch run that stays several cycles syncs a shop once per cycle, each time
@@ -226,7 +204,7 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
             SandboxConfig(), scenario=scenario, speed=args.scale, rate_limits=True, rate_limit_scale=args.scale
         )
         with sandbox_server(config, free_port()) as (url, world):
-            _add_shops(world)
+            add_shops(world)
             shops = args.wb + args.allegro
             env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
             env.update(
@@ -271,6 +249,7 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
                 time.sleep(3)
                 cpu_before = dict(seen.cpu)
                 tree_before = tree_cpu(cluster.pid)
+                sandbox_before = sandbox_cpu(sampler)
                 seen.peak.clear()
                 seen.active_peak.clear()
                 seen.load.clear()
@@ -280,6 +259,7 @@ def run_one(args: argparse.Namespace, workers: int, server: str) -> Result:
                 t1 = datetime.now(UTC)
                 cpu_after = dict(seen.cpu)
                 tree = delta(tree_before, tree_cpu(cluster.pid))
+                tree["sandbox"] = sandbox_cpu(sampler) - sandbox_before
                 stop.set()
                 sampler.join(timeout=10)
                 prefect_url = str(make_url(db_url).set(database=state.prefect_database))

@@ -1,5 +1,8 @@
 """CPU seconds of the cluster's processes, per part: load-insensitive figures beside the timings.
 
+The sandbox runs in the benchmark's own process (threads of it): its CPU is that process's,
+less the sampler thread's (the main thread sleeps through the window).
+
 Every live process under the `sellerpulse cluster` process counts its own CPU and that of its
 children it has already waited for (a worker's finished flow-run processes), so a flow run that
 ended between two samples is not lost and none is counted twice. Each process is put under the
@@ -9,7 +12,10 @@ part it descends from: the Prefect server, the workers (with their flow runs), t
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from collections import defaultdict
+from pathlib import Path
 
 import psutil
 
@@ -49,3 +55,19 @@ def tree_cpu(root_pid: int) -> dict[str, float]:
 
 def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in set(before) | set(after)}
+
+
+def thread_cpu(native_id: int) -> float:
+    """CPU seconds of one thread of this process (utime + stime from /proc)."""
+    try:
+        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sandbox_cpu(sampler: threading.Thread) -> float:
+    """CPU seconds of this process so far (not its children), less the sampler thread's: the
+    in-process sandbox's, while the main thread sleeps."""
+    t = psutil.Process().cpu_times()
+    return t.user + t.system - thread_cpu(sampler.native_id or 0)

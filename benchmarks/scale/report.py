@@ -40,10 +40,10 @@ def print_tables(results: list[Any]) -> None:
     print("| batch runs counted | " + " | ".join(str(r.phase_runs) for r in results) + " |")
     print(
         "\n| workers | CPU per shop sync: workers and their flow runs | Prefect server | other cluster parts "
-        "| PostgreSQL, sellerpulse's database | PostgreSQL, Prefect's |"
+        "| PostgreSQL, sellerpulse's database | PostgreSQL, Prefect's | the sandbox | all of it |"
     )
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        parts = ["workers", "prefect_server", "other", "pg_sellerpulse", "pg_prefect"]
-        cells = [f"{r.cpu_parts.get(k, 0.0) * 1000 / r.syncs:.0f} ms" if r.syncs else "n/a" for k in parts]
-        print(f"| {r.workers} | " + " | ".join(cells) + " |")
+        parts = ["workers", "prefect_server", "other", "pg_sellerpulse", "pg_prefect", "sandbox"]
+        ms = [r.cpu_parts.get(k, 0.0) * 1000 / r.syncs if r.syncs else float("nan") for k in parts]
+        print(f"| {r.workers} | " + " | ".join(f"{v:.0f} ms" for v in [*ms, sum(ms)]) + " |")
