@@ -3,7 +3,7 @@
     sellerpulse sandbox [run] [--host H] [--port N] [--seed N] [--scenario NAME]
                         [--speed X] [--faults SPEC] [--latency SPEC] [--no-rate-limits]
                         [--rate-limit-scale X] [--auto-approve]
-                        [--allegro-token-requests N]
+                        [--allegro-token-requests N] [--cache-responses]
     sellerpulse sandbox approve CODE [--shop S] [--url URL]
     sellerpulse sandbox deny CODE [--url URL]
     sellerpulse sandbox advance SECONDS [--url URL]
@@ -94,6 +94,12 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         help="Allegro access tokens die after N API requests each (default: only after 12 h)",
     )
     p.add_argument(
+        "--cache-responses",
+        action="store_true",
+        help="answer a repeated WB statistics read or Allegro listing with the bytes generated the first time "
+        "(benchmarks; needs --speed 0)",
+    )
+    p.add_argument(
         "--start", default=None, help="sandbox start time, ISO 8601 (default: now, so live data looks current)"
     )
 
@@ -143,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             wb_statistics_refresh_s=args.wb_statistics_refresh,
             wb_feed_drift=args.wb_feed_drift,
             allegro_token_requests=args.allegro_token_requests,
+            cache_responses=args.cache_responses,
         )
         app = create_app(config)
     except (FaultSpecError, LatencySpecError, ValueError) as exc:
@@ -153,7 +160,10 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     sys.stdout.flush()
     logging.getLogger("uvicorn.error").addFilter(_quiet_injected_resets)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        app.state.world.responses.close()
     return 0
 
 

@@ -36,3 +36,6 @@ class SandboxConfig:
     slow_seconds: float = 2.0  # real seconds added by the `slow` fault
     timeout_seconds: float = 65.0  # real seconds held by the `timeout` fault
     request_log_size: int = 200_000
+    # Keep the bodies of WB statistics reads and Allegro checkout-form listings and answer the
+    # same request again with the same bytes (sandbox.response_cache; benchmarks). Frozen clock only.
+    cache_responses: bool = False

@@ -5,7 +5,7 @@ without keeping the world in memory (splitmix64 finaliser, no global RNG)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -33,6 +33,21 @@ def h64(seed: int, stream: int, index: int, salt: int = 0) -> int:
         )
         & _MASK
     )
+
+
+def hasher(seed: int, stream: int) -> Callable[[int, int], int]:
+    """`h64(seed, stream, index, salt)` as a function of (index, salt): the same values, with the
+    constant part summed once and the finaliser inlined (a 1,000,000-row shop hashes ~25 times
+    a row, and every Python call and big-integer product counts)."""
+    base = seed * 0xA24BAED4963EE407 + stream * 0x9FB21C651E98DF25 + 0x9E3779B97F4A7C15
+
+    def h(index: int, salt: int) -> int:
+        x = (base + index * 0xD1B54A32D192ED03 + salt * 0x8CB92BA72F3D8DD7) & _MASK
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+        return x ^ (x >> 31)
+
+    return h
 
 
 def u01(seed: int, stream: int, index: int, salt: int = 0) -> float:

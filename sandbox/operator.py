@@ -219,6 +219,11 @@ def operator_router() -> APIRouter:
             return _err(400, str(exc))
         return json_response(w.latency.report())
 
+    @r.get("/response-cache")
+    async def response_cache(request: Request) -> Response:
+        """Bodies answered from the response cache (hits) and generated (misses); off unless asked."""
+        return json_response(_world(request).responses.report())
+
     @r.get("/rate-limits")
     async def rate_limit_report(request: Request) -> Response:
         """Requests the sandbox's buckets refused (limit violations; injected 429s not counted)."""

@@ -5,6 +5,7 @@ speak UTC with `Z`, WB feedbacks carry an explicit offset."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 MSK = timezone(timedelta(hours=3))
 
@@ -20,8 +21,25 @@ def to_epoch(dt: datetime) -> float:
 
 
 def msk_naive(epoch: int) -> str:
-    """WB statistics format: `2026-11-20T15:04:05` in Moscow time, no zone."""
-    return datetime.fromtimestamp(epoch, tz=MSK).strftime("%Y-%m-%dT%H:%M:%S")
+    """WB statistics format: `2026-11-20T15:04:05` in Moscow time, no zone.
+
+    Moscow is UTC+3 all year: whole seconds are split by arithmetic, the date part is built
+    once per day (two of these per statistics row; `strftime` was a tenth of a page's CPU)."""
+    if type(epoch) is not int:
+        return datetime.fromtimestamp(epoch, tz=MSK).strftime("%Y-%m-%dT%H:%M:%S")
+    day, second = divmod(epoch + _MSK_OFFSET, 86400)
+    hour, rest = divmod(second, 3600)
+    minute, sec = divmod(rest, 60)
+    return f"{_msk_date(day)}{hour:02d}:{minute:02d}:{sec:02d}"
+
+
+_MSK_OFFSET = 3 * 3600
+
+
+@lru_cache(maxsize=4096)
+def _msk_date(day: int) -> str:
+    """`2026-11-20T` of the Moscow day `day` (days since 1970-01-01, Moscow time)."""
+    return datetime.fromtimestamp(day * 86400 - _MSK_OFFSET, tz=MSK).strftime("%Y-%m-%dT")
 
 
 def utc_z(epoch: float, millis: bool = False) -> str:

@@ -38,6 +38,7 @@ from sandbox.hashing import h64
 from sandbox.latency import Latency
 from sandbox.ratelimit import RateLimiter
 from sandbox.requestlog import RequestLog
+from sandbox.response_cache import ResponseCache
 from sandbox.scenario import Scenario, ShopSpec, layout_for, load_scenario
 from sandbox.stock import StockModel, StockSku
 from sandbox.timefmt import to_dt, utc_z
@@ -95,6 +96,9 @@ class World:
         self.latency = Latency(config.latency)
         self.limiter = RateLimiter(config.rate_limits, config.rate_limit_scale)
         self.log = RequestLog(config.request_log_size)
+        if config.cache_responses and config.speed != 0:
+            raise ValueError("the response cache needs a frozen clock (--speed 0): a running clock changes every body")
+        self.responses = ResponseCache(config.cache_responses)
         self.seed = config.seed
         self.wb_key = hashlib.blake2b(f"wb-key:{config.seed}".encode(), digest_size=32).digest()
         self.history_start = int(self.clock.start_epoch - self.scenario.history_days * 86400)

@@ -65,9 +65,14 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=None, help="where recorded responses are kept")
     parser.add_argument("--served", action="store_true", help="against the sandbox over HTTP, with latency")
     parser.add_argument("--latency", default=served.DEFAULT_LATENCY, help="the sandbox's --latency (served mode)")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="served mode: the sandbox generates every body during the timed steps (no response cache, no warm-up)",
+    )
     args = parser.parse_args()
     if args.served:
-        return _served(args.allegro_forms or [12_000, 60_000, 200_000], args.wb_rows, args.latency)
+        return _served(args.allegro_forms or [12_000, 60_000, 200_000], args.wb_rows, args.latency, cache=not args.live)
     if len(args.wb_rows) > 1 or (args.allegro_forms and len(args.allegro_forms) > 1):
         parser.error("replay mode takes one size each")
     args.wb_rows, args.allegro_forms = args.wb_rows[0], (args.allegro_forms or [100_000])[0]
@@ -98,23 +103,29 @@ def _sizes(raw: str) -> list[int]:
     return sizes
 
 
-def _served(allegro_sizes: list[int], wb_sizes: list[int], latency: str) -> int:
+def _served(allegro_sizes: list[int], wb_sizes: list[int], latency: str, *, cache: bool) -> int:
     env = {**os.environ, "TASK_RETRY_DELAYS": "0"}
     plan = [("allegro", n, f"allegro-200k:allegro_orders={n}") for n in allegro_sizes if n]
     plan += [("wb", n, f"wb-1m:wb_orders={n}") for n in wb_sizes if n]
-    print(f"served mode, sandbox latency {latency}; load average before: {_load()}", flush=True)
+    mode = "cached bodies after an untimed warm-up read" if cache else "live generation"
+    print(f"served mode, sandbox latency {latency}, {mode}; load average before: {_load()}", flush=True)
     results = []
     for kind, size, scenario in plan:
-        with served.sandbox(scenario, latency) as sandbox_env:
-            pair = {}
-            for step in ("fetch", "pipeline"):
+        with served.sandbox(scenario, latency, cache=cache) as sandbox_env:
+            pair: dict = {"probe_us": served.speed_probe(), "load_before": _load()}
+            for step in ("warm", "fetch", "pipeline") if cache else ("fetch", "pipeline"):
                 print(f"{kind} {size}: {step} ...", flush=True)
-                pair[step] = _child_of("benchmarks.backfill.served", step, kind, json.dumps(sandbox_env), env=env)
+                before = served.cache_report(sandbox_env)
+                name = "fetch" if step == "warm" else step
+                pair[step] = _child_of("benchmarks.backfill.served", name, kind, json.dumps(sandbox_env), env=env)
+                after = served.cache_report(sandbox_env)
+                pair[step]["cache"] = {k: after[k] - before[k] for k in ("hits", "misses")}
             results.append({"kind": kind, "size": size, **pair, "load_after": _load()})
     print(f"load average after: {_load()}")
     _served_report(results, latency)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "backfill-served.json").write_text(json.dumps({"latency": latency, "runs": results}, indent=2))
+    out = {"latency": latency, "cache": cache, "runs": results}
+    (RESULTS / "backfill-served.json").write_text(json.dumps(out, indent=2))
     return 0
 
 
@@ -138,6 +149,20 @@ def _served_report(results: list[dict], latency: str) -> None:
             f"{fetch['peak_rss_mb']:>13.0f} {pipe['peak_rss_mb']:>16.0f}   "
             f"{cpu['python']:.1f} + {cpu['postgres'] or 0:.1f} + {cpu['sandbox']:.1f}   (load after: {r['load_after']})"
         )
+    print()
+    print("CPU s of the plain fetch (ours + sandbox), of the untimed warm-up (the sandbox generating every body),")
+    print("bodies generated (misses) in the timed steps, and this machine's speed (us per probe; higher = slower)")
+    for r in results:
+        fetch, warm = r["fetch"], r.get("warm")
+        line = f"{r['kind']:<8} {fetch['rows']:>9}  fetch {_ours_sandbox(fetch)}"
+        if warm:
+            line += f"   warm-up {warm['seconds']:.1f} s, {_ours_sandbox(warm)}"
+            line += f"   generated in timed steps: {fetch['cache']['misses']} + {r['pipeline']['cache']['misses']}"
+        print(f"{line}   probe {r['probe_us']:.2f} us   load before: {r['load_before']}")
+
+
+def _ours_sandbox(step: dict) -> str:
+    return f"{step['cpu_s']['python']:.1f} + {step['cpu_s']['sandbox']:.1f}"
 
 
 def _report(results: list[dict]) -> None:

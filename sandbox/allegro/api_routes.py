@@ -11,7 +11,7 @@ from starlette.responses import Response
 from sandbox.allegro.oauth import OAuthError, TokenPair
 from sandbox.allegro.orders import EVENT_TYPES, S_MERGED, S_RETURN, AllegroOrderModel
 from sandbox.ratelimit import ALLEGRO_BLOCK_SECONDS, ALLEGRO_RATE
-from sandbox.responses import ALLEGRO_BETA, ALLEGRO_PUBLIC, allegro_error, json_response, oauth_error
+from sandbox.responses import ALLEGRO_BETA, ALLEGRO_PUBLIC, allegro_error, dumps, json_response, oauth_error
 from sandbox.stock import StockMove
 from sandbox.timefmt import parse_iso_utc, utc_z
 from sandbox.world import AllegroShop, World
@@ -132,7 +132,7 @@ def api_router() -> APIRouter:
         if not isinstance(g, Ctx):
             return g
         try:
-            return g.ok(_list_forms(g, request))
+            return _cached_listing(g, request)
         except Invalid as exc:
             return g.invalid(exc)
 
@@ -216,6 +216,16 @@ def api_router() -> APIRouter:
             return g.invalid(exc)
 
     return router
+
+
+def _cached_listing(g: Ctx, request: Request) -> Response:
+    """The listing, from the response cache when it is on (sandbox.response_cache)."""
+    cache = g.world.responses
+    if not cache.enabled:
+        return g.ok(_list_forms(g, request))
+    merges = len(g.shop.orders.merges.forced_list)  # an operator merge changes the listing
+    key = cache.key("allegro", g.shop.spec.name, sorted(request.query_params.multi_items()), g.now, merges)
+    return Response(cache.body(key, lambda: dumps(_list_forms(g, request))), 200, headers=g.headers, media_type=g.media)
 
 
 def _list_forms(g: Ctx, request: Request) -> dict[str, Any]:

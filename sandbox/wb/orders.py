@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from sandbox.catalog import SELLER_WAREHOUSE, WB_WAREHOUSES, WbProduct
-from sandbox.hashing import h64, randint, u01
+from sandbox.hashing import hasher
 from sandbox.scenario import ShopSpec, TimeLayout
 from sandbox.streams import Change, Timeline
 from sandbox.timefmt import MSK, msk_naive
@@ -56,8 +56,14 @@ class WbOrderModel:
         self.products = products
         self.layout = layout
         self.stream = 0x3000 + shop.index
+        self._h = hasher(seed, self.stream)  # h64(seed, stream, i, salt), faster
         # Bounded caches: neighbouring rows share baskets and times; memory stays flat.
         self.appear = lru_cache(maxsize=16384)(self._appear)  # type: ignore[method-assign]
+        # A row asks these several times (its basket, its timeline's predicates, its prices):
+        # each is a seeded hash or three, dearer in Python integers than a cache probe.
+        self.basket_start = lru_cache(maxsize=16384)(self.basket_start)  # type: ignore[method-assign]
+        self.zero_price = lru_cache(maxsize=16384)(self.zero_price)  # type: ignore[method-assign]
+        self.cancelled = lru_cache(maxsize=16384)(self.cancelled)  # type: ignore[method-assign]
         self.orders = Timeline(
             layout,
             self.appear,
@@ -79,7 +85,7 @@ class WbOrderModel:
 
     # -- per-item facts (pure functions of seed, shop, index) ---------------
     def _u(self, i: int, salt: int) -> float:
-        return u01(self.seed, self.stream, i, salt)
+        return self._h(i, salt) / 18446744073709551616.0  # hashing.u01
 
     def basket_start(self, i: int) -> int:
         block = i - i % 4
@@ -118,15 +124,15 @@ class WbOrderModel:
         return self.bought_out(i) and self._u(i, _S_RET) < 0.12
 
     def product(self, i: int) -> tuple[WbProduct, int]:
-        p = self.products[h64(self.seed, self.stream, i, _S_PROD) % len(self.products)]
-        return p, h64(self.seed, self.stream, i, _S_SIZE) % len(p.sizes)
+        p = self.products[self._h(i, _S_PROD) % len(self.products)]
+        return p, self._h(i, _S_SIZE) % len(p.sizes)
 
     def srid(self, i: int) -> str:
-        return f"{h64(self.seed, self.stream, i, 20) % 10**6:06d}{self.shop.index:02d}{i:011d}.0.0"
+        return f"{self._h(i, 20) % 10**6:06d}{self.shop.index:02d}{i:011d}.0.0"
 
     def g_number(self, i: int) -> str:
         b = self.basket_start(i)
-        return f"{h64(self.seed, self.stream, b, 21) % 10**7:07d}{self.shop.index:02d}{b:010d}"
+        return f"{self._h(b, 21) % 10**7:07d}{self.shop.index:02d}{b:010d}"
 
     def sale_id(self, i: int, kind: str) -> str:
         return f"{kind}{self.shop.index:02d}{i:010d}"
@@ -140,8 +146,8 @@ class WbOrderModel:
         product, _ = self.product(i)
         if not filled:
             return {"totalPrice": 0, "discountPercent": 0, "spp": 0, "finishedPrice": 0, "priceWithDisc": 0}
-        disc = randint(self.seed, self.stream, i, _S_DISC, 5, 55)
-        spp = randint(self.seed, self.stream, i, _S_SPP, 0, 25)
+        disc = 5 + self._h(i, _S_DISC) % 51  # hashing.randint(..., 5, 55)
+        spp = self._h(i, _S_SPP) % 26  # hashing.randint(..., 0, 25)
         with_disc = round(product.price * (100 - disc) / 100, 2)
         return {
             "totalPrice": float(product.price),
@@ -162,8 +168,8 @@ class WbOrderModel:
         if self.fbs(i):
             warehouse, wtype = SELLER_WAREHOUSE[1], "Склад продавца"
         else:
-            warehouse, wtype = WB_WAREHOUSES[h64(self.seed, self.stream, i, _S_WH) % len(WB_WAREHOUSES)][1], "Склад WB"
-        okrug, region = _REGIONS[h64(self.seed, self.stream, i, _S_REG) % len(_REGIONS)]
+            warehouse, wtype = WB_WAREHOUSES[self._h(i, _S_WH) % len(WB_WAREHOUSES)][1], "Склад WB"
+        okrug, region = _REGIONS[self._h(i, _S_REG) % len(_REGIONS)]
         return {
             "warehouseName": warehouse,
             "warehouseType": wtype,
@@ -192,7 +198,7 @@ class WbOrderModel:
         cancelled = T_CANCEL in tags
         row["isCancel"] = cancelled
         row["cancelDate"] = msk_naive(self.appear(i) + CANCEL_DELAY) if cancelled else NOT_CANCELLED
-        row["sticker"] = str(h64(self.seed, self.stream, i, 22) % 10**10)
+        row["sticker"] = str(self._h(i, 22) % 10**10)
         row["gNumber"] = self.g_number(i)
         row["srid"] = self.srid(i)
         return row
@@ -219,7 +225,7 @@ class WbOrderModel:
         row["paymentSaleAmount"] = sign * payment
         row["forPay"] = sign * for_pay if for_pay else 0
         row["saleID"] = self.sale_id(i, kind)
-        row["sticker"] = str(h64(self.seed, self.stream, i, 22) % 10**10)
+        row["sticker"] = str(self._h(i, 22) % 10**10)
         row["gNumber"] = self.g_number(i)
         row["srid"] = self.srid(i)
         return row

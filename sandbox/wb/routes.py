@@ -58,6 +58,16 @@ def _statistics(request: Request, kind: str) -> Response:
         return wb_bad_request("flag must be 0 or 1")
     # Statistics serve what their last refresh saw (every 30 min on WB; config).
     now, model = world.statistics_now(), g.shop.orders
+    chunks = json_array_chunks(_statistics_rows(world, model, kind, flag, date_from, now))
+    if world.responses.enabled:
+        key = world.responses.key("wb", g.shop.spec.name, kind, sorted(request.query_params.multi_items()), now)
+        chunks = world.responses.chunks(key, chunks)
+    return StreamingResponse(chunks, media_type="application/json", headers=g.headers())
+
+
+def _statistics_rows(
+    world: World, model: WbOrderModel, kind: str, flag: int, date_from: float, now: float
+) -> Iterator[dict[str, Any]]:
     kept_from = now - world.config.wb_retention_days * 86400  # older changes are gone
     rows: Iterator[dict[str, Any]]
     if flag == 0:
@@ -68,7 +78,7 @@ def _statistics(request: Request, kind: str) -> Response:
     else:
         on_day = model.orders_on_day if kind == "orders" else model.sales_on_day
         rows = on_day(msk_day_start(date_from), now)
-    return StreamingResponse(json_array_chunks(rows), media_type="application/json", headers=g.headers())
+    return rows
 
 
 # -- analytics: stocks report ---------------------------------------------------------
