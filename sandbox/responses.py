@@ -32,7 +32,7 @@ def json_response(
     return Response(dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 
-def json_array_chunks(rows: Iterable[dict[str, Any]], chunk: int = 1000) -> Iterator[bytes]:
+def json_array_chunks(rows: Iterable[dict[str, Any]], chunk: int = 250) -> Iterator[bytes]:
     """Stream a JSON array without holding it: memory is one chunk of rows. Each chunk is
     encoded as one list (its brackets cut off): the same bytes as the rows joined by commas."""
     yield b"["
