@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from storage.models import SyncCursor
-from storage.sync_state import get_cursor, set_cursor
+from storage.sync_state import set_cursor
 
 LIMIT_SUFFIX = "@limit"
 
@@ -35,13 +35,9 @@ def record_limit(session: Session, *, shop_id: int, stream: str, now: datetime, 
     return until
 
 
-def limited_until(session: Session, *, shop_id: int, stream: str) -> datetime | None:
-    """When the stream may call again (None: no limit recorded; may be in the past)."""
-    return _until(get_cursor(session, shop_id=shop_id, stream=stream + LIMIT_SUFFIX))
-
-
 def limit_and_cursor(session: Session, *, shop_id: int, stream: str) -> tuple[datetime | None, dict[str, Any] | None]:
-    """`limited_until` and the stream's own cursor (None: none stored), in one query."""
+    """When the stream may call again (None: no limit recorded; may be in the past) and its own
+    cursor (None: none stored), in one query."""
     rows = dict(
         session.execute(
             select(SyncCursor.stream, SyncCursor.value).where(
