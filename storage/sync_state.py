@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -86,6 +86,11 @@ def close_run(session: Session, *, run_id: int, status: str, counts: RunCounts, 
         .where(SyncRun.id == run_id)
         .values(status=status, finished_at=datetime.now(UTC), error=error, **counts.as_dict())
     )
+
+
+def delete_runs(session: Session, *, run_ids: list[int]) -> None:
+    """Run records of streams begun ahead that never ran (tasks.context.discard_begun)."""
+    session.execute(delete(SyncRun).where(SyncRun.id.in_(run_ids), SyncRun.status == "running"))
 
 
 def failing_since(session: Session, *, shop_id: int, stream: str) -> datetime | None:

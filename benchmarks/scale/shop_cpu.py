@@ -261,7 +261,12 @@ def _measure(
     out |= {f"{k}_per_sync": v / max(1, syncs) for k, v in calls.items()}
     if args.py_spy:
         _summarise(Path(args.py_spy))
+    for sql, n in STATEMENTS.most_common(40):
+        print(f"  {n / max(1, syncs):5.2f}  {sql}")
     return out
+
+
+STATEMENTS: Counter[str] = Counter()
 
 
 def _count_calls(engine: Any) -> Counter[str]:
@@ -270,7 +275,13 @@ def _count_calls(engine: Any) -> Counter[str]:
     from sqlalchemy import event
 
     calls: Counter[str] = Counter()
-    event.listen(engine, "before_cursor_execute", lambda *a: calls.update(["statements"]))
+
+    def statement(conn: Any, cursor: Any, sql: str, *rest: Any) -> None:
+        calls.update(["statements"])
+        if os.environ.get("SHOP_CPU_STATEMENTS"):
+            STATEMENTS.update([" ".join(sql.split())[:150]])
+
+    event.listen(engine, "before_cursor_execute", statement)
     event.listen(engine, "commit", lambda *a: calls.update(["commits"]))
     event.listen(engine.pool, "checkout", lambda *a: calls.update(["checkouts"]))
     return calls
