@@ -21,16 +21,23 @@ from sqlalchemy.orm import Session
 
 from storage.models import SyncCursor, SyncRun
 
+# The hot statements of every stream (its start, its pages' cursors, its end) on the tables, not
+# the mapped classes: SQLAlchemy Core skips the ORM's compile and flush steps (a stream's start
+# and end went through the unit of work and the ORM's bulk update with its session sync).
+CURSORS = SyncCursor.__table__
+RUNS = SyncRun.__table__
+
 
 def get_cursor(session: Session, *, shop_id: int, stream: str) -> dict[str, Any] | None:
-    return session.scalar(select(SyncCursor.value).where(SyncCursor.shop_id == shop_id, SyncCursor.stream == stream))
+    c = CURSORS.c
+    return session.scalar(select(c.value).where(c.shop_id == shop_id, c.stream == stream))
 
 
 def set_cursor(session: Session, *, shop_id: int, stream: str, value: dict[str, Any]) -> None:
-    stmt = insert(SyncCursor).values(shop_id=shop_id, stream=stream, value=value)
+    stmt = insert(CURSORS).values(shop_id=shop_id, stream=stream, value=value)
     session.execute(
         stmt.on_conflict_do_update(
-            index_elements=[SyncCursor.shop_id, SyncCursor.stream],
+            index_elements=[CURSORS.c.shop_id, CURSORS.c.stream],
             set_={"value": stmt.excluded.value, "updated_at": text("now()")},
         )
     )
@@ -66,12 +73,9 @@ def add_run(
 ) -> int:
     """A `running` run record; `lease_token` is the token of the shop lease the run runs under
     (storage.reaping marks the run crashed once that lease is gone or expired)."""
-    run = SyncRun(
-        shop_id=shop_id, stream=stream, kind=kind, status="running", flow_run_id=flow_run_id, lease_token=lease_token
-    )
-    session.add(run)
-    session.flush()
-    return run.id
+    values = {"shop_id": shop_id, "stream": stream, "kind": kind, "status": "running"}
+    stmt = insert(RUNS).values(**values, flow_run_id=flow_run_id, lease_token=lease_token).returning(RUNS.c.id)
+    return int(session.execute(stmt).scalar_one())
 
 
 def finish_run(engine: Engine, *, run_id: int, status: str, counts: RunCounts, error: str | None = None) -> None:
@@ -82,8 +86,8 @@ def finish_run(engine: Engine, *, run_id: int, status: str, counts: RunCounts, e
 def close_run(session: Session, *, run_id: int, status: str, counts: RunCounts, error: str | None = None) -> None:
     """`finish_run` in the caller's transaction."""
     session.execute(
-        update(SyncRun)
-        .where(SyncRun.id == run_id)
+        update(RUNS)
+        .where(RUNS.c.id == run_id)
         .values(status=status, finished_at=datetime.now(UTC), error=error, **counts.as_dict())
     )
 

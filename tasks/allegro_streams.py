@@ -27,13 +27,14 @@ from storage import stock as stock_store
 from storage.history import FIRST_SYNC, HistoryProgress
 from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
-from tasks.context import Batch, StreamReport, SyncContext, batched, count_page, iso, run_stream
+from tasks.context import CURSOR_OF, Batch, StreamReport, SyncContext, batched, count_page, iso, run_stream
 from tasks.notifying import notify_changes, notify_stock
 from tasks.pipeline import overlapped
 from tasks.retry import stream_task
 from tasks.tokens import ShopTokens
 
-EVENTS_STREAM = "allegro_events"
+# "allegro_events": the journal's cursor, read by the orders stream's run as it begins (tasks.context).
+EVENTS_STREAM = CURSOR_OF["allegro_orders"]
 ALLEGRO_HISTORY_DAYS = 365
 # Listing pages hold 100 orders: write them 1,000 at a time (one transaction, one merge). With
 # fetching overlapped, two batches are in memory: 2,000 forms a batch cost ~30 MB more at peak

@@ -17,14 +17,14 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from connectors.errors import RetryLater
 from connectors.http import RetryBudget, using_retry_budget
 from connectors.parsing import gc_paused
 from sellerpulse.settings import Settings
-from storage.history import history_complete
+from storage.history import history_complete_expr
 from storage.leases import Lease, LeaseLost, fenced
 from storage.models import Shop
 from storage.shops import credentials_of
@@ -80,6 +80,9 @@ def settled(report: StreamReport) -> bool:
     return report.status in ("success", LIMITED)
 
 
+# Streams whose cursor is kept under another name (the Allegro orders stream reads the event
+# journal's, tasks.allegro_streams.EVENTS_STREAM): their start reads that one.
+CURSOR_OF = {"allegro_orders": "allegro_events"}
 # A stream's start as `_begin` made it: the limit in force (if any), its run id (None: limited,
 # no run), its cursor.
 Begun = tuple[datetime | None, int | None, Any]
@@ -176,12 +179,14 @@ def load_context(
             return load_context(
                 engine, shop_id=shop_id, clients=clients, kind=kind, flow_run_id=flow_run_id, session=own
             )
-    shop = session.get(Shop, shop_id)
-    if shop is None:
+    # The shop and whether its history is complete in one statement.
+    found = session.execute(select(Shop, history_complete_expr()).where(Shop.id == shop_id)).first()
+    if found is None:
         raise LookupError(f"shop {shop_id} does not exist")
+    shop, complete = found
     return SyncContext(
         engine=engine,
-        shop=ShopInfo.of(shop, history_complete=history_complete(session, shop_id=shop_id)),
+        shop=ShopInfo.of(shop, history_complete=bool(complete)),
         credentials=credentials_of(shop),
         clients=clients,
         kind=kind,
@@ -222,17 +227,17 @@ async def run_stream(ctx: SyncContext, stream: str, body: Callable[[RunCounts], 
     if run_id is None and until is not None:
         return _limited(report, until)
     assert run_id is not None
-    ctx.cursors[stream] = cursor  # committed: the body's first read_cursor takes it
+    ctx.cursors[CURSOR_OF.get(stream, stream)] = cursor  # committed: the body's first read_cursor takes it
     try:
         return await _run_body(ctx, stream, body, report, run_id, until)
     finally:
-        ctx.cursors.pop(stream, None)  # not read by the body: never handed to a later read
+        ctx.cursors.pop(CURSOR_OF.get(stream, stream), None)  # not read by the body: never handed to a later read
 
 
 def _begin(session: Session, ctx: SyncContext, stream: str) -> Begun:
     """In one transaction (two round trips): the stream's limit, and if it is not in force
     (else no run: None), its run record and its cursor."""
-    until, cursor = limit_and_cursor(session, shop_id=ctx.shop.id, stream=stream)
+    until, cursor = limit_and_cursor(session, shop_id=ctx.shop.id, stream=stream, cursor=CURSOR_OF.get(stream))
     if until is not None and ctx.now() < until:
         return until, None, None
     token = ctx.lease.token if ctx.lease else None
