@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Engine, bindparam, delete, insert, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from storage.models import SyncCursor, SyncRun
@@ -33,14 +33,19 @@ def get_cursor(session: Session, *, shop_id: int, stream: str) -> dict[str, Any]
     return session.scalar(select(c.value).where(c.shop_id == shop_id, c.stream == stream))
 
 
+# Text, not the PostgreSQL dialect's insert().on_conflict_do_update(): that construct has no
+# cache key in SQLAlchemy 2.0 (its Insert sets inherit_cache = False), so it was compiled anew
+# on every page of every stream; a text() statement is compiled once.
+_SET_CURSOR = text(
+    """
+    INSERT INTO sync_cursors (shop_id, stream, value) VALUES (:shop_id, :stream, :value)
+    ON CONFLICT (shop_id, stream) DO UPDATE SET value = excluded.value, updated_at = now()
+    """
+).bindparams(bindparam("value", type_=JSONB))
+
+
 def set_cursor(session: Session, *, shop_id: int, stream: str, value: dict[str, Any]) -> None:
-    stmt = insert(CURSORS).values(shop_id=shop_id, stream=stream, value=value)
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[CURSORS.c.shop_id, CURSORS.c.stream],
-            set_={"value": stmt.excluded.value, "updated_at": text("now()")},
-        )
-    )
+    session.execute(_SET_CURSOR, {"shop_id": shop_id, "stream": stream, "value": value})
 
 
 @dataclass

@@ -273,11 +273,17 @@ def _count_calls(engine: Any) -> Counter[str]:
     """Round trips this process makes to sellerpulse's database: statements through SQLAlchemy,
     transactions committed, connections checked out of the pool (each a ping first, if set)."""
     from sqlalchemy import event
+    from sqlalchemy.engine.interfaces import CacheStats
 
     calls: Counter[str] = Counter()
 
-    def statement(conn: Any, cursor: Any, sql: str, *rest: Any) -> None:
+    def statement(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
         calls.update(["statements"])
+        # Compiled each time (SQLAlchemy's compiled cache missed, or the statement has no key).
+        if context is not None and context.cache_hit in (CacheStats.CACHE_MISS, CacheStats.NO_CACHE_KEY):
+            calls.update(["compiled"])
+            if os.environ.get("SHOP_CPU_STATEMENTS"):
+                STATEMENTS.update(["compiled: " + " ".join(sql.split())[:150]])
         if os.environ.get("SHOP_CPU_STATEMENTS"):
             STATEMENTS.update([" ".join(sql.split())[:150]])
 
