@@ -11,22 +11,29 @@ from contextlib import asynccontextmanager
 import httpx
 
 from connectors.http import Call, HostClient
-from connectors.pool import _Stream, host_transport
+from connectors.pool import _Pool, _Stream, host_transport
 
 
 class Server:
     """A bare HTTP/1.1 server on a local port: keep-alive answers, counting its connections;
     `/bye` answers, then closes the connection without saying so (no `Connection: close`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold: int = 0) -> None:
         self.connections = 0
         self.closed = asyncio.Event()
+        # `/hold` answers once `hold` of them are waiting: that many connections at once.
+        self.hold, self.waiting, self.all_here = hold, 0, asyncio.Event()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
             while head := await reader.readuntil(b"\r\n\r\n"):
                 path = head.split(b" ", 2)[1]
+                if path == b"/hold":
+                    self.waiting += 1
+                    if self.waiting >= self.hold:
+                        self.all_here.set()
+                    await self.all_here.wait()
                 body = b'{"ok": true}'
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
                 writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
@@ -41,9 +48,9 @@ class Server:
 
 
 @asynccontextmanager
-async def serving() -> AsyncIterator[tuple[Server, str]]:
+async def serving(hold: int = 0) -> AsyncIterator[tuple[Server, str]]:
     """In the test's own event loop (a fixture's may be another)."""
-    state = Server()
+    state = Server(hold)
     srv = await asyncio.start_server(state.handle, "127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
     async with srv:
@@ -78,3 +85,22 @@ async def test_host_clients_use_it() -> None:
             body, _ = await host.send(Call("GET", "/a"))
             assert body == {"ok": True}
         assert state.connections == 1
+
+
+async def _pool_trace(transport: httpx.AsyncHTTPTransport) -> list[tuple[int, int]]:
+    """(connections the server saw, connections in the pool) after each step of a burst."""
+    trace = []
+    async with serving(hold=3) as (state, url), httpx.AsyncClient(base_url=url, transport=transport) as client:
+        await asyncio.gather(*(client.get("/hold") for _ in range(3)))  # three connections at once
+        trace.append((state.connections, len(transport._pool.connections)))
+        for _ in range(3):
+            await client.get("/a")
+            trace.append((state.connections, len(transport._pool.connections)))
+    return trace
+
+
+async def test_the_pool_keeps_and_evicts_connections_as_httpcores_does() -> None:
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=1, keepalive_expiry=60)
+    ours = host_transport(limits)
+    assert isinstance(ours._pool, _Pool)
+    assert await _pool_trace(ours) == await _pool_trace(httpx.AsyncHTTPTransport(limits=limits))
