@@ -32,7 +32,7 @@ from storage.backoff import record_failure, record_success
 from storage.db import get_engine
 from storage.leases import Lease, LeaseBusy, fenced, hold, release_with
 from storage.models import Shop, ShopStatus, SyncRun
-from storage.sync_state import synced_since
+from storage.sync_state import synced_since, synced_since_in
 from tasks.clients import Clients, borrowed_or_new
 from tasks.context import StreamReport, SyncContext, load_context, settled
 
@@ -73,7 +73,7 @@ def _open(
     """Under the lease, in one transaction (fenced) and one thread hop: None if a sync of the shop
     began at or after `since`; else the shop's context, its dead runs reaped."""
     with Session(fenced(engine, lease), expire_on_commit=False) as session, session.begin():
-        if since is not None and shop_id in synced_since(session, [shop_id], since):
+        if since is not None and shop_id in synced_since_in(session, [shop_id], since):
             return None
         ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=flow_run_id(), session=session)
         ctx.log = log

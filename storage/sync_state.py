@@ -126,6 +126,12 @@ NOT_A_SYNC = ("wb_feed",)
 def synced_since(engine: Engine, shop_ids: list[int], since: datetime) -> set[int]:
     """The shops among `shop_ids` a sync of which began at or after `since` (the database's
     clock): one query, on the index of runs by shop, stream and start."""
+    with Session(engine) as session:
+        return synced_since_in(session, shop_ids, since)
+
+
+def synced_since_in(session: Session, shop_ids: list[int], since: datetime) -> set[int]:
+    """`synced_since` in the caller's session."""
     if not shop_ids:
         return set()
     query = (
@@ -134,8 +140,7 @@ def synced_since(engine: Engine, shop_ids: list[int], since: datetime) -> set[in
         .where(SyncRun.stream.not_in(NOT_A_SYNC))
         .distinct()
     )
-    with Session(engine) as session:
-        return set(session.scalars(query))
+    return set(session.scalars(query))
 
 
 def database_now(engine: Engine) -> datetime:
