@@ -17,6 +17,10 @@ production. Per full shop sync of the measured rounds, CPU milliseconds of:
 - the Prefect server's process tree (`--prefect`);
 - PostgreSQL's backends, per database (sellerpulse's, Prefect's).
 
+And per full shop sync, this process's round trips to sellerpulse's database: pool checkouts,
+statements, commits, and statements compiled (SQLAlchemy's compiled cache missed or the statement
+has no cache key). `SHOP_CPU_STATEMENTS=1` prints the statements by count per sync.
+
 `--py-spy FILE`: py-spy samples this process (the thread holding the GIL: Python's CPU) over the measured
 rounds and writes collapsed stacks (FILE) and a summary of where the samples fell (FILE.top).
 """
