@@ -78,6 +78,7 @@ def _wait_for(what: str, check: Callable[[], T | None]) -> T:
 class Worker:
     proc: subprocess.Popen[str]
     lines: queue.Queue[str | None]
+    log: Path  # every worker's stderr
 
     @property
     def holder(self) -> str:
@@ -88,8 +89,9 @@ class Worker:
         try:
             line = self.lines.get(timeout=DEADLINE)
         except queue.Empty:
-            raise AssertionError(f"worker {self.proc.pid}: no answer in {DEADLINE:.0f} s") from None
-        assert line is not None, f"worker {self.proc.pid} exited with {self.proc.wait()}"
+            logged = self.log.read_text()
+            raise AssertionError(f"worker {self.proc.pid}: no answer in {DEADLINE:.0f} s\n{logged}") from None
+        assert line is not None, f"worker {self.proc.pid} exited with {self.proc.wait()}\n{self.log.read_text()}"
         return line
 
     def start_batch(self, shop_ids: list[int], since: datetime) -> None:
@@ -113,7 +115,7 @@ def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
 
 @contextmanager
 def workers(count: int, env: dict[str, str], log: Path) -> Iterator[list[Worker]]:
-    """`count` worker processes, started together and ready (imported); killed at the end."""
+    """`count` worker processes, started together and ready (imported); stopped at the end."""
     started: list[Worker] = []
     try:
         with log.open("a") as err:
@@ -122,17 +124,21 @@ def workers(count: int, env: dict[str, str], log: Path) -> Iterator[list[Worker]
                     [sys.executable, "-m", "tests.flows.batch_worker"],
                     cwd=ROOT, env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                 )  # fmt: skip
-                worker = Worker(proc, queue.Queue())
+                worker = Worker(proc, queue.Queue(), log)
                 threading.Thread(target=_pump, args=(proc.stdout, worker.lines), daemon=True).start()
                 started.append(worker)
         for worker in started:
             assert worker.read() == "ready", log.read_text()
         yield started
     finally:
-        for worker in started:
-            if worker.proc.poll() is None:
+        for worker in started:  # stdin closed: a worker's loop ends; one that does not is killed
+            if worker.proc.stdin is not None:
+                worker.proc.stdin.close()
+            try:
+                worker.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
                 worker.proc.kill()
-            worker.proc.wait(timeout=30)
+                worker.proc.wait(timeout=30)
 
 
 def _parts(shops: dict[str, int], part: int, parts: int) -> list[int]:
