@@ -50,7 +50,10 @@ PER_MARKETPLACE = 5  # one batch each way: the victim starts a shop of its own a
 SCALE = 20.0
 LEASE_SECONDS = 4  # the workers' SYNC_LEASE_SECONDS: a dead worker's shops are free this long after
 CONCURRENCY = 1  # shops at a time per marketplace in a batch
-DEADLINE = 60.0  # seconds for any one step (a worker's start-up imports Prefect and the app)
+DEADLINE = 60.0  # seconds for any one step
+# Seconds for a worker to be ready: it imports Prefect and the app (~4 s of CPU each; a busy
+# machine makes it much more).
+STARTUP = 180.0
 T = TypeVar("T")
 
 
@@ -85,12 +88,12 @@ class Worker:
         """Its name in sync_leases (storage.leases.holder_name): host and process."""
         return f"{socket.gethostname()}:{self.proc.pid}"
 
-    def read(self) -> str:
+    def read(self, timeout: float = DEADLINE) -> str:
         try:
-            line = self.lines.get(timeout=DEADLINE)
+            line = self.lines.get(timeout=timeout)
         except queue.Empty:
             logged = self.log.read_text()
-            raise AssertionError(f"worker {self.proc.pid}: no answer in {DEADLINE:.0f} s\n{logged}") from None
+            raise AssertionError(f"worker {self.proc.pid}: no answer in {timeout:.0f} s\n{logged}") from None
         assert line is not None, f"worker {self.proc.pid} exited with {self.proc.wait()}\n{self.log.read_text()}"
         return line
 
@@ -128,7 +131,7 @@ def workers(count: int, env: dict[str, str], log: Path) -> Iterator[list[Worker]
                 threading.Thread(target=_pump, args=(proc.stdout, worker.lines), daemon=True).start()
                 started.append(worker)
         for worker in started:
-            assert worker.read() == "ready", log.read_text()
+            assert worker.read(STARTUP) == "ready", log.read_text()
         yield started
     finally:
         for worker in started:  # stdin closed: a worker's loop ends; one that does not is killed
