@@ -17,18 +17,28 @@ WB counts against us.
 The in-process bucket reserves a slot under a thread lock and sleeps outside it, so
 callers queue in arrival order and it works across event loops (Prefect may run tasks in
 several threads).
+
+A slot is a start time, but a request leaves when its event loop gets to it: a busy loop
+or a descheduled process wakes a sleeper late, and a request sent late reaches the
+marketplace closer than one interval to the next caller's, sent on time: a 429 although
+every slot kept the limit. So every slot is planned with room for `Rate.tolerance` of
+lateness (:func:`take`), and a caller that finds itself later than that takes a new slot
+instead of sending (:func:`start_in_slot`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -43,14 +53,31 @@ def fingerprint(secret: str) -> str:
 
 @dataclass(frozen=True)
 class Rate:
-    """`per_second` steady rate with a `burst` of back-to-back requests."""
+    """`per_second` steady rate with a `burst` of back-to-back requests.
+
+    `tolerance`: seconds a request may start after its slot and still keep the limit. Slots
+    are planned with room for it (the burst is `per_second * tolerance` smaller; a one-token
+    bucket spaces its slots that much further apart), and a caller later than that takes a
+    new slot. 0: exact slots, and lateness is not checked (fake clocks in tests).
+    """
 
     per_second: float
     burst: int = 1
+    tolerance: float = 0.0
 
     @classmethod
     def per_minute(cls, n: float, burst: int = 1) -> Rate:
         return cls(n / 60.0, burst)
+
+    def with_tolerance(self, seconds: float) -> Rate:
+        """This rate with room for `seconds` of lateness, at most what half the burst lasts (the
+        rest of the burst is kept: a tolerance as long as the burst would leave none)."""
+        return replace(self, tolerance=max(0.0, min(seconds, self.burst / (2 * self.per_second))))
+
+    @property
+    def ceiling(self) -> float:
+        """The most tokens a slot may leave for the ones after it (see :func:`take`)."""
+        return self.burst - self.per_second * self.tolerance
 
     def excess(self, starts: list[float]) -> float:
         """How far a log of request start times broke this limit: the most requests in any
@@ -80,11 +107,18 @@ class RateLimits:
     wb_marketplace: Rate = Rate.per_minute(300, 20)
     allegro_api: Rate = Rate.per_minute(9000, 150)
     allegro_auth: Rate = Rate.per_minute(60, 10)
+    # How late (real seconds) a request may leave after its slot (a busy event loop, a
+    # descheduled worker, a round trip to the shared bucket) and still keep every limit; each
+    # category's is at most half its burst's length (Rate.with_tolerance). Not scaled: lateness
+    # is the machine's, not the marketplace's.
+    send_tolerance: float = 0.5
     # True: no proactive waiting at all (benchmarks against a sandbox with limits off).
     disabled: bool = False
 
     def for_category(self, category: str) -> Rate:
-        return getattr(self, category)
+        """The category's rate with room for lateness (a rate given with a tolerance keeps it)."""
+        rate: Rate = getattr(self, category)
+        return rate if rate.tolerance else rate.with_tolerance(self.send_tolerance)
 
     @classmethod
     def unlimited(cls) -> RateLimits:
@@ -94,7 +128,56 @@ class RateLimits:
         """Every rate `factor` times faster, bursts as they are: against a sandbox whose buckets
         refill as much faster (`--rate-limit-scale`), the ratio of every limit is kept."""
         rates = {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), Rate)}
-        return replace(self, **{k: Rate(r.per_second * factor, r.burst) for k, r in rates.items()})
+        return replace(self, **{k: replace(r, per_second=r.per_second * factor) for k, r in rates.items()})
+
+
+def take(level: float, n: float, rate: Rate) -> tuple[float, float]:
+    """One slot's arithmetic: (tokens left, seconds after now until the slot), where `level`
+    is the bucket's tokens now (refilled up to the burst; below 0 while others' slots are
+    ahead) and `n` the tokens the request costs. storage.ratelimit does the same in SQL.
+
+    The slot is when the level reaches `n`. A request in it may leave up to `rate.tolerance`
+    late, and the marketplace refills while it has not: as if the slot were that much later
+    for the next one. So the level after a slot is at most `rate.ceiling` less its cost; the
+    next slot is then `tolerance` further off when the bucket was full, and no later when
+    callers queue (their slots are an interval apart anyway). Any window of sends then holds
+    at most `burst + per_second * its length` requests, sent up to `tolerance` late.
+    """
+    wait = max(0.0, n - level) / rate.per_second
+    left = min(max(level, n), rate.ceiling) - n - max(0.0, n - level)
+    return left, wait
+
+
+@dataclass(frozen=True)
+class Slot:
+    """When a request may start, on the caller's clock: sleep until `at`; it is late from
+    `due` on (`due <= at`: a shared bucket's round trip leaves the server's time uncertain
+    by as much, and a late start must never be taken for an early one)."""
+
+    at: float
+    due: float
+
+
+# A caller found late takes a new slot, at most this many times in a row: a loop that is late
+# every time sends anyway (and meets the reactive path if it was too close).
+MAX_SLOTS = 3
+
+
+async def start_in_slot(reserve: Callable[[], Awaitable[Slot]], rate: Rate, *, clock: Clock, sleep: Sleep) -> int:
+    """Take a slot, wait for it, and return once the request may leave (how many slots it took).
+
+    Woken later than `rate.tolerance` after its slot, the caller takes a new one: sent now, it
+    could reach the marketplace less than an interval before the next caller's, sent on time.
+    """
+    for taken in range(1, MAX_SLOTS + 1):
+        slot = await reserve()
+        delay = slot.at - clock()
+        if delay > 0:
+            await sleep(delay)
+        if rate.tolerance <= 0 or clock() - slot.due <= rate.tolerance:
+            return taken
+        log.debug("rate bucket: woken %.3f s after the slot; taking a new one", clock() - slot.due)
+    return MAX_SLOTS
 
 
 class Bucket(Protocol):
@@ -135,6 +218,16 @@ class TokenBucket:
 
     def reserve(self) -> float:
         """Take one token now (possibly going into debt); return seconds to wait before using it."""
+        now, start = self._take()
+        return start - now
+
+    def reserve_slot(self) -> Slot:
+        """Take one token now; its slot on this bucket's clock."""
+        _, start = self._take()
+        return Slot(at=start, due=start)
+
+    def _take(self) -> tuple[float, float]:
+        """(now, the slot's start), both from one reading of the clock under the lock."""
         with self._lock:
             now = self._clock()
             if now < self._paused_until:
@@ -144,16 +237,16 @@ class TokenBucket:
             else:
                 start = now
             elapsed = max(0.0, start - self._updated)
-            self._tokens = min(float(self.rate.burst), self._tokens + elapsed * self.rate.per_second)
+            level = min(float(self.rate.burst), self._tokens + elapsed * self.rate.per_second)
+            self._tokens, wait = take(level, 1.0, self.rate)
             self._updated = start
-            self._tokens -= 1.0
-            debt = -self._tokens if self._tokens < 0 else 0.0
-            return (start - now) + debt / self.rate.per_second
+            return now, start + wait
 
     async def acquire(self, sleep: Sleep = asyncio.sleep) -> None:
-        wait = self.reserve()
-        if wait > 0:
-            await sleep(wait)
+        async def reserve() -> Slot:
+            return self.reserve_slot()
+
+        await start_in_slot(reserve, self.rate, clock=self._clock, sleep=sleep)
 
     def charge(self, tokens: float) -> None:
         """Spend extra tokens after the fact (WB marketplace counts each 4xx as 10 requests)."""

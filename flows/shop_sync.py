@@ -143,9 +143,7 @@ async def sync_one(
                     logger.info("shop %s is %s: not syncing", ctx.shop.name, ctx.shop.status)
                     return []
                 started = ctx.now()
-                one_task = one_task_run and FlowRunContext.get() is not None
-                # quote: Prefect does not walk the context (clients, settings) looking for futures.
-                reports = await (shop_streams(quote(ctx), streams) if one_task else run_streams(ctx, streams))
+                reports = await _shop_streams(ctx, streams, batch=one_task_run and FlowRunContext.get() is not None)
                 ctx.check_lease()  # lost on the way (the fence refused a write): say so, write nothing more
                 first = ctx.shop.notify_from is None and streams is None
                 last = partial(_finish, ctx=ctx, reports=reports, first=first, started=started)
@@ -154,6 +152,17 @@ async def sync_one(
         except LeaseBusy:
             logger.info("another sync of shop %s is running: this one skips", shop_id)
             return []
+
+
+async def _shop_streams(ctx: SyncContext, streams: list[str] | None, *, batch: bool) -> list[StreamReport]:
+    """A batch run's shop: its streams one task run (SYNC_SHOP_TASK_RUNS, visible in the UI) or
+    in the flow run's body, retried alike either way; elsewhere as run_streams runs them."""
+    if not batch:
+        return await run_streams(ctx, streams)
+    if ctx.settings.sync_shop_task_runs:
+        # quote: Prefect does not walk the context (clients, settings) looking for futures.
+        return await shop_streams(quote(ctx), streams)
+    return await run_streams(ctx, streams, mode="retried")
 
 
 async def sync_many(

@@ -8,11 +8,12 @@ the product's clients use (``tasks.clients``).
 
 How a request gets its turn: one ``UPDATE ... RETURNING`` refills the row, takes a token
 (going into debt if there is none) and answers how long to wait before starting. That is
-the arithmetic of ``connectors.ratelimit.TokenBucket`` with the row as the state: callers
-of all processes queue in the order their updates reach the row, nobody polls, and a
-promised start time is never given twice. Time is the database server's clock (one clock
-for every machine; waits are relative, so the workers' clocks do not matter), or an
-injected clock in tests. `benchmarks/ratelimit` has what one check costs.
+the arithmetic of ``connectors.ratelimit.take`` with the row as the state, room for a late
+sender included: callers of all processes queue in the order their updates reach the row,
+nobody polls, and a promised start time is never given twice. Time is the database
+server's clock (one clock for every machine; waits are relative, so the workers' clocks do
+not matter), or an injected clock in tests; the round trip's uncertainty counts as
+lateness (``PgBucket.reserve_slot``). `benchmarks/ratelimit` has what one check costs.
 
 A 429's pause (``pause_for``) and WB's 10-request charge for a refused call (``charge``)
 come from synchronous code on the request path: they are recorded at once, in memory, and
@@ -35,6 +36,7 @@ import asyncio
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -43,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from sqlalchemy import Engine, create_engine
 
-from connectors.ratelimit import Clock, Rate, Sleep
+from connectors.ratelimit import Clock, Rate, Sleep, Slot, start_in_slot
 
 if TYPE_CHECKING:
     from sellerpulse.settings import Settings
@@ -55,22 +57,29 @@ _NOW = "(SELECT coalesce(to_timestamp(%(now)s::float8), clock_timestamp()) AS no
 _WHERE = "b.owner = %(owner)s AND b.category = %(category)s"
 
 # The start: now, or later if the row already moved past it (a pause's end, or a `now` read
-# before this statement waited for the row's lock). Refill up to the burst until then, take
-# `n` (into debt if need be), answer the wait: until the start, plus the debt at the steady
-# rate. While a pause lasts the burst stays spent: after it, requests start at the steady rate.
+# before this statement waited for the row's lock). The level then: refilled up to the burst
+# (while a pause lasts the burst stays spent: after it, requests start at the steady rate).
+_START = "greatest(c.now, b.updated_at, b.paused_until)"
+_LEVEL = f"""least(%(burst)s::float8,
+                   CASE WHEN c.now < b.paused_until THEN least(b.tokens, 0.0) ELSE b.tokens END
+                   + %(rate)s::float8 * extract(epoch FROM {_START} - b.updated_at)::float8)"""
+
+# connectors.ratelimit.take in SQL: the slot is when the level reaches `n`; the level it leaves
+# is at most the ceiling (room for a late sender) less `n`. Answers the limiter's `now`, the
+# wait after it, and how long the statement took on the server since `now` (the row's lock):
+# the caller's clock places the slot with that (PgBucket.reserve_slot).
 RESERVE = f"""
 UPDATE rate_buckets AS b
-SET tokens = least(%(burst)s::float8,
-                   CASE WHEN c.now < b.paused_until THEN least(b.tokens, 0.0) ELSE b.tokens END
-                   + %(rate)s::float8
-                   * extract(epoch FROM greatest(c.now, b.updated_at, b.paused_until) - b.updated_at)::float8)
-             - %(n)s::float8,
-    updated_at = greatest(c.now, b.updated_at, b.paused_until),
+SET tokens = least(greatest({_LEVEL}, %(n)s::float8), %(ceiling)s::float8)
+             - %(n)s::float8 - greatest(0.0, %(n)s::float8 - {_LEVEL}),
+    updated_at = {_START},
     per_second = %(rate)s, burst = %(burst)s
 FROM {_NOW}
 WHERE {_WHERE}
 RETURNING extract(epoch FROM c.now)::float8,
-          extract(epoch FROM b.updated_at - c.now)::float8 + greatest(0.0, -b.tokens) / %(rate)s::float8
+          extract(epoch FROM b.updated_at - c.now)::float8
+          + greatest(0.0, -(b.tokens + greatest(0.0, %(n)s::float8 - %(ceiling)s::float8))) / %(rate)s::float8,
+          extract(epoch FROM coalesce(to_timestamp(%(now)s::float8), clock_timestamp()) - c.now)::float8
 """
 
 CREATE = f"""
@@ -142,6 +151,8 @@ class PgBucketBackend:
         self._engine: Engine | None = engine if isinstance(engine, Engine) else None
         self._owner = owner_key(secret_key)
         self.clock = clock
+        # What slots are placed on: the injected clock (it is the limiter's too), else ours.
+        self.local_clock: Clock = clock or time.monotonic
         self._buckets: dict[tuple[str, str], PgBucket] = {}
         self._lock = threading.Lock()
 
@@ -212,15 +223,32 @@ class PgBucket:
         self._writes: set[asyncio.Task[None]] = set()  # write-behind tasks, kept from the GC
 
     async def acquire(self, sleep: Sleep = asyncio.sleep) -> None:
-        grant = await asyncio.to_thread(self.reserve)
-        if grant.wait > 0:
-            await sleep(grant.wait)
+        async def reserve() -> Slot:
+            return await asyncio.to_thread(self.reserve_slot)
+
+        await start_in_slot(reserve, self.rate, clock=self._backend.local_clock, sleep=sleep)
 
     def reserve(self, tokens: float = 1.0) -> Grant:
         """Take `tokens` now (blocking I/O: call from a thread); when the request may start."""
+        return self._reserve(tokens)[0]
+
+    def reserve_slot(self, tokens: float = 1.0) -> Slot:
+        """Take `tokens` now (blocking I/O); the slot on this process's clock.
+
+        The server's `now` fell between this call's start and its answer, less the time the
+        statement took on the server: never sleep less than its latest place (a request never
+        leaves early), count lateness from its earliest (never taken for less late than it is).
+        """
+        clock = self._backend.local_clock
+        sent = clock()
+        grant, on_server = self._reserve(tokens)
+        answered = clock()
+        return Slot(at=answered - on_server + grant.wait, due=sent + grant.wait)
+
+    def _reserve(self, tokens: float) -> tuple[Grant, float]:
         row = self._write(tokens)
         assert row is not None
-        return Grant(now=row[0], wait=max(0.0, row[1]))
+        return Grant(now=row[0], wait=max(0.0, row[1])), max(0.0, row[2])
 
     def pause_for(self, seconds: float) -> None:
         with self._lock:
@@ -246,6 +274,7 @@ class PgBucket:
             "category": self.category,
             "rate": self.rate.per_second,
             "burst": self.rate.burst,
+            "ceiling": self.rate.ceiling,
             "now": clock() if clock is not None else None,
             **extra,
         }

@@ -139,7 +139,7 @@ class AllegroAuth:
     def _call(self, path: str, form: dict[str, str]) -> Call:
         bucket = None
         if not self._limits.disabled:
-            bucket = self._registry.bucket(self.client_id, "allegro_auth", self._limits.allegro_auth)
+            bucket = self._registry.bucket(self.client_id, "allegro_auth", self._limits.for_category("allegro_auth"))
         return Call(
             "POST",
             path,

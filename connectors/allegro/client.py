@@ -121,7 +121,7 @@ class AllegroClient:
         bucket = None
         if not self._limits.disabled:
             # 9000/min is per client id, whichever account the token belongs to.
-            bucket = self._registry.bucket(self.client_id, "allegro_api", self._limits.allegro_api)
+            bucket = self._registry.bucket(self.client_id, "allegro_api", self._limits.for_category("allegro_api"))
 
         async def send(access_token: str) -> Any:
             headers = {"Authorization": f"Bearer {access_token}"}

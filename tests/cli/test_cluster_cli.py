@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -40,7 +39,7 @@ from storage.models import Shop, SyncRun
 from tests.cli.conftest import SELLERPULSE, Sandbox, cli_env
 from tests.flows.conftest import add_shops
 from tests.flows.truth import assert_allegro_matches, assert_wb_matches
-from tests.notify.scenario import add_owners, expected, notify_from, stored
+from tests.notify.scenario import add_owners, assert_notified_once
 
 # Minutes of real processes (a Prefect server, workers, a zombie window): not in the default run.
 pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.flows, pytest.mark.timeout(1200)]
@@ -96,23 +95,6 @@ def _stop(cluster: subprocess.Popen[bytes], pids: Path) -> None:
     for pid in started:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-
-
-def _assert_notified_once(engine: Engine, world, shops: dict[str, int]) -> None:
-    """Nothing notified twice, and every order, cancellation, buyout, return and negative review
-    the activity made is notified (none lost). Not asserted: that nothing else is (what
-    happened between the sandbox's start and the first sync's, while the cluster started, may
-    be notified too: the shops' notify_from is the workers' clock)."""
-    events = 0
-    for name, shop_id in shops.items():
-        want = expected(world, name, notify_from(engine, shop_id), world.now_dt())
-        got = stored(engine, shop_id)
-        assert all(n == 1 for n in got.values()), f"{name}: notified twice: {[k for k, n in got.items() if n > 1]}"
-        want_events = Counter({k: n for k, n in want.items() if k[0] != "critical_stock"})
-        missing = want_events - got
-        assert not missing, f"{name}: not notified: {sorted(missing)[:5]}"
-        events += sum(want_events.values())
-    assert events > 0, "the activity produced nothing to notify"
 
 
 def _drop_database(url: str, name: str) -> None:
@@ -205,7 +187,7 @@ def _kill_a_worker_mid_batch_and_check(state, engine: Engine, world, shops: dict
 
     for name, shop_id in shops.items():
         (assert_wb_matches if name.startswith("wb") else assert_allegro_matches)(engine, world, name, shop_id)
-    _assert_notified_once(engine, world, shops)
+    assert_notified_once(engine, world, shops)
     # A stream the dead worker was running is not left `running`: reaped (marked failed, crashed)
     # when its shop was next synced. (Whether one was in flight depends on the moment of the kill.)
     with Session(engine) as s:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
@@ -94,3 +95,17 @@ def make_sandbox(**config: Any) -> Sandbox:
     cfg = replace(SandboxConfig(), **config)
     app = create_app(cfg)
     return Sandbox(app, app.state.world, SandboxTransport(app=app), BucketRegistry())
+
+
+class LateWaker:
+    """The sleep of a client whose event loop is busy: every other wake-up comes `late` seconds
+    after it was due (another task held the loop), the others on time."""
+
+    def __init__(self, late: float) -> None:
+        self.late, self.calls, self.late_wakeups = late, 0, 0
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls += 1
+        extra = self.late if self.calls % 2 else 0.0
+        self.late_wakeups += extra > 0
+        await asyncio.sleep(seconds + extra)

@@ -197,3 +197,33 @@ async def test_a_batch_run_syncs_each_shop_as_one_task_run_and_retries_a_stream_
         query = select(SyncRun.status).where(SyncRun.stream == "wb_reviews", SyncRun.flow_run_id == run_id)
         reviews = s.scalars(query).all()
     assert sorted(reviews) == ["failed"] * 4  # a record per try
+
+
+async def test_a_batch_run_can_sync_its_shops_in_its_body_retried_alike(
+    clean_engine: Engine, world: World, sandbox_app, shops: dict[str, int]
+) -> None:
+    # SYNC_SHOP_TASK_RUNS=false: no task run per shop (nothing for the server to record), the
+    # same retries, the same failure verdict, the other shop not held up.
+    ids = sorted(shops.values())
+    set_client_factory(lambda: clients_for(sandbox_app, sync_shop_task_runs=False))
+    try:
+        world.set_faults("wb-feedbacks:5xx=1")
+        state = await sync_batch(
+            ids, concurrency=2, since=database_now(clean_engine), stay_seconds=0, return_state=True
+        )
+        assert state.is_failed() and f"[{shops['wb1']}]" in (state.message or "")
+        assert len(world.log.entries(host="wb-feedbacks")) == 4 * 6  # 3 retries after 6 attempts each
+        assert_allegro_matches(clean_engine, world, "allegro1", shops["allegro1"])
+        in_body = state.state_details.flow_run_id
+
+        # A batch with task runs after it: once the server has recorded its shops' task runs, it
+        # has had every event of the first run too.
+        world.set_faults(None)
+        set_client_factory(lambda: clients_for(sandbox_app))
+        later = await sync_batch(
+            ids, concurrency=2, since=database_now(clean_engine), stay_seconds=0, return_state=True
+        )
+        assert len(await _task_run_names(later.state_details.flow_run_id, len(ids))) == len(ids)
+        assert await _task_run_names(in_body, 0) == []
+    finally:
+        set_client_factory(None)

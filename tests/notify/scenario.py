@@ -105,6 +105,24 @@ async def run_day(
     return shops
 
 
+def assert_notified_once(engine: Engine, world: World, shops: dict[str, int]) -> None:
+    """Nothing notified twice, and every order, cancellation, buyout, return and negative review
+    the activity made is notified (none lost). Not asserted: that nothing else is (what
+    happened between the sandbox's start and a shop's first sync, by the workers' clock, the
+    shops' notify_from, may be notified too). Shared by the cluster tests (tests/cli/test_cluster_cli.py
+    and its smaller form, tests/flows/test_batch_workers.py)."""
+    events = 0
+    for name, shop_id in shops.items():
+        want = expected(world, name, notify_from(engine, shop_id), world.now_dt())
+        got = stored(engine, shop_id)
+        assert all(n == 1 for n in got.values()), f"{name}: notified twice: {[k for k, n in got.items() if n > 1]}"
+        want_events = Counter({k: n for k, n in want.items() if k[0] != "critical_stock"})
+        missing = want_events - got
+        assert not missing, f"{name}: not notified: {sorted(missing)[:5]}"
+        events += sum(want_events.values())
+    assert events > 0, "the activity produced nothing to notify"
+
+
 def merged_unseen(world: World, name: str, want: Counter, got: Counter) -> None:
     """An Allegro purchase merged into a new form before any sync read it under its own id (it
     answers 404 by then) is announced once, under the new form: drop its own new_order."""

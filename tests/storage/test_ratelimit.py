@@ -7,6 +7,7 @@ processes on the server's clock.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,9 +18,9 @@ from sqlalchemy import Engine, text
 
 from connectors.errors import RateLimited
 from connectors.http import RetryPolicy
-from connectors.ratelimit import Rate, RateLimits
+from connectors.ratelimit import Rate, RateLimits, TokenBucket
 from storage.ratelimit import PgBucketBackend, limiter_engine, owner_key
-from tests.connectors.sandbox_harness import make_sandbox
+from tests.connectors.sandbox_harness import LateWaker, make_sandbox
 
 SECRET = secrets.token_hex(16)  # the install's key for bucket names: a fresh one per run
 
@@ -124,6 +125,54 @@ def test_a_deleted_row_is_created_again(backends: Backends, engine: Engine, toke
         conn.execute(text("DELETE FROM rate_buckets WHERE owner = :o"), {"o": bucket.owner})
     assert bucket.reserve().wait == 0.0  # an operator's reset: a fresh, full bucket
     assert bucket.reserve().wait == 1.0
+
+
+@pytest.mark.parametrize(
+    "rate", [Rate(0.5, 1).with_tolerance(0.5), Rate(2.0, 4).with_tolerance(0.5)], ids=["one-token", "burst"]
+)
+def test_room_for_a_late_sender_is_the_same_arithmetic_in_the_row_as_in_process(
+    backends: Backends, token: str, rate: Rate
+) -> None:
+    clock = FakeClock()
+    row = backends(clock=clock).bucket(token, "wb_content", rate)
+    memory = TokenBucket(rate, clock=clock)
+    waits = []
+    for step, pause in [(0, 0), (0, 0), (0, 0), (0.3, 0), (0, 3.0), (0, 0), (2.5, 0), (10, 0), (0, 0), (0, 0)]:
+        clock.now += step
+        if pause:
+            row.pause_for(pause)  # no event loop: written at once
+            memory.pause_for(pause)
+        waits.append((row.reserve().wait, memory.reserve()))
+    assert [w for w, _ in waits] == pytest.approx([m for _, m in waits], abs=1e-9)
+    if rate.burst == 1:
+        # An idle bucket's slot is at once, the next one interval plus the tolerance later.
+        assert [w for w, _ in waits[:2]] == pytest.approx([0.0, 2.0 + 0.5])
+    else:
+        # A burst of 4 less 2.0/s x 0.5 s of room: 3 at once; the 4th, asked 0.3 s later, when its
+        # token has refilled (0.5 s after the third).
+        assert [w for w, _ in waits[:4]] == pytest.approx([0.0, 0.0, 0.0, 0.2])
+
+
+async def test_a_late_sender_on_one_worker_never_brings_the_others_request_too_close(backends: Backends) -> None:
+    # Two workers (each its own engine) on the server's clock share the sales bucket: 1/min,
+    # burst 1, scaled x240 (one per 0.25 s) at the sandbox and in our limits. One worker's loop
+    # wakes it late every other time, past the tolerance: it must take a new slot.
+    sb = make_sandbox(scenario="tiny", speed=1.0, rate_limit_scale=240.0)
+    limits, token, waker = RateLimits().scaled(240.0), sb.wb_token(), LateWaker(0.2)
+    install = secrets.token_hex(16)  # buckets of their own: the sandbox's token is every test's
+    sb.registry = backends(install)
+    late = sb.wb(limits=limits, sleep=waker)
+    sb.registry = backends(install)
+    async with late, sb.wb(limits=limits) as on_time:
+
+        async def caller(client) -> int:  # type: ignore[no-untyped-def]
+            since = datetime(2026, 11, 1, tzinfo=UTC)
+            return sum([len([p async for p in client.iter_sales(token, since)]) for _ in range(4)])
+
+        pages = await asyncio.gather(caller(late), caller(on_time))
+    assert pages[0] == pages[1] > 0 and waker.late_wakeups > 0
+    log = sb.requests("wb-statistics")
+    assert len(log) >= 8 and [r.status for r in log] == [200] * len(log)
 
 
 def test_times_are_the_servers_without_a_clock(backends: Backends, token: str) -> None:
