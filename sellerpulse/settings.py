@@ -90,11 +90,12 @@ class Settings(BaseSettings):
     # many runs of a marketplace at once over all workers (set on the queues by
     # `sellerpulse prefect-setup`). The runs of a cycle share its shops.
     sync_batch_size: int = Field(default=25, ge=1, le=1000)
-    # A sync-batch run's shop as a task run of its own (its streams, state and duration in the
-    # Prefect UI), or run in the flow run's body: the shop's warnings still go to the run's log
-    # and its results to the database, and the Prefect server records no task run, no states,
-    # no events for it (benchmarks/scale: what that saves per shop sync).
-    sync_shop_task_runs: bool = True
+    # A sync-batch run's shop as a task run of its own (its state and duration in the Prefect
+    # UI), or, by default, in the flow run's body: its warnings and errors still go to the run's
+    # log, its results to the database (`shops list`, the API), its streams are retried alike,
+    # and the Prefect server records no task run, states or events for it: 0.69x the CPU per
+    # shop sync, the server's 0.12x (benchmarks/scale/README.md).
+    sync_shop_task_runs: bool = False
     sync_queue_limit_wb: int = Field(default=4, ge=1, le=1000)
     sync_queue_limit_allegro: int = Field(default=4, ge=1, le=1000)
     prefect_work_pool: str = Field(default="sellerpulse", min_length=1, max_length=100)

@@ -201,9 +201,13 @@ def run(args: argparse.Namespace, server: str) -> dict[str, float]:
             if args.prefect:
                 api, prefect_db = stack.enter_context(_prefect(server, Path(tmp)))
                 databases.append(prefect_db)
+                # `-m prefect server start`: the sandbox's process is a fork of this one, whose
+                # command line has "--prefect" in it too.
                 prefect_proc = next(
-                    (p for p in psutil.Process().children() if "prefect" in " ".join(p.cmdline())), None
+                    (p for p in psutil.Process().children() if "prefect server start" in " ".join(p.cmdline())), None
                 )
+                if prefect_proc is None:
+                    raise RuntimeError("the Prefect server's process was not found")
             return _measure(args, db_url, databases, sandbox.pid, prefect_proc)
         finally:
             stack.close()

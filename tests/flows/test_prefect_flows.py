@@ -174,9 +174,10 @@ async def _task_run_names(flow_run_id, want: int) -> list[str]:
 
 
 async def test_a_batch_run_syncs_each_shop_as_one_task_run_and_retries_a_stream_inside_it(
-    clean_engine: Engine, world: World, clients, shops: dict[str, int]
+    clean_engine: Engine, world: World, clients, sandbox_app, shops: dict[str, int]
 ) -> None:
     ids = sorted(shops.values())
+    set_client_factory(lambda: clients_for(sandbox_app, sync_shop_task_runs=True))  # SYNC_SHOP_TASK_RUNS=true
     state = await sync_batch(ids, concurrency=2, since=database_now(clean_engine), stay_seconds=0, return_state=True)
     assert await state.result() == {str(i): "ok" for i in ids}
     assert_wb_matches(clean_engine, world, "wb1", shops["wb1"])
@@ -202,10 +203,10 @@ async def test_a_batch_run_syncs_each_shop_as_one_task_run_and_retries_a_stream_
 async def test_a_batch_run_can_sync_its_shops_in_its_body_retried_alike(
     clean_engine: Engine, world: World, sandbox_app, shops: dict[str, int]
 ) -> None:
-    # SYNC_SHOP_TASK_RUNS=false: no task run per shop (nothing for the server to record), the
-    # same retries, the same failure verdict, the other shop not held up.
+    # SYNC_SHOP_TASK_RUNS=false (the default): no task run per shop (nothing for the server to
+    # record), the same retries, the same failure verdict, the other shop not held up.
     ids = sorted(shops.values())
-    set_client_factory(lambda: clients_for(sandbox_app, sync_shop_task_runs=False))
+    set_client_factory(lambda: clients_for(sandbox_app))
     try:
         world.set_faults("wb-feedbacks:5xx=1")
         state = await sync_batch(
@@ -219,7 +220,7 @@ async def test_a_batch_run_can_sync_its_shops_in_its_body_retried_alike(
         # A batch with task runs after it: once the server has recorded its shops' task runs, it
         # has had every event of the first run too.
         world.set_faults(None)
-        set_client_factory(lambda: clients_for(sandbox_app))
+        set_client_factory(lambda: clients_for(sandbox_app, sync_shop_task_runs=True))
         later = await sync_batch(
             ids, concurrency=2, since=database_now(clean_engine), stay_seconds=0, return_state=True
         )
