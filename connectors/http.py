@@ -37,6 +37,7 @@ import httpx
 
 from connectors import errors
 from connectors.parsing import ArrayParts, decode_json, gc_paused
+from connectors.pool import host_transport
 from connectors.ratelimit import Bucket, Clock, Sleep
 from sellerpulse import __version__
 
@@ -230,8 +231,8 @@ class HostClient:
             base_url=base_url.rstrip("/"),
             headers=headers,
             timeout=timeouts.to_httpx(),
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_connections),
+            # httpx's own transport, its pool's per-request scan cheaper (connectors.pool).
+            transport=transport or host_transport(httpx.Limits(max_connections=max_connections)),
             follow_redirects=False,  # a redirect would carry the Authorization header elsewhere
         )
 

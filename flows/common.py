@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from storage.db import get_engine
 from storage.models import Shop
-from storage.reaping import reap
+from storage.reaping import reap, reap_dead_runs
 from tasks.context import StreamReport, SyncContext
 
 
@@ -46,9 +46,14 @@ def summary_markdown(title: str, reports: list[StreamReport]) -> str:
     return "\n".join(lines + ([""] + errors if errors else []) + ([""] + notes if notes else []))
 
 
-def reap_shop(ctx: SyncContext) -> None:
-    """Runs of this shop left `running` by a process that died are marked failed (and counted).
-    Called once the shop's lease is taken (`ctx.lease`), before any run starts under it."""
+def reap_shop(ctx: SyncContext, session: Session | None = None) -> None:
+    """Runs of this shop left `running` by a process that died are marked failed (and counted),
+    in `session` (the caller's transaction) or a transaction of its own. Called once the shop's
+    lease is taken (`ctx.lease`), before any run starts under it."""
     failing_after = timedelta(seconds=ctx.settings.sync_failing_after_seconds)
-    for dead in reap(ctx.engine, failing_after=failing_after, shop_id=ctx.shop.id):
+    if session is None:
+        dead_runs = reap(ctx.engine, failing_after=failing_after, shop_id=ctx.shop.id)
+    else:
+        dead_runs = reap_dead_runs(session, failing_after=failing_after, shop_id=ctx.shop.id)
+    for dead in dead_runs:
         ctx.log.warning("run %s (%s) of shop %s had crashed: marked failed", dead.run_id, dead.stream, ctx.shop.name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import anyio
@@ -27,12 +28,11 @@ from flows import startup
 from flows.common import flow_run_id, reap_shop
 from flows.logs import run_logger
 from flows.streams import first_sync_done, run_streams, shop_streams, sync_verdict
-from sellerpulse.settings import get_settings
-from storage.backoff import record_outcome
+from storage.backoff import record_failure, record_success
 from storage.db import get_engine
-from storage.leases import LeaseBusy, hold
+from storage.leases import Lease, LeaseBusy, fenced, hold, release_with
 from storage.models import Shop, ShopStatus, SyncRun
-from storage.sync_state import synced_since
+from storage.sync_state import synced_since, synced_since_in
 from tasks.clients import Clients, borrowed_or_new
 from tasks.context import StreamReport, SyncContext, load_context, settled
 
@@ -54,31 +54,51 @@ class WarningsToRun(logging.LoggerAdapter):  # type: ignore[type-arg]
             self.logger.log(level, msg, *args, **kwargs)
 
 
-def _mark_first_sync_done(engine: Engine, shop_id: int, at: datetime) -> None:
+def _mark_first_sync_done(session: Session, shop_id: int, at: datetime) -> None:
     """From `at` on, changes notify. Set once: a later sync never moves it."""
-    with Session(engine) as session, session.begin():
-        session.execute(update(Shop).where(Shop.id == shop_id, Shop.notify_from.is_(None)).values(notify_from=at))
+    session.execute(update(Shop).where(Shop.id == shop_id, Shop.notify_from.is_(None)).values(notify_from=at))
 
 
-def succeeded_before(engine: Engine, *, shop_id: int) -> set[str]:
+def succeeded_before(session: Session, *, shop_id: int) -> set[str]:
     """The streams of the shop that have had a successful sync run."""
-    with Session(engine) as session:
-        query = select(SyncRun.stream).where(
-            SyncRun.shop_id == shop_id, SyncRun.status == "success", SyncRun.kind == "sync"
-        )
-        return set(session.scalars(query.distinct()))
-
-
-def _record_backoff(engine: Engine, *, shop_id: int, ok: bool, error: str | None) -> None:
-    settings = get_settings()
-    backoff = record_outcome(
-        engine,
-        shop_id=shop_id,
-        ok=ok,
-        error=error,
-        base=settings.sync_backoff_base_seconds,
-        cap=settings.sync_backoff_max_seconds,
+    query = select(SyncRun.stream).where(
+        SyncRun.shop_id == shop_id, SyncRun.status == "success", SyncRun.kind == "sync"
     )
+    return set(session.scalars(query.distinct()))
+
+
+def _open(
+    engine: Engine, lease: Lease, *, shop_id: int, clients: Clients, since: datetime | None, log: Any
+) -> SyncContext | None:
+    """Under the lease, in one transaction (fenced) and one thread hop: None if a sync of the shop
+    began at or after `since`; else the shop's context, its dead runs reaped."""
+    with Session(fenced(engine, lease), expire_on_commit=False) as session, session.begin():
+        if since is not None and shop_id in synced_since_in(session, [shop_id], since):
+            return None
+        ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=flow_run_id(), session=session)
+        ctx.log = log
+        ctx.hold(lease)
+        reap_shop(ctx, session)
+    return ctx
+
+
+def _finish(session: Session, ctx: SyncContext, reports: list[StreamReport], first: bool, started: datetime) -> Any:
+    """A sync's last writes (the lease's release follows in this transaction): the shop's
+    back-off, and at the end of a first sync the notify-from point."""
+    settings, verdict = ctx.settings, sync_verdict(reports)
+    limits = {"base": settings.sync_backoff_base_seconds, "cap": settings.sync_backoff_max_seconds}
+    if verdict["ok"]:
+        record_success(session, shop_id=ctx.shop.id)
+        backoff = None
+    else:
+        backoff = record_failure(session, shop_id=ctx.shop.id, error=verdict["error"], **limits)
+    if first and first_sync_done(ctx.shop.marketplace, reports, succeeded_before(session, shop_id=ctx.shop.id)):
+        # Anything that happened after the first sync started may have been missed by it.
+        _mark_first_sync_done(session, ctx.shop.id, started)
+    return backoff
+
+
+def _say_backoff(shop_id: int, backoff: Any) -> None:
     if backoff is not None and backoff.failures > 1:
         run_logger().warning(
             "shop %s failed %d syncs in a row: the scheduled sync leaves it out until %s",
@@ -114,25 +134,20 @@ async def sync_one(
         try:
             async with hold(engine, shop_id=shop_id, kind="sync", seconds=seconds, wait_seconds=wait_seconds) as lease:
                 startup.mark("first_lease")
-                if unless_synced_since is not None and await _synced(shop_id, unless_synced_since):
+                opened = partial(_open, engine, lease, shop_id=shop_id, clients=clients, since=unless_synced_since)
+                ctx = await anyio.to_thread.run_sync(partial(opened, log=logger))
+                if ctx is None:
                     logger.info("shop %s was synced in this cycle already: this run skips it", shop_id)
                     return []
-                ctx = load_context(engine, shop_id=shop_id, clients=clients, flow_run_id=flow_run_id())
-                ctx.log = logger
-                ctx.hold(lease)
-                await ctx.db(reap_shop, ctx)
                 if ctx.shop.status != ShopStatus.active.value:
                     logger.info("shop %s is %s: not syncing", ctx.shop.name, ctx.shop.status)
                     return []
                 started = ctx.now()
                 reports = await _shop_streams(ctx, streams, batch=one_task_run and FlowRunContext.get() is not None)
                 ctx.check_lease()  # lost on the way (the fence refused a write): say so, write nothing more
-                await ctx.db(_record_backoff, ctx.engine, shop_id=shop_id, **sync_verdict(reports))
-                if ctx.shop.notify_from is None and streams is None:
-                    earlier = await ctx.db(succeeded_before, ctx.engine, shop_id=shop_id)
-                    if first_sync_done(ctx.shop.marketplace, reports, earlier):
-                        # Anything that happened after the first sync started may have been missed by it.
-                        await ctx.db(_mark_first_sync_done, ctx.engine, shop_id, started)
+                first = ctx.shop.notify_from is None and streams is None
+                last = partial(_finish, ctx=ctx, reports=reports, first=first, started=started)
+                _say_backoff(shop_id, await ctx.db(release_with, ctx.engine, lease, last))
                 return reports
         except LeaseBusy:
             logger.info("another sync of shop %s is running: this one skips", shop_id)

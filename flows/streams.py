@@ -25,7 +25,7 @@ from storage.models import Shop, ShopStatus
 from storage.shops import set_status
 from tasks import allegro_streams as allegro
 from tasks import wb_streams as wb
-from tasks.context import StreamReport, SyncContext, settled
+from tasks.context import StreamReport, SyncContext, discard_begun, settled
 from tasks.notifying import notify_shop_status
 from tasks.retry import call_retried
 from tasks.wb_feed import sync_wb_feed
@@ -84,24 +84,49 @@ async def run_streams(ctx: SyncContext, streams: list[str] | None, *, mode: str 
     if in_flow and "first_stream" not in startup.phases():
         startup.mark("first_stream")
         run_logger().info("%s", startup.line())
-    for name in chosen:
-        run = _stream_runner(table[name], mode)
-        stream = f"{ctx.shop.marketplace}_{name}"  # as the stream records its own runs
-        try:
-            reports.append(await run(ctx))
-        except LeaseLost as exc:
-            # Another process has the shop now: nothing more may be written; the caller raises.
-            reports.append(StreamReport(stream=stream, status="failed", error=f"LeaseLost: {exc}"))
-            break
-        except AUTH_STOPS as exc:
-            # The other streams would be refused too: stop (a WB key refused: tell the owners once).
-            reports.append(StreamReport(stream=stream, status="failed", error=f"{type(exc).__name__}: {exc}"))
-            if isinstance(exc, CredentialsRejected) and ctx.shop.marketplace == "wb":
-                await ctx.db(mark_broken, ctx.engine, shop_id=ctx.shop.id, reason=str(exc))
-            break
-        except Exception as exc:  # noqa: BLE001 - recorded in the run and the summary; others go on
-            reports.append(StreamReport(stream=stream, status="failed", error=f"{type(exc).__name__}: {exc}"))
+    # Each stream's start in the transaction that ends the one before (tasks.context), when
+    # every stream runs on this one context (a task run per stream may be handed a copy of it).
+    ahead = mode != "tasks" and ctx.kind == "sync"
+    try:
+        for i, name in enumerate(chosen):
+            following = chosen[i + 1] if ahead and i + 1 < len(chosen) else None
+            ctx.next_stream = f"{ctx.shop.marketplace}_{following}" if following else None
+            if not await _run_one(ctx, _stream_runner(table[name], mode), name, reports):
+                break
+    finally:
+        ctx.next_stream = None
+        if ctx.begun:  # begun ahead for a stream the loop did not reach
+            await _discard_begun(ctx)
     return reports
+
+
+async def _run_one(
+    ctx: SyncContext, run: Callable[[SyncContext], Awaitable[StreamReport]], name: str, reports: list[StreamReport]
+) -> bool:
+    """One stream, its report added; False: the sync stops here."""
+    stream = f"{ctx.shop.marketplace}_{name}"  # as the stream records its own runs
+    try:
+        reports.append(await run(ctx))
+    except LeaseLost as exc:
+        # Another process has the shop now: nothing more may be written; the caller raises.
+        reports.append(StreamReport(stream=stream, status="failed", error=f"LeaseLost: {exc}"))
+        return False
+    except AUTH_STOPS as exc:
+        # The other streams would be refused too: stop (a WB key refused: tell the owners once).
+        reports.append(StreamReport(stream=stream, status="failed", error=f"{type(exc).__name__}: {exc}"))
+        if isinstance(exc, CredentialsRejected) and ctx.shop.marketplace == "wb":
+            await ctx.db(mark_broken, ctx.engine, shop_id=ctx.shop.id, reason=str(exc))
+        return False
+    except Exception as exc:  # noqa: BLE001 - recorded in the run and the summary; others go on
+        reports.append(StreamReport(stream=stream, status="failed", error=f"{type(exc).__name__}: {exc}"))
+    return True
+
+
+async def _discard_begun(ctx: SyncContext) -> None:
+    try:
+        await ctx.in_transaction(lambda s: discard_begun(s, ctx))
+    except Exception as exc:  # noqa: BLE001 - left running, they are reaped as crashed; the sync's outcome matters more
+        ctx.log.warning("runs begun ahead for shop %s were not discarded: %s", ctx.shop.id, exc)
 
 
 @task(name="sync-shop-streams", task_run_name="sync-streams-shop-{ctx.shop.id}", cache_policy=NONE)

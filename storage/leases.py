@@ -26,18 +26,20 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
 KINDS = ("sync", "backfill")
+T = TypeVar("T")
 
 _TAKE = text(
     """
@@ -59,6 +61,11 @@ _RENEW = text(
     """
 )
 _RELEASE = text("DELETE FROM sync_leases WHERE shop_id = :shop AND kind = :kind AND token = :token")
+# The release that is also the fence (`release_with`): only a lease still held and unexpired.
+_RELEASE_HELD = text(
+    "DELETE FROM sync_leases WHERE shop_id = :shop AND kind = :kind AND token = :token "
+    "AND expires_at > clock_timestamp() RETURNING token"
+)
 # Run on the DBAPI cursor inside the transaction being committed (psycopg placeholders).
 _FENCE = (
     "SELECT 1 FROM sync_leases WHERE shop_id = %s AND kind = %s AND token = %s "
@@ -83,6 +90,9 @@ class Lease:
     holder: str
     seconds: float
     lost: bool = field(default=False, compare=False)
+    # `release_with` is releasing it (a renewal refused meanwhile is no loss) / has released it.
+    releasing: bool = field(default=False, compare=False)
+    released: bool = field(default=False, compare=False)
 
     def lost_error(self) -> LeaseLost:
         return LeaseLost(
@@ -120,6 +130,27 @@ def release(engine: Engine, lease: Lease) -> None:
         conn.execute(_RELEASE, _key(lease))
 
 
+def release_with(engine: Engine, lease: Lease, work: Callable[[Session], T]) -> T:
+    """`work` (a sync's last writes) and the lease's release in one transaction. The release is
+    the fence: its DELETE finds the row only while it carries the token and has not expired,
+    and locks it until the commit, as the fence's `FOR SHARE` would (a takeover waits); else
+    LeaseLost and nothing of `work` is written. One commit and one round trip fewer than the
+    writes fenced, then the release."""
+    unfenced = engine.execution_options(**{_OPTION: None})  # the fence's row is the one deleted
+    lease.releasing = True
+    try:
+        with Session(unfenced, expire_on_commit=False) as session, session.begin():
+            out = work(session)
+            if session.execute(_RELEASE_HELD, _key(lease)).scalar() is None:
+                lease.lost = True
+                raise lease.lost_error()
+    except BaseException:
+        lease.releasing = False
+        raise
+    lease.released = True
+    return out
+
+
 def _key(lease: Lease) -> dict[str, Any]:
     return {"shop": lease.shop_id, "kind": lease.kind, "token": lease.token}
 
@@ -154,6 +185,8 @@ async def _heartbeat(engine: Engine, lease: Lease) -> None:
         await asyncio.sleep(lease.seconds / 3)
         try:
             if not await anyio.to_thread.run_sync(renew, engine, lease):
+                if lease.releasing:  # gone because the holder released it (release_with)
+                    return
                 lease.lost = True
                 log.error("%s", lease.lost_error())
         except Exception as exc:  # noqa: BLE001 - the next beat tries again; the fence guards writes
@@ -179,7 +212,7 @@ async def hold(
         beat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beat
-        if not lease.lost:
+        if not lease.lost and not lease.released:
             try:
                 await anyio.to_thread.run_sync(release, engine, lease)
             except Exception as exc:  # noqa: BLE001 - it expires by itself; the block's own error matters more

@@ -113,10 +113,32 @@ WHERE o.total IS DISTINCT FROM coalesce(n.total, 0)
 """
 
 
+# Does the report differ from the current state at all? `_MERGE`'s diff without its temporary
+# tables (the current rows locked as it locks them). Most reports of a shop change nothing
+# between two syncs; for those the merge is this and the snapshot's delete: 2 statements, not
+# 10 with two temporary tables created and dropped (catalog writes on the server).
+_CHANGED = """
+WITH snap AS (
+    SELECT sku, size, warehouse, sum(quantity)::int AS q
+    FROM stock_snapshot_rows WHERE snapshot_id = :sid GROUP BY sku, size, warehouse
+), cur AS (
+    SELECT sku, size, warehouse, quantity FROM stocks WHERE shop_id = :shop FOR UPDATE
+)
+SELECT EXISTS (
+    SELECT 1 FROM snap FULL JOIN cur
+      ON snap.sku = cur.sku AND snap.size = cur.size AND snap.warehouse = cur.warehouse
+    WHERE cur.quantity IS DISTINCT FROM snap.q
+)
+"""
+
+
 def merge_snapshot(session: Session, *, snapshot_id: str, shop_id: int) -> StockMergeResult:
     """Make the collected report the current state; see the module docstring."""
     params = {"sid": snapshot_id, "shop": shop_id}
     conn = session.connection()
+    if not conn.execute(text(_CHANGED), params).scalar_one():
+        discard_snapshot(session, snapshot_id=snapshot_id)
+        return StockMergeResult()
     for statement in filter(str.strip, _MERGE.split(";\n")):
         conn.execute(text(statement), params)
     result = StockMergeResult()

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from storage.models import SyncCursor
-from storage.sync_state import set_cursor
+from storage.sync_state import CURSORS, set_cursor
 
 LIMIT_SUFFIX = "@limit"
 
@@ -35,19 +35,21 @@ def record_limit(session: Session, *, shop_id: int, stream: str, now: datetime, 
     return until
 
 
-def limit_and_cursor(session: Session, *, shop_id: int, stream: str) -> tuple[datetime | None, dict[str, Any] | None]:
-    """When the stream may call again (None: no limit recorded; may be in the past) and its own
-    cursor (None: none stored), in one query."""
+def limit_and_cursor(
+    session: Session, *, shop_id: int, stream: str, cursor: str | None = None
+) -> tuple[datetime | None, dict[str, Any] | None]:
+    """When the stream may call again (None: no limit recorded; may be in the past) and its
+    cursor, the one named `cursor` if it keeps it under another name (None: none stored), in
+    one query."""
+    name, c = cursor or stream, CURSORS.c  # Core, not the ORM: every stream's start (storage.sync_state)
     rows = dict(
         session.execute(
-            select(SyncCursor.stream, SyncCursor.value).where(
-                SyncCursor.shop_id == shop_id, SyncCursor.stream.in_([stream, stream + LIMIT_SUFFIX])
-            )
+            select(c.stream, c.value).where(c.shop_id == shop_id, c.stream.in_([name, stream + LIMIT_SUFFIX]))
         )
         .tuples()
         .all()
     )
-    return _until(rows.get(stream + LIMIT_SUFFIX)), rows.get(stream)
+    return _until(rows.get(stream + LIMIT_SUFFIX)), rows.get(name)
 
 
 def _until(value: dict[str, Any] | None) -> datetime | None:

@@ -15,25 +15,37 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Engine, bindparam, delete, insert, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from storage.models import SyncCursor, SyncRun
 
+# The hot statements of every stream (its start, its pages' cursors, its end) on the tables, not
+# the mapped classes: SQLAlchemy Core skips the ORM's compile and flush steps (a stream's start
+# and end went through the unit of work and the ORM's bulk update with its session sync).
+CURSORS = SyncCursor.__table__
+RUNS = SyncRun.__table__
+
 
 def get_cursor(session: Session, *, shop_id: int, stream: str) -> dict[str, Any] | None:
-    return session.scalar(select(SyncCursor.value).where(SyncCursor.shop_id == shop_id, SyncCursor.stream == stream))
+    c = CURSORS.c
+    return session.scalar(select(c.value).where(c.shop_id == shop_id, c.stream == stream))
+
+
+# Text, not the PostgreSQL dialect's insert().on_conflict_do_update(): that construct has no
+# cache key in SQLAlchemy 2.0 (its Insert sets inherit_cache = False), so it was compiled anew
+# on every page of every stream; a text() statement is compiled once.
+_SET_CURSOR = text(
+    """
+    INSERT INTO sync_cursors (shop_id, stream, value) VALUES (:shop_id, :stream, :value)
+    ON CONFLICT (shop_id, stream) DO UPDATE SET value = excluded.value, updated_at = now()
+    """
+).bindparams(bindparam("value", type_=JSONB))
 
 
 def set_cursor(session: Session, *, shop_id: int, stream: str, value: dict[str, Any]) -> None:
-    stmt = insert(SyncCursor).values(shop_id=shop_id, stream=stream, value=value)
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[SyncCursor.shop_id, SyncCursor.stream],
-            set_={"value": stmt.excluded.value, "updated_at": text("now()")},
-        )
-    )
+    session.execute(_SET_CURSOR, {"shop_id": shop_id, "stream": stream, "value": value})
 
 
 @dataclass
@@ -66,12 +78,9 @@ def add_run(
 ) -> int:
     """A `running` run record; `lease_token` is the token of the shop lease the run runs under
     (storage.reaping marks the run crashed once that lease is gone or expired)."""
-    run = SyncRun(
-        shop_id=shop_id, stream=stream, kind=kind, status="running", flow_run_id=flow_run_id, lease_token=lease_token
-    )
-    session.add(run)
-    session.flush()
-    return run.id
+    values = {"shop_id": shop_id, "stream": stream, "kind": kind, "status": "running"}
+    stmt = insert(RUNS).values(**values, flow_run_id=flow_run_id, lease_token=lease_token).returning(RUNS.c.id)
+    return int(session.execute(stmt).scalar_one())
 
 
 def finish_run(engine: Engine, *, run_id: int, status: str, counts: RunCounts, error: str | None = None) -> None:
@@ -82,10 +91,15 @@ def finish_run(engine: Engine, *, run_id: int, status: str, counts: RunCounts, e
 def close_run(session: Session, *, run_id: int, status: str, counts: RunCounts, error: str | None = None) -> None:
     """`finish_run` in the caller's transaction."""
     session.execute(
-        update(SyncRun)
-        .where(SyncRun.id == run_id)
+        update(RUNS)
+        .where(RUNS.c.id == run_id)
         .values(status=status, finished_at=datetime.now(UTC), error=error, **counts.as_dict())
     )
+
+
+def delete_runs(session: Session, *, run_ids: list[int]) -> None:
+    """Run records of streams begun ahead that never ran (tasks.context.discard_begun)."""
+    session.execute(delete(SyncRun).where(SyncRun.id.in_(run_ids), SyncRun.status == "running"))
 
 
 def failing_since(session: Session, *, shop_id: int, stream: str) -> datetime | None:
@@ -112,6 +126,12 @@ NOT_A_SYNC = ("wb_feed",)
 def synced_since(engine: Engine, shop_ids: list[int], since: datetime) -> set[int]:
     """The shops among `shop_ids` a sync of which began at or after `since` (the database's
     clock): one query, on the index of runs by shop, stream and start."""
+    with Session(engine) as session:
+        return synced_since_in(session, shop_ids, since)
+
+
+def synced_since_in(session: Session, shop_ids: list[int], since: datetime) -> set[int]:
+    """`synced_since` in the caller's session."""
     if not shop_ids:
         return set()
     query = (
@@ -120,8 +140,7 @@ def synced_since(engine: Engine, shop_ids: list[int], since: datetime) -> set[in
         .where(SyncRun.stream.not_in(NOT_A_SYNC))
         .distinct()
     )
-    with Session(engine) as session:
-        return set(session.scalars(query))
+    return set(session.scalars(query))
 
 
 def database_now(engine: Engine) -> datetime:

@@ -27,13 +27,14 @@ from storage import stock as stock_store
 from storage.history import FIRST_SYNC, HistoryProgress
 from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
-from tasks.context import Batch, StreamReport, SyncContext, batched, count_page, iso, read_cursor, run_stream
+from tasks.context import CURSOR_OF, Batch, StreamReport, SyncContext, batched, count_page, iso, run_stream
 from tasks.notifying import notify_changes, notify_stock
 from tasks.pipeline import overlapped
 from tasks.retry import stream_task
 from tasks.tokens import ShopTokens
 
-EVENTS_STREAM = "allegro_events"
+# "allegro_events": the journal's cursor, read by the orders stream's run as it begins (tasks.context).
+EVENTS_STREAM = CURSOR_OF["allegro_orders"]
 ALLEGRO_HISTORY_DAYS = 365
 # Listing pages hold 100 orders: write them 1,000 at a time (one transaction, one merge). With
 # fetching overlapped, two batches are in memory: 2,000 forms a batch cost ~30 MB more at peak
@@ -105,7 +106,7 @@ async def _listing(ctx: SyncContext, counts: RunCounts, since: datetime, until: 
 async def _baseline(ctx: SyncContext, counts: RunCounts) -> dict[str, Any]:
     """The journal cursor. On a shop's first sync: the journal's newest event, stored with the
     plan of the history read in one transaction (whatever happens later starts from there)."""
-    cursor = await ctx.db(read_cursor, ctx, EVENTS_STREAM)
+    cursor = await ctx.cursor(EVENTS_STREAM)
     if cursor is not None:
         return cursor
     stats = await ctx.clients.allegro.event_stats(tokens(ctx))
@@ -200,6 +201,10 @@ def _first_sync_read(ctx: SyncContext) -> HistoryProgress | None:
 
 
 async def _history_stream(ctx: SyncContext, counts: RunCounts) -> None:
+    if ctx.shop.history_complete:
+        # As the sync began: first sync done, no read pending (only a first sync's baseline
+        # begins the read this stream does): nothing to read, two round trips saved per sync.
+        return
     await _baseline(ctx, counts)
     read = await ctx.db(_first_sync_read, ctx)
     if read is not None and not read.complete:
@@ -240,7 +245,7 @@ async def allegro_offers(ctx: SyncContext) -> StreamReport:
 
 
 async def _returns_stream(ctx: SyncContext, counts: RunCounts) -> None:
-    cursor = await ctx.db(read_cursor, ctx, "allegro_returns")
+    cursor = await ctx.cursor("allegro_returns")
     since = datetime.fromisoformat(cursor["newest"]) - timedelta(days=1) if cursor else None
     newest = datetime.fromisoformat(cursor["newest"]) if cursor else None
     async for page in ctx.clients.allegro.iter_customer_return_pages(tokens(ctx), created_from=since):

@@ -24,7 +24,7 @@ from storage import order_list, upserts
 from storage.merge import MergeResult
 from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
-from tasks.context import StreamReport, SyncContext, count_page, iso, read_cursor, run_stream
+from tasks.context import StreamReport, SyncContext, count_page, iso, run_stream
 from tasks.notifying import notify_changes
 from tasks.retry import stream_task
 from tasks.wb_streams import log_row_errors
@@ -37,7 +37,7 @@ async def wb_feed(ctx: SyncContext) -> StreamReport:
 
 
 async def read(ctx: SyncContext, counts: RunCounts) -> None:
-    cursor = await ctx.db(read_cursor, ctx, STREAM)
+    cursor = await ctx.cursor(STREAM)
     previous = datetime.fromisoformat(cursor["snapshot"]) if cursor and cursor.get("snapshot") else None
     now = ctx.now()
     since = (

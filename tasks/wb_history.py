@@ -34,7 +34,7 @@ from connectors.wildberries.retention import HistoryWindow
 from storage import upserts
 from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
-from tasks.context import SyncContext, count_page, iso, read_cursor
+from tasks.context import SyncContext, count_page, iso
 from tasks.pipeline import overlapped
 from tasks.wb_streams import log_row_errors, write_statistics_page
 
@@ -90,7 +90,7 @@ async def backfill_statistics(
 ) -> None:
     """Every `kind` row dated in the window, resuming where a previous run of this key stopped."""
     report, key = REPORTS[kind], f"{progress_key}:{kind}"
-    state = await ctx.db(read_cursor, ctx, key) or {}
+    state = await ctx.cursor(key) or {}
     if state.get("done") or window.empty:
         return
     start = datetime.combine(window.since, time.min, MSK)

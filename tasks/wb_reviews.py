@@ -31,7 +31,7 @@ from storage import upserts
 from storage.merge import MergeResult
 from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
-from tasks.context import SyncContext, count_page, iso, read_cursor, run_stream
+from tasks.context import SyncContext, count_page, iso, run_stream
 from tasks.notifying import notify_changes
 
 STREAM = "wb_reviews"
@@ -57,7 +57,7 @@ async def wb_reviews(ctx: SyncContext, *, full: bool | None = None) -> Any:
 
 
 async def read(ctx: SyncContext, counts: RunCounts, full: bool | None = None) -> None:
-    cursor = await ctx.db(read_cursor, ctx, STREAM)
+    cursor = await ctx.cursor(STREAM)
     previous = datetime.fromisoformat(cursor["read_at"]) if cursor and cursor.get("read_at") else None
     full = previous is None if full is None else full
     started = ctx.now()

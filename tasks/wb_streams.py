@@ -19,7 +19,7 @@ from storage import upserts
 from storage.merge import MergeResult
 from storage.sync_state import RunCounts, set_cursor
 from tasks import normalize
-from tasks.context import StreamReport, SyncContext, count_page, iso, read_cursor, run_stream
+from tasks.context import StreamReport, SyncContext, count_page, iso, run_stream
 from tasks.notifying import notify_changes, notify_stock
 from tasks.pipeline import overlapped
 from tasks.retry import stream_task
@@ -49,7 +49,7 @@ def _advance(cursor: dict[str, Any] | None, key: str, value: datetime | None) ->
 
 
 async def _statistics_stream(ctx: SyncContext, counts: RunCounts, *, stream: str, kind: str) -> None:
-    cursor = await ctx.db(read_cursor, ctx, stream)
+    cursor = await ctx.cursor(stream)
     since = _since(ctx, cursor, "last_change")
     wb = ctx.clients.wb
     full = ctx.settings.wb_statistics_page_rows
@@ -156,7 +156,7 @@ async def wb_stock(ctx: SyncContext) -> StreamReport:
 
 
 async def _cards_stream(ctx: SyncContext, counts: RunCounts) -> None:
-    cursor = await ctx.db(read_cursor, ctx, "wb_cards")
+    cursor = await ctx.cursor("wb_cards")
     refreshed = datetime.fromisoformat(cursor["refreshed_at"]) if cursor else None
     now = ctx.now()
     if refreshed and (now - refreshed).total_seconds() < ctx.settings.cards_refresh_seconds:

@@ -17,6 +17,10 @@ production. Per full shop sync of the measured rounds, CPU milliseconds of:
 - the Prefect server's process tree (`--prefect`);
 - PostgreSQL's backends, per database (sellerpulse's, Prefect's).
 
+And per full shop sync, this process's round trips to sellerpulse's database: pool checkouts,
+statements, commits, and statements compiled (SQLAlchemy's compiled cache missed or the statement
+has no cache key). `SHOP_CPU_STATEMENTS=1` prints the statements by count per sync.
+
 `--py-spy FILE`: py-spy samples this process (the thread holding the GIL: Python's CPU) over the measured
 rounds and writes collapsed stacks (FILE) and a summary of where the samples fell (FILE.top).
 """
@@ -265,16 +269,33 @@ def _measure(
     out |= {f"{k}_per_sync": v / max(1, syncs) for k, v in calls.items()}
     if args.py_spy:
         _summarise(Path(args.py_spy))
+    for sql, n in STATEMENTS.most_common(40):
+        print(f"  {n / max(1, syncs):5.2f}  {sql}")
     return out
+
+
+STATEMENTS: Counter[str] = Counter()
 
 
 def _count_calls(engine: Any) -> Counter[str]:
     """Round trips this process makes to sellerpulse's database: statements through SQLAlchemy,
     transactions committed, connections checked out of the pool (each a ping first, if set)."""
     from sqlalchemy import event
+    from sqlalchemy.engine.interfaces import CacheStats
 
     calls: Counter[str] = Counter()
-    event.listen(engine, "before_cursor_execute", lambda *a: calls.update(["statements"]))
+
+    def statement(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+        calls.update(["statements"])
+        # Compiled each time (SQLAlchemy's compiled cache missed, or the statement has no key).
+        if context is not None and context.cache_hit in (CacheStats.CACHE_MISS, CacheStats.NO_CACHE_KEY):
+            calls.update(["compiled"])
+            if os.environ.get("SHOP_CPU_STATEMENTS"):
+                STATEMENTS.update(["compiled: " + " ".join(sql.split())[:150]])
+        if os.environ.get("SHOP_CPU_STATEMENTS"):
+            STATEMENTS.update([" ".join(sql.split())[:150]])
+
+    event.listen(engine, "before_cursor_execute", statement)
     event.listen(engine, "commit", lambda *a: calls.update(["commits"]))
     event.listen(engine.pool, "checkout", lambda *a: calls.update(["checkouts"]))
     return calls

@@ -107,6 +107,35 @@ def test_a_commit_after_the_lease_was_taken_over_writes_nothing(clean_engine: En
         assert get_cursor(s, shop_id=shop_id, stream="orders") == {"at": "new"}
 
 
+def test_last_writes_with_the_release_are_fenced_by_it(clean_engine: Engine) -> None:
+    """`release_with`: the writes and the release in one transaction, on a fenced engine too;
+    a lease lost meanwhile (expired, taken over) writes nothing and stays with its new holder."""
+    shop_id = _shop(clean_engine)
+    lease = leases.take(clean_engine, shop_id=shop_id, kind="sync", seconds=30)
+    assert lease is not None
+
+    def last(value: str):
+        return lambda s: set_cursor(s, shop_id=shop_id, stream="orders", value={"at": value})
+
+    leases.release_with(leases.fenced(clean_engine, lease), lease, last("released"))
+    assert lease.released and not lease.lost
+    with clean_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM sync_leases")).scalar_one() == 0
+
+    stalled = leases.take(clean_engine, shop_id=shop_id, kind="sync", seconds=30)
+    assert stalled is not None
+    with clean_engine.begin() as conn:  # the stalled holder's lease runs out, and another takes the shop
+        conn.execute(text("UPDATE sync_leases SET expires_at = clock_timestamp() - interval '1 second'"))
+    new = leases.take(clean_engine, shop_id=shop_id, kind="sync", seconds=30)
+    assert new is not None
+    with pytest.raises(LeaseLost):
+        leases.release_with(leases.fenced(clean_engine, stalled), stalled, last("stalled"))
+    assert stalled.lost and not stalled.released
+    with Session(clean_engine) as s:
+        assert get_cursor(s, shop_id=shop_id, stream="orders") == {"at": "released"}
+    assert leases.take(clean_engine, shop_id=shop_id, kind="sync", seconds=30) is None  # still the new holder's
+
+
 def test_a_living_holder_keeps_the_shop_and_a_killed_one_frees_it_once_the_lease_expires(
     clean_engine: Engine,
 ) -> None:

@@ -118,6 +118,9 @@ def test_stock_snapshot_history_only_on_change_and_moves_keep_totals(session: Se
     same = _snapshot(session, shop, "s2", [("p1", "A", 10), ("p1", "B", 5), ("p2", "A", 3)])
     assert (same.rows_changed, same.totals) == (0, [])
     assert len(_history(session)) == 3
+    # A report that changes nothing (merged without the diff tables) leaves no snapshot rows.
+    left = text("SELECT count(*) FROM stock_snapshot_rows WHERE snapshot_id = 's2'")
+    assert session.execute(left).scalar_one() == 0
 
     moved = _snapshot(session, shop, "s3", [("p1", "A", 4), ("p1", "B", 11), ("p2", "A", 3)])
     assert moved.rows_changed == 2 and moved.totals == []  # 15 stays 15: no alert material
