@@ -37,7 +37,7 @@ import httpx
 
 from connectors import errors
 from connectors.parsing import ArrayParts, decode_json, gc_paused
-from connectors.pool import host_transport
+from connectors.pool import speed_up_client
 from connectors.ratelimit import Bucket, Clock, Sleep
 from sellerpulse import __version__
 
@@ -231,10 +231,14 @@ class HostClient:
             base_url=base_url.rstrip("/"),
             headers=headers,
             timeout=timeouts.to_httpx(),
-            # httpx's own transport, its pool's per-request scan cheaper (connectors.pool).
-            transport=transport or host_transport(httpx.Limits(max_connections=max_connections)),
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections),
             follow_redirects=False,  # a redirect would carry the Authorization header elsewhere
         )
+        if transport is None:
+            # httpx's own transport (and proxies from the environment), its pool's per-request
+            # scan cheaper (connectors.pool).
+            speed_up_client(self._client)
 
     async def aclose(self) -> None:
         await self._client.aclose()

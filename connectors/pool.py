@@ -131,15 +131,21 @@ class _Pool(httpcore.AsyncConnectionPool):
         return closing_connections
 
 
-def host_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """The transport httpx would make for a client with these limits (TLS verified, HTTP/1.1,
-    the environment's settings), on the cheaper streams. httpx takes no network backend, so
-    its pool's is swapped: checked here, so an httpx or httpcore that changed fails loudly."""
-    transport = httpx.AsyncHTTPTransport(limits=limits)
+def speed_up_client(client: httpx.AsyncClient) -> None:
+    """A client httpx made (its transport, and its proxies' from HTTP(S)_PROXY, as httpx reads
+    them for a client given no transport): its direct transport on the cheaper streams. The
+    proxies' transports are left as they are (their pools are httpcore's proxy pools)."""
+    transport = client._transport  # noqa: SLF001 - httpx takes no network backend for its own transport
+    if isinstance(transport, httpx.AsyncHTTPTransport):
+        speed_up(transport)
+
+
+def speed_up(transport: httpx.AsyncHTTPTransport) -> None:
+    """Its pool on the cheaper streams, in place. httpx takes no network backend, so the pool's
+    is swapped: checked here, so an httpx or httpcore that changed fails loudly."""
     pool = transport._pool  # noqa: SLF001 - httpx exposes no network_backend argument
-    if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(pool, "_network_backend"):
+    if type(pool) is not httpcore.AsyncConnectionPool or not hasattr(pool, "_network_backend"):
         raise RuntimeError("httpx's transport no longer holds an httpcore connection pool as expected")
     pool._network_backend = _Backend(pool._network_backend)  # noqa: SLF001
     if httpcore.__version__ == _POOL_COPIED_FROM:
         pool.__class__ = _Pool  # the same pool, only its assignment pass replaced
-    return transport

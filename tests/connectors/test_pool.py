@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 
 from connectors.http import Call, HostClient
-from connectors.pool import _Pool, _Stream, host_transport
+from connectors.pool import _Pool, _Stream, speed_up
 
 
 class Server:
@@ -57,6 +58,12 @@ async def serving(hold: int = 0) -> AsyncIterator[tuple[Server, str]]:
         yield state, f"http://127.0.0.1:{port}"
 
 
+def host_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(limits=limits)
+    speed_up(transport)
+    return transport
+
+
 async def test_connections_are_kept_and_a_server_close_is_noticed() -> None:
     # Kept alive for a minute: only the socket check can tell the connection is gone sooner.
     transport = host_transport(httpx.Limits(max_connections=4, keepalive_expiry=60))
@@ -85,6 +92,7 @@ async def test_host_clients_use_it() -> None:
             body, _ = await host.send(Call("GET", "/a"))
             assert body == {"ok": True}
         assert state.connections == 1
+        assert isinstance(host._client._transport._pool, _Pool)  # made by httpx, sped up in place
 
 
 async def _pool_trace(transport: httpx.AsyncHTTPTransport) -> list[tuple[int, int]]:
@@ -104,3 +112,29 @@ async def test_the_pool_keeps_and_evicts_connections_as_httpcores_does() -> None
     ours = host_transport(limits)
     assert isinstance(ours._pool, _Pool)
     assert await _pool_trace(ours) == await _pool_trace(httpx.AsyncHTTPTransport(limits=limits))
+
+
+async def test_an_operator_behind_a_proxy_reaches_the_marketplace_through_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # HTTP(S)_PROXY from the environment, as httpx honours it for a client of its own making.
+    lines: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        lines.append(await reader.readline())
+        while await reader.readline() not in (b"\r\n", b""):
+            pass
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with server, HostClient("http://marketplace.invalid", name="marketplace") as client:
+        body, _ = await client.send(Call("GET", "/api/v1/supplier/sales"))
+    assert body == {}
+    assert lines == [b"GET http://marketplace.invalid/api/v1/supplier/sales HTTP/1.1\r\n"]
