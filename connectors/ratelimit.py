@@ -107,18 +107,22 @@ class RateLimits:
     wb_marketplace: Rate = Rate.per_minute(300, 20)
     allegro_api: Rate = Rate.per_minute(9000, 150)
     allegro_auth: Rate = Rate.per_minute(60, 10)
-    # How late (real seconds) a request may leave after its slot (a busy event loop, a
-    # descheduled worker, a round trip to the shared bucket) and still keep every limit; each
-    # category's is at most half its burst's length (Rate.with_tolerance). Not scaled: lateness
-    # is the machine's, not the marketplace's.
+    # How late a request may leave after its slot (a busy event loop, a descheduled worker, a
+    # round trip to the shared bucket, a wait in the host's queue) and still keep every limit:
+    # `send_tolerance` real seconds (not scaled: lateness is the machine's), or that share of
+    # the category's interval if longer (a one-per-minute bucket: 3 s, its slots 63 s apart),
+    # at most half its burst's length (Rate.with_tolerance).
     send_tolerance: float = 0.5
+    send_tolerance_share: float = 0.05
     # True: no proactive waiting at all (benchmarks against a sandbox with limits off).
     disabled: bool = False
 
     def for_category(self, category: str) -> Rate:
         """The category's rate with room for lateness (a rate given with a tolerance keeps it)."""
         rate: Rate = getattr(self, category)
-        return rate if rate.tolerance else rate.with_tolerance(self.send_tolerance)
+        if rate.tolerance:
+            return rate
+        return rate.with_tolerance(max(self.send_tolerance, self.send_tolerance_share / rate.per_second))
 
     @classmethod
     def unlimited(cls) -> RateLimits:
@@ -174,9 +178,12 @@ async def start_in_slot(reserve: Callable[[], Awaitable[Slot]], rate: Rate, *, c
         delay = slot.at - clock()
         if delay > 0:
             await sleep(delay)
-        if rate.tolerance <= 0 or clock() - slot.due <= rate.tolerance:
+        late = clock() - slot.due
+        if rate.tolerance <= 0 or late <= rate.tolerance:
             return taken
-        log.debug("rate bucket: woken %.3f s after the slot; taking a new one", clock() - slot.due)
+        log.debug("rate bucket: woken %.3f s after the slot; taking a new one", late)
+    # The marketplace may refuse it (and the reactive path wait): the machine is overloaded.
+    log.warning("rate bucket: %d slots in a row missed by over %.3f s; sending late", MAX_SLOTS, rate.tolerance)
     return MAX_SLOTS
 
 

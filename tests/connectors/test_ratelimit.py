@@ -72,3 +72,16 @@ def test_excess_finds_the_worst_window_of_a_log() -> None:
     assert rate.excess([0.0, 0.0, 0.0, 0.5, 0.9]) == pytest.approx(0.2)  # the 5th came 0.1 s early
     assert rate.excess([10.0, 10.0, 10.0, 10.0]) == 1.0  # one over the burst
     assert rate.excess([0.0, 100.0, 100.0, 100.0]) == 0.0  # a full burst after a long pause is fine
+
+
+def test_each_category_gets_room_for_lateness_it_can_afford() -> None:
+    limits = RateLimits()
+    # One a minute: 5% of the interval; Allegro's 150/s: the 0.5 s floor, half its burst's length.
+    assert limits.for_category("wb_order_feed").tolerance == pytest.approx(3.0)
+    assert limits.for_category("allegro_api").tolerance == pytest.approx(0.5)
+    assert limits.for_category("allegro_api").ceiling == pytest.approx(75.0)
+    # Scaled 120x (tests): the floor is real seconds, capped at half the burst's length.
+    assert limits.scaled(120).for_category("wb_statistics").tolerance == pytest.approx(0.25)
+    # Slots of a one-token bucket in a queue: an interval plus the tolerance apart.
+    bucket = TokenBucket(limits.for_category("wb_order_feed"), clock=lambda: 0.0)
+    assert [bucket.reserve() for _ in range(3)] == pytest.approx([0.0, 63.0, 126.0])
