@@ -28,7 +28,7 @@ from flows import startup
 from flows.common import flow_run_id, reap_shop
 from flows.logs import run_logger
 from flows.streams import first_sync_done, run_streams, shop_streams, sync_verdict
-from storage.backoff import record_failure, record_success
+from storage.backoff import record_outcome
 from storage.db import get_engine
 from storage.leases import Lease, LeaseBusy, fenced, hold, release_with
 from storage.models import Shop, ShopStatus, SyncRun
@@ -85,13 +85,9 @@ def _open(
 def _finish(session: Session, ctx: SyncContext, reports: list[StreamReport], first: bool, started: datetime) -> Any:
     """A sync's last writes (the lease's release follows in this transaction): the shop's
     back-off, and at the end of a first sync the notify-from point."""
-    settings, verdict = ctx.settings, sync_verdict(reports)
+    settings = ctx.settings
     limits = {"base": settings.sync_backoff_base_seconds, "cap": settings.sync_backoff_max_seconds}
-    if verdict["ok"]:
-        record_success(session, shop_id=ctx.shop.id)
-        backoff = None
-    else:
-        backoff = record_failure(session, shop_id=ctx.shop.id, error=verdict["error"], **limits)
+    backoff = record_outcome(session, shop_id=ctx.shop.id, **sync_verdict(reports), **limits)
     if first and first_sync_done(ctx.shop.marketplace, reports, succeeded_before(session, shop_id=ctx.shop.id)):
         # Anything that happened after the first sync started may have been missed by it.
         _mark_first_sync_done(session, ctx.shop.id, started)
@@ -134,8 +130,10 @@ async def sync_one(
         try:
             async with hold(engine, shop_id=shop_id, kind="sync", seconds=seconds, wait_seconds=wait_seconds) as lease:
                 startup.mark("first_lease")
-                opened = partial(_open, engine, lease, shop_id=shop_id, clients=clients, since=unless_synced_since)
-                ctx = await anyio.to_thread.run_sync(partial(opened, log=logger))
+                opened = partial(
+                    _open, engine, lease, shop_id=shop_id, clients=clients, since=unless_synced_since, log=logger
+                )
+                ctx = await anyio.to_thread.run_sync(opened)
                 if ctx is None:
                     logger.info("shop %s was synced in this cycle already: this run skips it", shop_id)
                     return []

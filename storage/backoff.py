@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from storage.models import SyncBackoff
@@ -65,14 +65,14 @@ def record_success(session: Session, *, shop_id: int) -> None:
 
 
 def record_outcome(
-    engine: Engine, *, shop_id: int, ok: bool, error: str | None, base: float, cap: float
+    session: Session, *, shop_id: int, ok: bool, error: str | None, base: float, cap: float
 ) -> Backoff | None:
-    """In a transaction of its own: the shop's back-off after this sync (None: none)."""
-    with Session(engine) as session, session.begin():
-        if ok:
-            record_success(session, shop_id=shop_id)
-            return None
-        return record_failure(session, shop_id=shop_id, error=error, base=base, cap=cap)
+    """In the caller's transaction (a sync's last one): the shop's back-off after this sync
+    (None: none)."""
+    if ok:
+        record_success(session, shop_id=shop_id)
+        return None
+    return record_failure(session, shop_id=shop_id, error=error, base=base, cap=cap)
 
 
 def backed_off(session: Session) -> set[int]:

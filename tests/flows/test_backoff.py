@@ -29,7 +29,8 @@ def test_each_failure_in_a_row_waits_longer_up_to_the_cap_and_a_success_ends_it(
     waits = []
     for n in range(1, 7):
         before = _db_now(clean_engine)
-        got = record_outcome(clean_engine, shop_id=shop, ok=False, error=f"boom {n}\nsecond line", base=BASE, cap=CAP)
+        with Session(clean_engine) as s, s.begin():
+            got = record_outcome(s, shop_id=shop, ok=False, error=f"boom {n}\nsecond line", base=BASE, cap=CAP)
         assert got is not None and got.failures == n and got.last_error == f"boom {n}"
         waits.append(round((got.next_attempt_at - before).total_seconds()))
         assert waits[-1] == delay_seconds(n, base=BASE, cap=CAP)
@@ -37,7 +38,8 @@ def test_each_failure_in_a_row_waits_longer_up_to_the_cap_and_a_success_ends_it(
     with Session(clean_engine) as s:
         assert backed_off(s) == {shop}
         assert backoffs(s, shop_ids=[shop, shops["allegro1"]]).keys() == {shop}
-    assert record_outcome(clean_engine, shop_id=shop, ok=True, error=None, base=BASE, cap=CAP) is None
+    with Session(clean_engine) as s, s.begin():
+        assert record_outcome(s, shop_id=shop, ok=True, error=None, base=BASE, cap=CAP) is None
     with Session(clean_engine) as s:
         assert backed_off(s) == set() and backoffs(s, shop_ids=[shop]) == {}
 
