@@ -14,8 +14,9 @@ a slot is answered 503 with Retry-After, never a 500.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Generic, TypeVar
 
 from fastapi import Request
 from sqlalchemy.orm import Session
@@ -36,24 +37,36 @@ def api_busy() -> ApiError:
     return ApiError(503, "unavailable", "the API is busy; try again", headers={"Retry-After": "1"})
 
 
+T = TypeVar("T")
+
+
+class LoopLocal(Generic[T]):
+    """An asyncio primitive of the running event loop, made by `make` for each new loop: a
+    served worker has one loop, but a test client (or a second app run) may bring its own, and
+    a semaphore or lock belongs to the loop it was first used on."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._value: T | None = None
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or self._value is None:
+            self._loop, self._value = loop, self._make()
+        return self._value
+
+
 class DbSlots:
     """At most `size` holders at once; the rest wait up to `timeout` seconds, then 503."""
 
     def __init__(self, size: int, timeout: float) -> None:
         self.size, self.timeout = size, timeout
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._semaphore = asyncio.Semaphore(size)
-
-    def _current(self) -> asyncio.Semaphore:
-        # One per event loop: a test client (or a second app run) may bring its own.
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._loop, self._semaphore = loop, asyncio.Semaphore(self.size)
-        return self._semaphore
+        self._semaphore = LoopLocal(lambda: asyncio.Semaphore(size))
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[None]:
-        semaphore = self._current()
+        semaphore = self._semaphore.get()
         if semaphore.locked():
             try:
                 await asyncio.wait_for(semaphore.acquire(), self.timeout)

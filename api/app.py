@@ -10,11 +10,14 @@ import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import lru_cache, partial
+from typing import Any
 
 import anyio.to_thread
+import psycopg
 from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from api import errors, openapi, throttle
 from api.admission import DbSlots, threads_for
@@ -54,6 +57,15 @@ API_APPLICATION_NAME = "sellerpulse-api"  # how its connections show in pg_stat_
 API_CONNECT_TIMEOUT_SECONDS = 2
 
 
+def _connect_args(settings: Settings) -> dict[str, Any]:
+    return {
+        "connect_timeout": API_CONNECT_TIMEOUT_SECONDS,
+        "application_name": API_APPLICATION_NAME,
+        # An interactive API has no business waiting longer; the poll runs on the event loop.
+        "options": f"-c statement_timeout={settings.api_statement_timeout_ms}",
+    }
+
+
 @lru_cache(maxsize=1)
 def api_engine() -> Engine:
     """Per worker process: API_POOL_SIZE connections for requests (api.admission lets no more
@@ -67,13 +79,23 @@ def api_engine() -> Engine:
         max_overflow=settings.api_pool_max_overflow,
         pool_timeout=settings.api_pool_timeout_seconds,
         pool_recycle=600,
-        connect_args={
-            "connect_timeout": API_CONNECT_TIMEOUT_SECONDS,
-            "application_name": API_APPLICATION_NAME,
-            # An interactive API has no business waiting longer; the poll runs on the event loop.
-            "options": f"-c statement_timeout={settings.api_statement_timeout_ms}",
-        },
+        connect_args=_connect_args(settings),
     )
+
+
+@lru_cache(maxsize=1)
+def _unpooled_engine() -> Engine:
+    return create_engine(get_target().url, poolclass=NullPool, connect_args=_connect_args(get_settings()))
+
+
+def loop_connect() -> psycopg.Connection[Any]:
+    """The fast path's connection (api.fastpath.LoopConnection): the API engine's options, one
+    connection more per worker, never one of the request pool's (a first poll must not wait
+    behind the requests holding them). Detached: ours until closed."""
+    proxy = _unpooled_engine().raw_connection()
+    conn: psycopg.Connection[Any] = proxy.driver_connection  # before detach: it forgets it
+    proxy.detach()
+    return conn
 
 
 # The bot's poll first: routes are matched in order, and it is by far the most frequent request.
@@ -131,7 +153,7 @@ def create_app(
     app.state.read_sessionmaker = session_factory or _LazySessionmaker(engine_of, autocommit=True)
     # Plain polls run on the event loop (api.fastpath), on a connection of their own; only with
     # the app's own engine, whose statement timeout bounds how long the loop can block.
-    app.state.poll_connection = LoopConnection(api_engine) if served else None
+    app.state.poll_connection = LoopConnection(loop_connect) if served else None
     app.state.wb_verifier = wb_verifier or ConnectorWbVerifier(settings)
     app.state.allegro_login = allegro_login or DeviceFlowLoginStarter(
         engine=engine_of,

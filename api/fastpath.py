@@ -19,12 +19,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import psycopg
-from sqlalchemy import Engine, PoolProxiedConnection
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import fastroutes, throttle
+from api.admission import LoopLocal
 from api.errors import ApiError, database_unavailable, is_database_down, log
 from api.limits import replay
 from api.schemas import MAX_ID
@@ -217,37 +217,40 @@ class LoopConnection:
 
     Polls on the event loop run one at a time, so one connection serves them all, without a
     pool checkout or the reset (and autocommit switching) a pooled connection needs around
-    every use, and one cursor (it keeps its loaders: ~17 µs a poll). It is a connection of the
-    API engine (same options: statement timeout, application name), detached from the
-    engine's pool. A broken one is dropped; the next poll connects again, in a thread (a
-    database that does not answer must not stall the event loop), and for a moment after a
-    failed attempt polls are answered 503 at once rather than each trying again.
+    every use, and one cursor (it keeps its loaders: ~17 µs a poll). `connect` makes it with
+    the API engine's options (statement timeout, application name) but outside its pool
+    (api.app.loop_connect): the pool is sized for the requests holding a slot, and a first
+    poll that waited for one of theirs stalled every fast request of the worker behind it
+    until the pool timed out (a fresh worker under 40 bots: 503s, 20 s timeouts).
+
+    Polls that find no connection wait together for one attempt, made in a thread (a database
+    that does not answer must not stall the event loop), not one connection each. A broken one is
+    dropped; the next poll connects again, and for a moment after a failed attempt polls are
+    answered 503 at once rather than each trying again.
     """
 
     RETRY_AFTER_FAILURE = 0.25  # seconds
 
-    def __init__(self, engine: Callable[[], Engine]) -> None:
-        self._engine = engine
-        self._held: tuple[PoolProxiedConnection, psycopg.Cursor[Any]] | None = None
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]]) -> None:
+        self._connect = connect
+        self._held: psycopg.Cursor[Any] | None = None
         self._failed_at = -1e9
+        self._connecting = LoopLocal(asyncio.Lock)
 
     async def cursor(self) -> psycopg.Cursor[Any]:
         if self._held is None:
-            if time.monotonic() - self._failed_at < self.RETRY_AFTER_FAILURE:
-                raise psycopg.OperationalError("the database was unreachable a moment ago")
-            try:
-                self._held = await run_in_threadpool(self._connect)
-            except Exception:
-                self._failed_at = time.monotonic()
-                raise
-        return self._held[1]
-
-    def _connect(self) -> tuple[PoolProxiedConnection, psycopg.Cursor[Any]]:
-        proxy = self._engine().raw_connection()
-        conn = proxy.driver_connection
-        proxy.detach()  # ours until closed: never handed back to the pool
-        conn.autocommit = True
-        return proxy, conn.cursor()
+            async with self._connecting.get():
+                if self._held is None:  # else: another poll connected while this one waited
+                    if time.monotonic() - self._failed_at < self.RETRY_AFTER_FAILURE:
+                        raise psycopg.OperationalError("the database was unreachable a moment ago")
+                    try:
+                        conn = await run_in_threadpool(self._connect)
+                    except Exception:
+                        self._failed_at = time.monotonic()
+                        raise
+                    conn.autocommit = True
+                    self._held = conn.cursor()
+        return self._held
 
     @contextmanager
     def using(self, cur: psycopg.Cursor[Any]) -> Iterator[None]:
@@ -260,7 +263,7 @@ class LoopConnection:
     def close(self) -> None:
         held, self._held = self._held, None
         if held is not None:
-            held[0].close()
+            held.connection.close()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
