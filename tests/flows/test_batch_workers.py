@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
-import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
@@ -42,10 +41,6 @@ from tests.cli.conftest import Sandbox, cli_env
 from tests.flows.conftest import add_shops
 from tests.flows.truth import assert_allegro_matches, assert_wb_matches
 from tests.notify.scenario import add_owners, assert_notified_once
-
-# With the slow tests for now: in the full run, beside tests/api/test_concurrency.py on the other
-# process, that test's API was starved (503s, 20 s timeouts) in 2 runs of 2; alone, each passes.
-pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 PER_MARKETPLACE = 5  # one batch each way: the victim starts a shop of its own after its first
