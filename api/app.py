@@ -62,7 +62,11 @@ def _connect_args(settings: Settings) -> dict[str, Any]:
         "connect_timeout": API_CONNECT_TIMEOUT_SECONDS,
         "application_name": API_APPLICATION_NAME,
         # An interactive API has no business waiting longer; the poll runs on the event loop.
-        "options": f"-c statement_timeout={settings.api_statement_timeout_ms}",
+        # No JIT: the poll's and the batch poll's statements are estimated past jit_above_cost
+        # on a small database, and PostgreSQL (built with LLVM, as Debian's and the official
+        # image are) compiled them on every call: ~100-190 ms of its CPU each, where they run
+        # in well under a millisecond (tests/api/test_concurrency.py: 20 s -> 1.2 s of it).
+        "options": f"-c statement_timeout={settings.api_statement_timeout_ms} -c jit=off",
     }
 
 

@@ -17,7 +17,7 @@ import httpx
 import psycopg
 from sqlalchemy import Engine, text
 
-from api.app import API_APPLICATION_NAME
+from api.app import API_APPLICATION_NAME, api_engine, loop_connect
 from api.fastpath import LoopConnection
 from sellerpulse.notify.drafts import Draft
 from storage import apikeys, outbox
@@ -129,3 +129,15 @@ def test_polls_arriving_together_share_one_connect(database_url: str) -> None:
     finally:
         loop_connection.close()
     assert connections.made[0].closed
+
+
+def test_the_apis_connections_never_jit_compile() -> None:
+    """Both the request pool's and the fast path's: a poll JIT-compiled on every call cost
+    PostgreSQL ~100-190 ms of CPU (api.app._connect_args)."""
+    with api_engine().connect() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+    own = loop_connect()
+    try:
+        assert own.execute("SHOW jit").fetchone() == ("off",)
+    finally:
+        own.close()
