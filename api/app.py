@@ -65,7 +65,7 @@ def _connect_args(settings: Settings) -> dict[str, Any]:
         # No JIT: the poll's and the batch poll's statements are estimated past jit_above_cost
         # on a small database, and PostgreSQL (built with LLVM, as Debian's and the official
         # image are) compiled them on every call: ~100-190 ms of its CPU each, where they run
-        # in well under a millisecond (tests/api/test_concurrency.py: 20 s -> 1.2 s of it).
+        # in well under a millisecond (tests/api/test_concurrency.py: 21-23 s of it -> 1.5 s).
         "options": f"-c statement_timeout={settings.api_statement_timeout_ms} -c jit=off",
     }
 
