@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select, text
 
 import api.fastroutes
 import api.routes.data
-from api.app import create_app
+from api.app import api_engine, create_app
 from api.services import ConnectorWbVerifier
 from sellerpulse.notify.drafts import Draft
 from storage import apikeys, caller, outbox
@@ -135,6 +135,9 @@ def served(
         bot = Bot(client, secret)
         bot.fast_calls = calls  # type: ignore[attr-defined]
         yield bot
+    # The app's request pool is the process's (api_engine): emptied, so connections a test ended
+    # (end_api_connections) are not the first error of the next test's first full route.
+    api_engine().dispose()
 
 
 def _counted(real: Callable[..., Any], calls: list[str]) -> Callable[..., Any]:

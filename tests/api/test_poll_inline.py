@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
-from api.app import create_app
+from api.app import api_engine, create_app
 from api.services import ConnectorWbVerifier
 from sellerpulse.notify.drafts import Draft
 from storage import apikeys, outbox
@@ -40,6 +40,9 @@ def served(sandbox: Sandbox, clean_engine: Engine) -> Iterator[Bot]:
         outbox.add(session, shop_id=made.id, drafts=drafts)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Bot(client, secret)
+    # The app's request pool is the process's (api_engine): emptied, so connections a test ended
+    # (end_api_connections) are not the first error of the next test's first full route.
+    api_engine().dispose()
 
 
 def test_inline_poll_answers_like_the_route(served: Bot) -> None:
