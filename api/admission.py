@@ -61,7 +61,7 @@ class DbSlots:
     """At most `size` holders at once; the rest wait up to `timeout` seconds, then 503."""
 
     def __init__(self, size: int, timeout: float) -> None:
-        self.size, self.timeout = size, timeout
+        self.timeout = timeout
         self._semaphore = LoopLocal(lambda: asyncio.Semaphore(size))
 
     @asynccontextmanager

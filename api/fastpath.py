@@ -241,16 +241,19 @@ class LoopConnection:
         if self._held is None:
             async with self._connecting.get():
                 if self._held is None:  # else: another poll connected while this one waited
-                    if time.monotonic() - self._failed_at < self.RETRY_AFTER_FAILURE:
-                        raise psycopg.OperationalError("the database was unreachable a moment ago")
-                    try:
-                        conn = await run_in_threadpool(self._connect)
-                    except Exception:
-                        self._failed_at = time.monotonic()
-                        raise
-                    conn.autocommit = True
-                    self._held = conn.cursor()
+                    self._held = await self._open()
         return self._held
+
+    async def _open(self) -> psycopg.Cursor[Any]:
+        if time.monotonic() - self._failed_at < self.RETRY_AFTER_FAILURE:
+            raise psycopg.OperationalError("the database was unreachable a moment ago")
+        try:
+            conn = await run_in_threadpool(self._connect)
+        except Exception:
+            self._failed_at = time.monotonic()
+            raise
+        conn.autocommit = True
+        return conn.cursor()
 
     @contextmanager
     def using(self, cur: psycopg.Cursor[Any]) -> Iterator[None]:
